@@ -1,0 +1,989 @@
+//! Compilation of a flow tree into its flat execution graph.
+//!
+//! Done once per [`Flow::build`](crate::Flow::build), in time linear in the size
+//! of the tree (times its nesting depth): atoms are numbered in declaration order,
+//! every input is resolved to a *source* (an output slot of an earlier atom, a
+//! store slot, or a constant), and the order between atoms becomes a compact
+//! adjacency array. The engines never look a name up while running.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{BuildError, BuildErrors, Method, Missing};
+use crate::flow::{Atom, Flow, Item, Link, Pattern};
+use crate::symbol::{Name, SymbolSpec, TypeInfo, Value};
+use crate::task::{InputKind, InputSpec, Task};
+
+/// Where an argument comes from at run time.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// Output `index` of atom `atom`.
+    Output { atom: u32, index: u32 },
+    /// Declared input `0` of the store.
+    Store(u32),
+    /// A constant injected at the use site.
+    Injected(Value),
+    /// An optional input with no provider.
+    Absent,
+    /// A collection, in the listed order.
+    Many(Box<[Source]>),
+    /// A map collection, keyed by symbol name.
+    Named(Box<[(Name, Source)]>),
+}
+
+/// One node of the execution graph.
+pub(crate) struct Node {
+    pub(crate) name: Arc<str>,
+    /// `None` for the internal barriers that join wide groups.
+    pub(crate) task: Option<Arc<dyn Task>>,
+    /// The sources of `execute`'s inputs, then of `revert`'s extra inputs.
+    pub(crate) sources: Box<[Source]>,
+    pub(crate) exec_inputs: u32,
+    /// The published outputs (after renaming), in the task's order.
+    pub(crate) outputs: Box<[SymbolSpec]>,
+    pub(crate) priority: i32,
+    pub(crate) blocking: bool,
+}
+
+impl Node {
+    pub(crate) fn is_barrier(&self) -> bool {
+        self.task.is_none()
+    }
+}
+
+/// The compiled, immutable form of a flow.
+pub(crate) struct Graph {
+    pub(crate) name: Arc<str>,
+    pub(crate) nodes: Vec<Node>,
+    /// How many nodes are atoms (the rest are barriers).
+    pub(crate) atoms: usize,
+    pub(crate) succ_off: Vec<u32>,
+    pub(crate) succ: Vec<u32>,
+    pub(crate) pred_off: Vec<u32>,
+    pub(crate) pred: Vec<u32>,
+    pub(crate) inputs: Vec<SymbolSpec>,
+    pub(crate) by_name: HashMap<Arc<str>, u32>,
+}
+
+impl Graph {
+    pub(crate) fn succs(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.succ[self.succ_off[i] as usize..self.succ_off[i + 1] as usize]
+    }
+
+    pub(crate) fn preds(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        &self.pred[self.pred_off[i] as usize..self.pred_off[i + 1] as usize]
+    }
+}
+
+/// A validated flow, compiled into its execution graph; ready for an
+/// [`Engine`](crate::Engine). Cheap to clone and to share between engines.
+#[derive(Clone)]
+pub struct CompiledFlow(pub(crate) Arc<Graph>);
+
+impl CompiledFlow {
+    /// The root flow's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// How many atoms the flow has.
+    pub fn len(&self) -> usize {
+        self.0.atoms
+    }
+
+    /// Whether the flow has no atoms.
+    pub fn is_empty(&self) -> bool {
+        self.0.atoms == 0
+    }
+
+    /// The atoms' names, in declaration order.
+    pub fn atom_names(&self) -> impl Iterator<Item = &str> {
+        self.0.nodes[..self.0.atoms].iter().map(|n| &*n.name)
+    }
+
+    /// The declared inputs.
+    pub fn inputs(&self) -> &[SymbolSpec] {
+        &self.0.inputs
+    }
+
+    /// The names of the atoms that must finish before `atom` starts (direct
+    /// predecessors, internal joins expanded), or `None` for an unknown atom.
+    ///
+    /// ```
+    /// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+    /// let t = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+    /// let flow = Flow::linear("f").add(Atom::new("a", t())).add(Atom::new("b", t())).build().unwrap();
+    /// assert_eq!(flow.predecessors("b").unwrap(), ["a"]);
+    /// assert!(flow.predecessors("a").unwrap().is_empty());
+    /// ```
+    pub fn predecessors(&self, atom: &str) -> Option<Vec<&str>> {
+        let g = &self.0;
+        let start = *g.by_name.get(atom)?;
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            for &p in g.preds(i) {
+                if g.nodes[p as usize].is_barrier() {
+                    stack.push(p);
+                } else {
+                    out.push(&*g.nodes[p as usize].name);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+}
+
+impl fmt::Debug for CompiledFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledFlow")
+            .field("name", &self.0.name)
+            .field("atoms", &self.0.atoms)
+            .field("edges", &self.0.succ.len())
+            .finish()
+    }
+}
+
+/// An output visible under a name: one provider, or several with no order
+/// between them.
+#[derive(Clone, Debug)]
+enum Export {
+    One { atom: u32, index: u32, ty: TypeInfo },
+    Many(Vec<u32>),
+}
+
+impl Export {
+    fn atoms(&self) -> Vec<u32> {
+        match self {
+            Export::One { atom, .. } => vec![*atom],
+            Export::Many(v) => v.clone(),
+        }
+    }
+
+    fn merge_unordered(&mut self, other: &Export) {
+        let mut all = self.atoms();
+        all.extend(other.atoms());
+        all.sort_unstable();
+        all.dedup();
+        *self = Export::Many(all);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum NodeRef {
+    Atom(u32),
+    Flow(u32),
+}
+
+struct FlowInfo<'a> {
+    flow: &'a Flow,
+    items: Vec<NodeRef>,
+    parent: Option<u32>,
+    exports: HashMap<&'a str, Export>,
+}
+
+struct AtomInfo<'a> {
+    atom: &'a Atom,
+    parent: u32,
+    /// Published output names, in the task's order.
+    outputs: Vec<&'a str>,
+}
+
+/// Pass 0: numbers atoms and flows in declaration order.
+struct Arena<'a> {
+    flows: Vec<FlowInfo<'a>>,
+    atoms: Vec<AtomInfo<'a>>,
+}
+
+impl<'a> Arena<'a> {
+    fn add_flow(&mut self, flow: &'a Flow, parent: Option<u32>) -> u32 {
+        let id = self.flows.len() as u32;
+        self.flows.push(FlowInfo {
+            flow,
+            items: Vec::with_capacity(flow.items.len()),
+            parent,
+            exports: HashMap::new(),
+        });
+        for item in &flow.items {
+            let r = match item {
+                Item::Atom(atom) => {
+                    let aid = self.atoms.len() as u32;
+                    let outputs = atom
+                        .signature
+                        .outputs()
+                        .iter()
+                        .map(|o| {
+                            atom.rename
+                                .iter()
+                                .rev()
+                                .find(|(from, _)| from == o.name())
+                                .map_or(o.name(), |(_, to)| &**to)
+                        })
+                        .collect();
+                    self.atoms.push(AtomInfo {
+                        atom,
+                        parent: id,
+                        outputs,
+                    });
+                    NodeRef::Atom(aid)
+                }
+                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id))),
+            };
+            self.flows[id as usize].items.push(r);
+        }
+        id
+    }
+
+    fn item_name(&self, r: NodeRef) -> &'a str {
+        match r {
+            NodeRef::Atom(a) => &self.atoms[a as usize].atom.name,
+            NodeRef::Flow(f) => &self.flows[f as usize].flow.name,
+        }
+    }
+
+    fn path_of_atom(&self, a: u32) -> String {
+        let info = &self.atoms[a as usize];
+        let mut parts = vec![&*info.atom.name];
+        let mut f = Some(info.parent);
+        while let Some(id) = f {
+            parts.push(&self.flows[id as usize].flow.name);
+            f = self.flows[id as usize].parent;
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
+    fn ancestors_of_atom(&self, a: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut f = Some(self.atoms[a as usize].parent);
+        while let Some(id) = f {
+            out.push(id);
+            f = self.flows[id as usize].parent;
+        }
+        out
+    }
+
+    /// Pass 1: the exports of every flow, children before parents.
+    fn compute_exports(&mut self) {
+        for id in (0..self.flows.len()).rev() {
+            let mut exports: HashMap<&'a str, Export> = HashMap::new();
+            let pattern = self.flows[id].flow.pattern;
+            for &item in &self.flows[id].items {
+                let item_exports: Vec<(&'a str, Export)> = match item {
+                    NodeRef::Atom(a) => atom_exports(&self.atoms[a as usize], a).collect(),
+                    NodeRef::Flow(f) => self.flows[f as usize]
+                        .exports
+                        .iter()
+                        .map(|(k, v)| (*k, v.clone()))
+                        .collect(),
+                };
+                for (name, export) in item_exports {
+                    match (pattern, exports.get_mut(name)) {
+                        (Pattern::Linear, _) | (_, None) => {
+                            exports.insert(name, export);
+                        }
+                        (_, Some(existing)) => existing.merge_unordered(&export),
+                    }
+                }
+            }
+            self.flows[id].exports = exports;
+        }
+    }
+}
+
+fn atom_exports<'a, 'b>(
+    info: &'b AtomInfo<'a>,
+    a: u32,
+) -> impl Iterator<Item = (&'a str, Export)> + 'b {
+    info.outputs.iter().enumerate().map(move |(k, name)| {
+        (
+            *name,
+            Export::One {
+                atom: a,
+                index: k as u32,
+                ty: info.atom.signature.outputs()[k].ty(),
+            },
+        )
+    })
+}
+
+enum Frame<'a> {
+    Linear {
+        visible: HashMap<&'a str, Export>,
+    },
+    Unordered,
+    Graph {
+        index: HashMap<&'a str, Vec<(usize, Export)>>,
+        current: usize,
+        inferred: Vec<(usize, usize)>,
+    },
+}
+
+enum Found {
+    Export(Export),
+    Store(u32, TypeInfo),
+    Nothing,
+}
+
+struct Compiler<'a> {
+    arena: &'a Arena<'a>,
+    root: &'a str,
+    errors: Vec<BuildError>,
+    edges: Vec<(u32, u32)>,
+    barriers: u32,
+    store: HashMap<&'a str, (u32, TypeInfo)>,
+    sources: Vec<(Box<[Source]>, u32)>,
+}
+
+impl<'a> Compiler<'a> {
+    fn lookup(&self, stack: &mut [Frame<'a>], name: &str) -> Found {
+        for frame in stack.iter_mut().rev() {
+            match frame {
+                Frame::Linear { visible } => {
+                    if let Some(e) = visible.get(name) {
+                        return Found::Export(e.clone());
+                    }
+                }
+                Frame::Unordered => {}
+                Frame::Graph {
+                    index,
+                    current,
+                    inferred,
+                } => {
+                    if let Some(cands) = index.get(name) {
+                        let mut others = cands.iter().filter(|(item, _)| item != current);
+                        if let Some((item, export)) = others.next() {
+                            if let Some((_, more)) = others.next() {
+                                let mut atoms = export.atoms();
+                                atoms.extend(more.atoms());
+                                for (_, e) in others {
+                                    atoms.extend(e.atoms());
+                                }
+                                atoms.sort_unstable();
+                                atoms.dedup();
+                                return Found::Export(Export::Many(atoms));
+                            }
+                            inferred.push((*item, *current));
+                            return Found::Export(export.clone());
+                        }
+                    }
+                }
+            }
+        }
+        match self.store.get(name) {
+            Some(&(i, ty)) => Found::Store(i, ty),
+            None => Found::Nothing,
+        }
+    }
+
+    fn atom_name(&self, a: u32) -> String {
+        self.arena.atoms[a as usize].atom.name.to_string()
+    }
+
+    /// Resolves one symbol read by atom `a`.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_one(
+        &mut self,
+        stack: &mut [Frame<'a>],
+        a: u32,
+        read: &str,
+        ty: TypeInfo,
+        optional: bool,
+        method: Method,
+    ) -> Source {
+        let atom = self.arena.atoms[a as usize].atom;
+        if let Some((_, v)) = atom.inject.iter().rev().find(|(n, _)| n == read) {
+            if v.type_id() != ty.id() {
+                self.errors.push(BuildError::TypeMismatch {
+                    atom: self.atom_name(a),
+                    symbol: read.to_string(),
+                    expected: short_type(ty.name()),
+                    provider: "an injected value".into(),
+                    provided: short_type(v.type_name()),
+                });
+            }
+            return Source::Injected(v.clone());
+        }
+        let symbol = atom
+            .rebind
+            .iter()
+            .rev()
+            .find(|(n, _)| n == read)
+            .map_or(read, |(_, s)| &**s);
+        match self.lookup(stack, symbol) {
+            Found::Export(Export::One {
+                atom: p,
+                index,
+                ty: provided,
+            }) => {
+                if provided != ty {
+                    self.errors.push(BuildError::TypeMismatch {
+                        atom: self.atom_name(a),
+                        symbol: symbol.to_string(),
+                        expected: short_type(ty.name()),
+                        provider: self.atom_name(p),
+                        provided: short_type(provided.name()),
+                    });
+                }
+                Source::Output { atom: p, index }
+            }
+            Found::Export(Export::Many(providers)) => {
+                self.errors.push(BuildError::AmbiguousProvider {
+                    atom: self.atom_name(a),
+                    symbol: symbol.to_string(),
+                    providers: providers.iter().map(|&p| self.atom_name(p)).collect(),
+                });
+                Source::Absent
+            }
+            Found::Store(i, provided) => {
+                if provided != ty {
+                    self.errors.push(BuildError::TypeMismatch {
+                        atom: self.atom_name(a),
+                        symbol: symbol.to_string(),
+                        expected: short_type(ty.name()),
+                        provider: "the flow's inputs".into(),
+                        provided: short_type(provided.name()),
+                    });
+                }
+                Source::Store(i)
+            }
+            Found::Nothing if optional => Source::Absent,
+            Found::Nothing => {
+                let reason = self.why_missing(a, symbol);
+                self.errors.push(BuildError::MissingRequirement {
+                    atom: self.atom_name(a),
+                    symbol: symbol.to_string(),
+                    type_name: short_type(ty.name()),
+                    method,
+                    flow: self.root.to_string(),
+                    reason,
+                });
+                Source::Absent
+            }
+        }
+    }
+
+    fn why_missing(&self, a: u32, symbol: &str) -> Missing {
+        let Some(export) = self.arena.flows[0].exports.get(symbol) else {
+            return Missing::Nowhere;
+        };
+        let provider = export.atoms()[0];
+        let mine = self.arena.ancestors_of_atom(a);
+        let theirs = self.arena.ancestors_of_atom(provider);
+        let common = mine.iter().find(|f| theirs.contains(f));
+        match common {
+            Some(&f) if self.arena.flows[f as usize].flow.pattern == Pattern::Unordered => {
+                Missing::Concurrent {
+                    provider: self.atom_name(provider),
+                    group: self.arena.flows[f as usize].flow.name.to_string(),
+                }
+            }
+            _ => Missing::RunsAfter {
+                provider: self.atom_name(provider),
+            },
+        }
+    }
+
+    fn resolve_input(
+        &mut self,
+        stack: &mut [Frame<'a>],
+        a: u32,
+        input: &'a InputSpec,
+        method: Method,
+    ) -> Source {
+        match input.kind() {
+            InputKind::Required => {
+                self.resolve_one(stack, a, input.name(), input.ty(), false, method)
+            }
+            InputKind::Optional => {
+                self.resolve_one(stack, a, input.name(), input.ty(), true, method)
+            }
+            InputKind::Collect(names) => Source::Many(
+                names
+                    .iter()
+                    .map(|n| self.resolve_one(stack, a, n, input.ty(), false, method))
+                    .collect(),
+            ),
+            InputKind::CollectMap(names) => Source::Named(
+                names
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.clone(),
+                            self.resolve_one(stack, a, n, input.ty(), false, method),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn check_options(&mut self, a: u32) {
+        let atom = self.arena.atoms[a as usize].atom;
+        let sig = &atom.signature;
+        let reads: Vec<&str> = sig
+            .inputs()
+            .iter()
+            .chain(sig.revert_inputs())
+            .flat_map(|i| match i.kind() {
+                InputKind::Collect(n) | InputKind::CollectMap(n) => {
+                    n.iter().map(|s| &**s).collect()
+                }
+                _ => vec![i.name()],
+            })
+            .collect();
+        let hint_inputs = || {
+            if reads.is_empty() {
+                "it has no inputs".to_string()
+            } else {
+                format!(
+                    "its inputs are {}",
+                    reads
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        let mut errs = Vec::new();
+        for (n, _) in &atom.inject {
+            if !reads.contains(&&**n) {
+                errs.push(("injects", n, "input", hint_inputs()));
+            }
+        }
+        for (n, _) in &atom.rebind {
+            if !reads.contains(&&**n) {
+                errs.push(("rebinds", n, "input", hint_inputs()));
+            }
+        }
+        for (n, _) in &atom.rename {
+            if !sig.outputs().iter().any(|o| o.name() == n) {
+                let outs: Vec<String> = sig
+                    .outputs()
+                    .iter()
+                    .map(|o| format!("`{}`", o.name()))
+                    .collect();
+                let hint = if outs.is_empty() {
+                    "it has no outputs".to_string()
+                } else {
+                    format!("its outputs are {}", outs.join(", "))
+                };
+                errs.push(("renames", n, "output", hint));
+            }
+        }
+        for (what, name, kind, hint) in errs {
+            self.errors.push(BuildError::UnknownParameter {
+                atom: atom.name.to_string(),
+                what,
+                name: name.to_string(),
+                kind,
+                hint,
+            });
+        }
+    }
+
+    fn visit_atom(&mut self, stack: &mut [Frame<'a>], a: u32) {
+        self.check_options(a);
+        let sig = &self.arena.atoms[a as usize].atom.signature;
+        let mut sources = Vec::with_capacity(sig.inputs().len() + sig.revert_inputs().len());
+        for input in sig.inputs() {
+            sources.push(self.resolve_input(stack, a, input, Method::Execute));
+        }
+        for input in sig.revert_inputs() {
+            sources.push(self.resolve_input(stack, a, input, Method::Revert));
+        }
+        self.sources[a as usize] = (sources.into_boxed_slice(), sig.inputs().len() as u32);
+    }
+
+    fn connect(&mut self, from: &[u32], to: &[u32]) {
+        if from.len() > 1 && to.len() > 1 && from.len() * to.len() > from.len() + to.len() {
+            let b = self.arena.atoms.len() as u32 + self.barriers;
+            self.barriers += 1;
+            self.edges.extend(from.iter().map(|&f| (f, b)));
+            self.edges.extend(to.iter().map(|&t| (b, t)));
+        } else {
+            for &f in from {
+                self.edges.extend(to.iter().map(|&t| (f, t)));
+            }
+        }
+    }
+
+    fn exports_of(&self, r: NodeRef) -> Vec<(&'a str, Export)> {
+        match r {
+            NodeRef::Atom(a) => atom_exports(&self.arena.atoms[a as usize], a).collect(),
+            NodeRef::Flow(f) => self.arena.flows[f as usize]
+                .exports
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Pass 2: resolves inputs and orders atoms. Returns the entry and exit atoms.
+    fn visit(&mut self, stack: &mut Vec<Frame<'a>>, r: NodeRef) -> (Vec<u32>, Vec<u32>) {
+        let f = match r {
+            NodeRef::Atom(a) => {
+                self.visit_atom(stack, a);
+                return (vec![a], vec![a]);
+            }
+            NodeRef::Flow(f) => f,
+        };
+        let info = &self.arena.flows[f as usize];
+        match info.flow.pattern {
+            Pattern::Linear => {
+                stack.push(Frame::Linear {
+                    visible: HashMap::new(),
+                });
+                let mut entries = Vec::new();
+                let mut exits: Vec<u32> = Vec::new();
+                for &item in &info.items {
+                    let (en, ex) = self.visit(stack, item);
+                    if !en.is_empty() {
+                        if exits.is_empty() {
+                            entries = en;
+                        } else {
+                            self.connect(&exits, &en);
+                        }
+                        exits = ex;
+                    }
+                    let new = self.exports_of(item);
+                    if let Some(Frame::Linear { visible }) = stack.last_mut() {
+                        visible.extend(new);
+                    }
+                }
+                stack.pop();
+                (entries, exits)
+            }
+            Pattern::Unordered => {
+                stack.push(Frame::Unordered);
+                let mut entries = Vec::new();
+                let mut exits = Vec::new();
+                for &item in &info.items {
+                    let (en, ex) = self.visit(stack, item);
+                    entries.extend(en);
+                    exits.extend(ex);
+                }
+                stack.pop();
+                (entries, exits)
+            }
+            Pattern::Graph => self.visit_graph(stack, f),
+        }
+    }
+
+    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Vec<u32>, Vec<u32>) {
+        let info = &self.arena.flows[f as usize];
+        let mut index: HashMap<&'a str, Vec<(usize, Export)>> = HashMap::new();
+        for (i, &item) in info.items.iter().enumerate() {
+            for (name, export) in self.exports_of(item) {
+                index.entry(name).or_default().push((i, export));
+            }
+        }
+        stack.push(Frame::Graph {
+            index,
+            current: 0,
+            inferred: Vec::new(),
+        });
+        let mut ends = Vec::with_capacity(info.items.len());
+        for (i, &item) in info.items.iter().enumerate() {
+            if let Some(Frame::Graph { current, .. }) = stack.last_mut() {
+                *current = i;
+            }
+            ends.push(self.visit(stack, item));
+        }
+        let Some(Frame::Graph { mut inferred, .. }) = stack.pop() else {
+            unreachable!("the graph frame is the one pushed above")
+        };
+        // Explicit links, by item name.
+        let by_name: HashMap<&str, usize> = info
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (self.arena.item_name(r), i))
+            .collect();
+        for Link { from, to } in &info.flow.links {
+            match (by_name.get(&**from), by_name.get(&**to)) {
+                (Some(&a), Some(&b)) => inferred.push((a, b)),
+                (a, _) => self.errors.push(BuildError::UnknownLink {
+                    flow: info.flow.name.to_string(),
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    unknown: if a.is_none() {
+                        from.to_string()
+                    } else {
+                        to.to_string()
+                    },
+                }),
+            }
+        }
+        inferred.sort_unstable();
+        inferred.dedup();
+        let n = info.items.len();
+        if let Some(cycle) = find_cycle(n, &inferred) {
+            self.errors.push(BuildError::Cycle {
+                flow: info.flow.name.to_string(),
+                atoms: cycle
+                    .iter()
+                    .map(|&i| self.arena.item_name(info.items[i]).to_string())
+                    .collect(),
+            });
+            return (Vec::new(), Vec::new());
+        }
+        let mut has_in = vec![false; n];
+        let mut has_out = vec![false; n];
+        for &(a, b) in &inferred {
+            has_out[a] = true;
+            has_in[b] = true;
+            let (from, to) = (ends[a].1.clone(), ends[b].0.clone());
+            self.connect(&from, &to);
+        }
+        let mut entries = Vec::new();
+        let mut exits = Vec::new();
+        for (i, (en, ex)) in ends.into_iter().enumerate() {
+            if !has_in[i] {
+                entries.extend(en);
+            }
+            if !has_out[i] {
+                exits.extend(ex);
+            }
+        }
+        (entries, exits)
+    }
+}
+
+/// A cycle among `n` nodes with edges `edges`, in order, if there is one.
+fn find_cycle(n: usize, edges: &[(usize, usize)]) -> Option<Vec<usize>> {
+    let mut indeg = vec![0u32; n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        out[a].push(b);
+        indeg[b] += 1;
+    }
+    let mut queue: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = queue.pop() {
+        seen += 1;
+        for &j in &out[i] {
+            indeg[j] -= 1;
+            if indeg[j] == 0 {
+                queue.push(j);
+            }
+        }
+    }
+    if seen == n {
+        return None;
+    }
+    // Every node left has an incoming edge from another node left: walk backwards
+    // from one of them until a node repeats; the repeat closes a cycle.
+    let mut incoming: Vec<Option<usize>> = vec![None; n];
+    for &(a, b) in edges {
+        if indeg[a] > 0 && indeg[b] > 0 && incoming[b].is_none() {
+            incoming[b] = Some(a);
+        }
+    }
+    let start = (0..n).find(|&i| indeg[i] > 0)?;
+    let mut pos = vec![usize::MAX; n];
+    let mut walk = Vec::new();
+    let mut cur = start;
+    while pos[cur] == usize::MAX {
+        pos[cur] = walk.len();
+        walk.push(cur);
+        cur = incoming[cur]?;
+    }
+    let mut cycle = walk[pos[cur]..].to_vec();
+    cycle.reverse();
+    // Start the cycle at its first item in declaration order.
+    let min = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, v)| **v)
+        .map(|(i, _)| i)?;
+    cycle.rotate_left(min);
+    Some(cycle)
+}
+
+/// `alloc::string::String` -> `String`, `core::option::Option<u32>` -> `Option<u32>`.
+pub(crate) fn short_type(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut ident = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            ident.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            ident.clear();
+        } else {
+            out.push_str(&ident);
+            ident.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&ident);
+    out
+}
+
+pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
+    let mut arena = Arena {
+        flows: Vec::new(),
+        atoms: Vec::new(),
+    };
+    arena.add_flow(&root, None);
+    let mut errors = Vec::new();
+
+    // Duplicate atom names.
+    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(arena.atoms.len());
+    for (i, info) in arena.atoms.iter().enumerate() {
+        if let Some(&first) = seen.get(&*info.atom.name) {
+            errors.push(BuildError::DuplicateName {
+                name: info.atom.name.to_string(),
+                first: arena.path_of_atom(first),
+                second: arena.path_of_atom(i as u32),
+            });
+        } else {
+            seen.insert(&info.atom.name, i as u32);
+        }
+    }
+    drop(seen);
+
+    // Declared inputs, from any flow of the tree.
+    let mut declared: Vec<SymbolSpec> = Vec::new();
+    let mut store: HashMap<&str, (u32, TypeInfo)> = HashMap::new();
+    for f in &arena.flows {
+        for input in &f.flow.inputs {
+            match store.get(input.name()) {
+                Some(&(_, ty)) if ty != input.ty() => errors.push(BuildError::ConflictingInput {
+                    symbol: input.name().to_string(),
+                    first: short_type(ty.name()),
+                    second: short_type(input.ty().name()),
+                }),
+                Some(_) => {}
+                None => {
+                    store.insert(input.name(), (declared.len() as u32, input.ty()));
+                    declared.push(input.clone());
+                }
+            }
+        }
+    }
+
+    arena.compute_exports();
+    let n = arena.atoms.len();
+    let mut compiler = Compiler {
+        arena: &arena,
+        root: &root.name,
+        errors,
+        edges: Vec::with_capacity(n),
+        barriers: 0,
+        store,
+        sources: vec![(Box::default(), 0); n],
+    };
+    let mut stack = Vec::new();
+    compiler.visit(&mut stack, NodeRef::Flow(0));
+    if !compiler.errors.is_empty() {
+        return Err(BuildErrors::new(root.name.to_string(), compiler.errors));
+    }
+    let Compiler {
+        edges,
+        barriers,
+        sources,
+        ..
+    } = compiler;
+
+    let total = n + barriers as usize;
+    let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
+    let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
+    let mut nodes = Vec::with_capacity(total);
+    for (info, (sources, exec_inputs)) in arena.atoms.iter().zip(sources) {
+        let atom = info.atom;
+        nodes.push(Node {
+            name: Arc::from(&*atom.name),
+            task: Some(atom.task.clone()),
+            sources,
+            exec_inputs,
+            outputs: atom
+                .signature
+                .outputs()
+                .iter()
+                .zip(&info.outputs)
+                .map(|(o, name)| SymbolSpec::new(name.to_string(), o.ty()))
+                .collect(),
+            priority: atom.priority,
+            blocking: atom.signature.is_blocking(),
+        });
+    }
+    for b in 0..barriers {
+        nodes.push(Node {
+            name: Arc::from(format!("<join {b}>")),
+            task: None,
+            sources: Box::default(),
+            exec_inputs: 0,
+            outputs: Box::default(),
+            priority: 0,
+            blocking: false,
+        });
+    }
+    let by_name = nodes[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, node)| (node.name.clone(), i as u32))
+        .collect();
+    Ok(CompiledFlow(Arc::new(Graph {
+        name: Arc::from(&*root.name),
+        nodes,
+        atoms: n,
+        succ_off,
+        succ,
+        pred_off,
+        pred,
+        inputs: declared,
+        by_name,
+    })))
+}
+
+/// A compressed adjacency array for `n` nodes.
+fn csr(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut off = vec![0u32; n + 1];
+    for (a, _) in edges.clone() {
+        off[a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        off[i + 1] += off[i];
+    }
+    let mut fill = off.clone();
+    let mut adj = vec![0u32; off[n] as usize];
+    for (a, b) in edges {
+        adj[fill[a as usize] as usize] = b;
+        fill[a as usize] += 1;
+    }
+    (off, adj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_type_strips_paths() {
+        assert_eq!(short_type("alloc::string::String"), "String");
+        assert_eq!(
+            short_type("core::option::Option<alloc::string::String>"),
+            "Option<String>"
+        );
+        assert_eq!(short_type("(u32, my::Id)"), "(u32, Id)");
+    }
+
+    #[test]
+    fn find_cycle_reports_members_in_order() {
+        assert_eq!(find_cycle(3, &[(0, 1), (1, 2)]), None);
+        assert_eq!(find_cycle(3, &[(0, 1), (1, 2), (2, 1)]), Some(vec![1, 2]));
+        assert_eq!(
+            find_cycle(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
+            Some(vec![0, 1, 3])
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Running one job: calls the task, turns errors and panics into failures.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use futures::FutureExt;
+
+use crate::engine::machine::{Done, Job, JobKind};
+use crate::failure::{Failure, FailureKind};
+use crate::task::Exec;
+
+async fn settle<T>(call: impl FnOnce() -> Exec<T>) -> Result<T, Failure> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Err(payload) => Err(Failure::from_panic(payload)),
+        Ok(Exec::Ready(result)) => result.map_err(Failure::from_error),
+        Ok(Exec::Future(future)) => match AssertUnwindSafe(future).catch_unwind().await {
+            Err(payload) => Err(Failure::from_panic(payload)),
+            Ok(result) => result.map_err(Failure::from_error),
+        },
+    }
+}
+
+async fn run_inline(job: Job) -> Done {
+    let Job {
+        atom,
+        task,
+        ctx,
+        kind,
+        ..
+    } = job;
+    match kind {
+        JobKind::Execute(args) => Done::Executed(atom, settle(|| task.execute(args, &ctx)).await),
+        JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
+    }
+}
+
+/// The failure reported when a job's tokio task ended without an answer.
+pub(crate) fn aborted(atom: u32, executing: bool, why: &dyn std::fmt::Display) -> Done {
+    let failure = Failure::new(
+        FailureKind::Aborted,
+        format!("the task did not finish: {why}"),
+        "aborted",
+    );
+    if executing {
+        Done::Executed(atom, Err(failure))
+    } else {
+        Done::Reverted(atom, Err(failure))
+    }
+}
+
+/// Runs a job to its end; blocking tasks go to tokio's blocking pool.
+pub(crate) async fn run_job(job: Job) -> Done {
+    if !job.blocking {
+        return run_inline(job).await;
+    }
+    let atom = job.atom;
+    let executing = matches!(job.kind, JobKind::Execute(_));
+    let handle = tokio::runtime::Handle::current();
+    match tokio::task::spawn_blocking(move || handle.block_on(run_inline(job))).await {
+        Ok(done) => done,
+        Err(e) => aborted(atom, executing, &e),
+    }
+}

@@ -1,0 +1,556 @@
+//! Engines: run a compiled flow forward, and revert it on failure.
+//!
+//! One [`Engine`] type runs in either mode:
+//! - **serial**: one atom at a time, in a fully deterministic order (dependencies,
+//!   then priority, then declaration order);
+//! - **parallel**: up to `max_concurrency` atoms at once, as tasks of the
+//!   caller's tokio runtime (it never creates a runtime of its own).
+//!
+//! Both follow the same rules, from the same scheduling core: an atom starts when
+//! all its predecessors succeeded; on a failure every atom that ran is reverted,
+//! each only after all of its successors were; atoms already running when the
+//! failure happens finish first, then are reverted too.
+
+mod exec;
+pub(crate) mod machine;
+pub mod state;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::task::JoinSet;
+
+use crate::compile::CompiledFlow;
+use crate::error::RunError;
+use crate::failure::Failure;
+use crate::notify::{Listener, Notifier};
+use crate::storage::{
+    AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, StorageError, now_unix,
+};
+use crate::symbol::{Data, Store, Value};
+use crate::task::Outputs;
+use machine::Machine;
+use state::{AtomKind, AtomState, FlowState};
+
+/// How an engine schedules atoms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One atom at a time, deterministic order.
+    Serial,
+    /// Up to this many atoms at once (at least 1).
+    Parallel(usize),
+}
+
+/// Configures an [`Engine`].
+///
+/// ```
+/// use flow_core::{Engine, Flow, CaptureListener};
+/// let flow = Flow::linear("empty").build().unwrap();
+/// let engine = Engine::builder(flow)
+///     .parallel(4)
+///     .listener(CaptureListener::new())
+///     .build();
+/// # let _ = engine;
+/// ```
+#[must_use]
+pub struct EngineBuilder {
+    flow: CompiledFlow,
+    store: Store,
+    mode: Mode,
+    listeners: Vec<Arc<dyn Listener>>,
+    backend: Option<Arc<dyn Backend>>,
+    logbook: Option<LogbookId>,
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("flow", &self.flow)
+            .field("mode", &self.mode)
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// The run's inputs (replacing any set before).
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Adds one input to the store.
+    pub fn input<T: Data>(mut self, name: impl Into<String>, value: T) -> Self {
+        self.store.insert(name, value);
+        self
+    }
+
+    /// Runs one atom at a time, in a deterministic order (the default).
+    pub fn serial(mut self) -> Self {
+        self.mode = Mode::Serial;
+        self
+    }
+
+    /// Runs up to `max_concurrency` atoms at once (0 is taken as 1).
+    pub fn parallel(mut self, max_concurrency: usize) -> Self {
+        self.mode = Mode::Parallel(max_concurrency.max(1));
+        self
+    }
+
+    /// Sets the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = match mode {
+            Mode::Parallel(n) => Mode::Parallel(n.max(1)),
+            m => m,
+        };
+        self
+    }
+
+    /// Registers a listener.
+    pub fn listener(mut self, listener: impl Listener) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Registers a shared listener.
+    pub fn listener_arc(mut self, listener: Arc<dyn Listener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Journals the run to `backend`.
+    pub fn storage(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Files the run in this logbook (a new one is made otherwise).
+    pub fn logbook(mut self, logbook: LogbookId) -> Self {
+        self.logbook = Some(logbook);
+        self
+    }
+
+    /// Makes the engine.
+    pub fn build(self) -> Engine {
+        let n = self.flow.0.nodes.len();
+        let progress: Option<Arc<[AtomicU32]>> = self
+            .backend
+            .as_ref()
+            .map(|_| (0..n).map(|_| AtomicU32::new(0)).collect());
+        let notifier = Notifier::new(self.listeners, progress.clone());
+        let machine = Machine::new(self.flow.0.clone(), notifier, self.backend.is_some());
+        let journal = self.backend.map(|backend| Journal {
+            backend,
+            logbook: self.logbook,
+            started: false,
+            versions: vec![0; n],
+            progress: progress.unwrap_or_else(|| Arc::from(Vec::new())),
+        });
+        Engine {
+            flow: self.flow,
+            store: self.store,
+            mode: self.mode,
+            machine,
+            journal,
+            run_id: FlowId::new(),
+        }
+    }
+}
+
+struct Journal {
+    backend: Arc<dyn Backend>,
+    logbook: Option<LogbookId>,
+    started: bool,
+    versions: Vec<u64>,
+    progress: Arc<[AtomicU32]>,
+}
+
+impl Journal {
+    fn encode(m: &Machine, i: u32, outputs: &Outputs) -> Result<serde_json::Value, StorageError> {
+        let node = &m.g.nodes[i as usize];
+        let mut list = Vec::with_capacity(outputs.len());
+        for (k, v) in outputs.values().iter().enumerate() {
+            list.push(v.encode().map_err(|source| {
+                StorageError::Encode {
+                    atom: node.name.to_string(),
+                    symbol: node
+                        .outputs
+                        .get(k)
+                        .map_or_else(String::new, |s| s.name().to_string()),
+                    source,
+                }
+            })?);
+        }
+        Ok(serde_json::Value::Array(list))
+    }
+
+    fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
+        let iu = i as usize;
+        self.versions[iu] += 1;
+        let result = m.outputs[iu]
+            .as_ref()
+            .map(|o| Self::encode(m, i, o))
+            .transpose()?;
+        let revert_result = match &m.revert_results[iu] {
+            Some(v) => Some(v.encode().map_err(|source| StorageError::Encode {
+                atom: m.g.nodes[iu].name.to_string(),
+                symbol: "revert result".into(),
+                source,
+            })?),
+            None => None,
+        };
+        let revert_failure = m
+            .revert_failures
+            .iter()
+            .rev()
+            .find(|(a, _)| *a == i)
+            .map(|(_, f)| f.clone());
+        Ok(AtomDetail {
+            name: m.g.nodes[iu].name.to_string(),
+            kind: AtomKind::Task,
+            state: m.state[iu],
+            intention: m.intention[iu],
+            result,
+            failure: m.failure[iu].clone(),
+            revert_result,
+            revert_failure,
+            progress: self
+                .progress
+                .get(iu)
+                .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
+            attempts: m.attempts[iu],
+            version: self.versions[iu],
+            meta: serde_json::Value::Null,
+        })
+    }
+
+    async fn flush(
+        &mut self,
+        m: &mut Machine,
+        run_id: FlowId,
+        store: &Store,
+    ) -> Result<(), StorageError> {
+        let (atoms, flow_changed) = m.take_dirty();
+        if !self.started {
+            self.started = true;
+            let id = self.logbook.unwrap_or_default();
+            self.logbook = Some(id);
+            let now = now_unix();
+            self.backend
+                .save_logbook(LogBook {
+                    id,
+                    name: m.g.name.to_string(),
+                    created_at: now,
+                    updated_at: now,
+                    meta: serde_json::Value::Null,
+                })
+                .await?;
+        }
+        if flow_changed {
+            let mut inputs = serde_json::Map::new();
+            for (k, v) in store.iter() {
+                let json = v.encode().map_err(|source| StorageError::Encode {
+                    atom: "<inputs>".into(),
+                    symbol: k.to_string(),
+                    source,
+                })?;
+                inputs.insert(k.to_string(), json);
+            }
+            self.backend
+                .save_flow(FlowDetail {
+                    id: run_id,
+                    logbook: self.logbook.unwrap_or_default(),
+                    name: m.g.name.to_string(),
+                    state: m.flow_state,
+                    meta: serde_json::json!({ "inputs": inputs }),
+                    updated_at: now_unix(),
+                })
+                .await?;
+        }
+        if !atoms.is_empty() {
+            let details = atoms
+                .into_iter()
+                .map(|i| self.detail(m, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.backend.save_atoms(run_id, details).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a compiled flow, and reverts it on failure.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use flow_core::{Atom, Engine, Flow, FlowState, FnTask, Outputs, Signature};
+///
+/// let inc = || FnTask::sync(
+///     Signature::new().requires::<u64>("value").provides::<u64>("value"),
+///     |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)),
+/// );
+/// let flow = Flow::linear("count")
+///     .input::<u64>("value")
+///     .add(Atom::new("a", inc()))
+///     .add(Atom::new("b", inc()))
+///     .build()
+///     .unwrap();
+/// let mut engine = Engine::builder(flow).input("value", 0u64).build();
+/// engine.run().await.unwrap();
+/// assert_eq!(engine.state(), FlowState::Success);
+/// assert_eq!(engine.fetch::<u64>("value"), Some(&2));
+/// # });
+/// ```
+pub struct Engine {
+    flow: CompiledFlow,
+    store: Store,
+    mode: Mode,
+    machine: Machine,
+    journal: Option<Journal>,
+    run_id: FlowId,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("flow", &self.flow)
+            .field("mode", &self.mode)
+            .field("state", &self.machine.flow_state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts configuring an engine for `flow` (serial, no listener, no journal).
+    pub fn builder(flow: CompiledFlow) -> EngineBuilder {
+        EngineBuilder {
+            flow,
+            store: Store::new(),
+            mode: Mode::Serial,
+            listeners: Vec::new(),
+            backend: None,
+            logbook: None,
+        }
+    }
+
+    /// The flow this engine runs.
+    pub fn flow(&self) -> &CompiledFlow {
+        &self.flow
+    }
+
+    /// The run's id in the journal.
+    pub fn run_id(&self) -> FlowId {
+        self.run_id
+    }
+
+    /// The flow's state.
+    pub fn state(&self) -> FlowState {
+        self.machine.flow_state
+    }
+
+    /// The run's inputs.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn index(&self, atom: &str) -> Option<usize> {
+        self.flow.0.by_name.get(atom).map(|&i| i as usize)
+    }
+
+    /// An atom's state, or `None` for an unknown atom.
+    pub fn atom_state(&self, atom: &str) -> Option<AtomState> {
+        self.index(atom).map(|i| self.machine.state[i])
+    }
+
+    /// An atom's outputs, while it is `Success` (not after it was reverted).
+    pub fn outputs(&self, atom: &str) -> Option<&Outputs> {
+        self.machine.outputs[self.index(atom)?].as_ref()
+    }
+
+    /// An atom's failure, if its `execute` failed.
+    pub fn failure(&self, atom: &str) -> Option<&Failure> {
+        self.machine.failure[self.index(atom)?].as_ref()
+    }
+
+    /// What an atom's `revert` returned, once reverted.
+    pub fn revert_result(&self, atom: &str) -> Option<&Value> {
+        self.machine.revert_results[self.index(atom)?].as_ref()
+    }
+
+    /// How many times an atom's `execute` was started.
+    pub fn attempts(&self, atom: &str) -> Option<u32> {
+        self.index(atom).map(|i| self.machine.attempts[i])
+    }
+
+    /// The value a symbol has now: the latest (in declaration order) atom that
+    /// published it and has not been reverted, else the store.
+    pub fn fetch<T: Data>(&self, name: &str) -> Option<&T> {
+        self.fetch_value(name)?.downcast_ref()
+    }
+
+    /// Like [`Engine::fetch`], untyped.
+    pub fn fetch_value(&self, name: &str) -> Option<&Value> {
+        let g = &self.flow.0;
+        for i in (0..g.atoms).rev() {
+            if let Some(out) = &self.machine.outputs[i] {
+                if let Some(k) = g.nodes[i].outputs.iter().position(|s| s.name() == name) {
+                    return out.values().get(k);
+                }
+            }
+        }
+        self.store.value(name)
+    }
+
+    /// Every visible symbol: the store, overlaid with the outputs of atoms that
+    /// succeeded and were not reverted.
+    pub fn fetch_all(&self) -> Store {
+        let mut all = self.store.clone();
+        let g = &self.flow.0;
+        for i in 0..g.atoms {
+            if let Some(out) = &self.machine.outputs[i] {
+                for (spec, v) in g.nodes[i].outputs.iter().zip(out.values()) {
+                    all.insert_value(spec.name(), v.clone());
+                }
+            }
+        }
+        all
+    }
+
+    /// Puts the flow and every atom back to `Pending`, forgetting results and
+    /// failures. Needed after a run that ended `Failure`.
+    pub fn reset(&mut self) {
+        self.machine.reset();
+    }
+
+    fn load_inputs(&self) -> Result<Vec<Value>, RunError> {
+        let mut values = Vec::with_capacity(self.flow.0.inputs.len());
+        for spec in &self.flow.0.inputs {
+            let Some(v) = self.store.value(spec.name()) else {
+                return Err(RunError::MissingInput {
+                    flow: self.flow.name().to_string(),
+                    symbol: spec.name().to_string(),
+                    type_name: crate::compile::short_type(spec.ty().name()),
+                });
+            };
+            if v.type_id() != spec.ty().id() {
+                return Err(RunError::InputType {
+                    flow: self.flow.name().to_string(),
+                    symbol: spec.name().to_string(),
+                    expected: crate::compile::short_type(spec.ty().name()),
+                    actual: crate::compile::short_type(v.type_name()),
+                });
+            }
+            values.push(v.clone());
+        }
+        Ok(values)
+    }
+
+    async fn flush(&mut self) -> Result<(), StorageError> {
+        match &mut self.journal {
+            Some(j) => j.flush(&mut self.machine, self.run_id, &self.store).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the flow.
+    ///
+    /// - A flow that ended `Success` is not run again: this returns `Ok` at once.
+    /// - A flow that ended `Reverted` starts over.
+    /// - A flow that ended `Failure` returns [`RunError::NeedsReset`].
+    /// - A run whose future was dropped part-way continues where it stopped:
+    ///   atoms that were running run again.
+    ///
+    /// # Errors
+    /// [`RunError::Reverted`] with every original failure when the flow was
+    /// reverted; [`RunError::RevertFailed`] when a revert failed; input and
+    /// journal errors before or while running.
+    pub async fn run(&mut self) -> Result<(), RunError> {
+        match self.machine.flow_state {
+            FlowState::Success => return Ok(()),
+            FlowState::Failure => {
+                return Err(RunError::NeedsReset {
+                    flow: self.flow.name().to_string(),
+                });
+            }
+            FlowState::Reverted => self.machine.restart()?,
+            _ => {}
+        }
+        self.machine.store = self.load_inputs()?;
+        match self.machine.flow_state {
+            FlowState::Running => self.machine.recover_interrupted(),
+            _ => self.machine.set_flow(FlowState::Running)?,
+        }
+        self.machine.schedule();
+        match self.mode {
+            Mode::Serial => self.drive_serial().await?,
+            Mode::Parallel(max) => self.drive_parallel(max).await?,
+        }
+        let result = self.machine.finish();
+        self.flush().await?;
+        result
+    }
+
+    async fn drive_serial(&mut self) -> Result<(), RunError> {
+        while let Some(job) = self.machine.next_job()? {
+            self.flush().await?;
+            let done = exec::run_job(job).await;
+            self.machine.complete(done)?;
+        }
+        Ok(())
+    }
+
+    async fn drive_parallel(&mut self, max: usize) -> Result<(), RunError> {
+        let mut set = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, (u32, bool)> = HashMap::new();
+        loop {
+            let mut started = Vec::new();
+            while self.machine.in_flight < max {
+                match self.machine.next_job()? {
+                    Some(job) => started.push(job),
+                    None => break,
+                }
+            }
+            self.flush().await?;
+            for job in started {
+                let key = (job.atom, matches!(job.kind, machine::JobKind::Execute(_)));
+                let handle = set.spawn(exec::run_job(job));
+                running.insert(handle.id(), key);
+            }
+            let done = match set.join_next_with_id().await {
+                None => break,
+                Some(Ok((id, done))) => {
+                    running.remove(&id);
+                    done
+                }
+                Some(Err(e)) => match running.remove(&e.id()) {
+                    Some((atom, executing)) => exec::aborted(atom, executing, &e),
+                    None => continue,
+                },
+            };
+            self.machine.complete(done)?;
+        }
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send() {
+    fn is_send<T: Send>(_: &T) {}
+    fn check(e: &mut Engine) {
+        is_send(&e.run());
+    }
+    let _ = check;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use machine::Done;
+
+    #[test]
+    fn done_is_reported_for_unknown_ids() {
+        let d = exec::aborted(3, true, &"gone");
+        assert!(matches!(d, Done::Executed(3, Err(_))));
+    }
+}

@@ -1,0 +1,256 @@
+//! Failures: what is captured when a task returns an error, panics, or breaks its
+//! contract.
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The error a task body returns.
+///
+/// Any `std::error::Error + Send + Sync + 'static` converts into it with `?`, and
+/// the original error stays reachable through [`Failure::downcast_ref`] while the
+/// failure is in memory.
+///
+/// ```
+/// use flow_core::TaskError;
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("disk full")]
+/// struct DiskFull;
+///
+/// fn body() -> Result<u32, TaskError> {
+///     Err(DiskFull)?
+/// }
+/// let err = body().unwrap_err();
+/// assert_eq!(err.to_string(), "disk full");
+/// ```
+pub struct TaskError {
+    error: Arc<dyn StdError + Send + Sync>,
+    type_name: &'static str,
+}
+
+impl TaskError {
+    /// An error that is only a message.
+    ///
+    /// ```
+    /// let e = flow_core::TaskError::msg("Woot!");
+    /// assert_eq!(e.to_string(), "Woot!");
+    /// ```
+    pub fn msg(message: impl fmt::Display) -> Self {
+        TaskError {
+            error: Arc::new(Message(message.to_string())),
+            type_name: std::any::type_name::<Message>(),
+        }
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for TaskError {
+    fn from(error: E) -> Self {
+        TaskError {
+            error: Arc::new(error),
+            type_name: std::any::type_name::<E>(),
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskError")
+            .field("type", &self.type_name)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+/// A plain message used as an error.
+#[derive(Debug, Clone)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Message {}
+
+/// How a failure came about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The task returned an error.
+    Error,
+    /// The task panicked; the panic was caught.
+    Panic,
+    /// The task broke its declared contract (for example it returned a value of
+    /// another type than it declared).
+    Contract,
+    /// The task's runtime went away before the task finished (its tokio task was
+    /// cancelled).
+    Aborted,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FailureData {
+    kind: FailureKind,
+    message: String,
+    type_name: String,
+    causes: Vec<String>,
+    backtrace: Option<String>,
+}
+
+/// A captured failure: the message, the error's type name, its chain of causes,
+/// and (while in memory) the original error.
+///
+/// Cloning is cheap. A failure survives a serde round trip, except for the
+/// original error, which only lives in memory.
+///
+/// ```
+/// use flow_core::{Failure, TaskError};
+/// let f = Failure::from_error(TaskError::msg("Woot!"));
+/// assert_eq!(f.message(), "Woot!");
+/// assert_eq!(f.to_string(), "Failure: Woot!");
+/// let json = serde_json::to_string(&f).unwrap();
+/// let back: Failure = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back.message(), "Woot!");
+/// ```
+#[derive(Clone)]
+pub struct Failure(Arc<FailureInner>);
+
+struct FailureInner {
+    data: FailureData,
+    error: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl Failure {
+    /// Captures a task's error.
+    pub fn from_error(error: TaskError) -> Self {
+        let mut causes = Vec::new();
+        let mut source = error.error.source();
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        Failure(Arc::new(FailureInner {
+            data: FailureData {
+                kind: FailureKind::Error,
+                message: error.error.to_string(),
+                type_name: error.type_name.to_string(),
+                causes,
+                backtrace: None,
+            },
+            error: Some(error.error),
+        }))
+    }
+
+    /// Captures a caught panic from its payload.
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "task panicked with a non-string payload".to_string()
+        };
+        Failure::new(FailureKind::Panic, format!("panicked: {message}"), "panic")
+    }
+
+    /// A failure of the given kind with a message.
+    pub fn new(
+        kind: FailureKind,
+        message: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        Failure(Arc::new(FailureInner {
+            data: FailureData {
+                kind,
+                message: message.into(),
+                type_name: type_name.into(),
+                causes: Vec::new(),
+                backtrace: None,
+            },
+            error: None,
+        }))
+    }
+
+    /// How the failure came about.
+    pub fn kind(&self) -> FailureKind {
+        self.0.data.kind
+    }
+
+    /// The error's message (`Display` text).
+    pub fn message(&self) -> &str {
+        &self.0.data.message
+    }
+
+    /// The Rust type name of the error, `"panic"` for a panic.
+    pub fn type_name(&self) -> &str {
+        &self.0.data.type_name
+    }
+
+    /// The messages of the error's chain of sources, outermost first.
+    pub fn causes(&self) -> &[String] {
+        &self.0.data.causes
+    }
+
+    /// The backtrace, when one was captured.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.0.data.backtrace.as_deref()
+    }
+
+    /// The original error as an `E`, while the failure is still in memory.
+    ///
+    /// ```
+    /// use flow_core::{Failure, TaskError};
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("disk full on {0}")]
+    /// struct DiskFull(String);
+    ///
+    /// let f = Failure::from_error(TaskError::from(DiskFull("sda".into())));
+    /// assert_eq!(f.downcast_ref::<DiskFull>().map(|e| e.0.as_str()), Some("sda"));
+    /// assert!(f.type_name().ends_with("DiskFull"));
+    /// ```
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        self.0.error.as_deref()?.downcast_ref::<E>()
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("kind", &self.0.data.kind)
+            .field("message", &self.0.data.message)
+            .field("type_name", &self.0.data.type_name)
+            .field("causes", &self.0.data.causes)
+            .finish()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Failure: {}", self.0.data.message)
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.data.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Failure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Failure(Arc::new(FailureInner {
+            data: FailureData::deserialize(deserializer)?,
+            error: None,
+        })))
+    }
+}

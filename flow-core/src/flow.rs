@@ -1,0 +1,301 @@
+//! Flows: linear, unordered and graph patterns that arrange atoms and nested flows.
+//!
+//! A flow is a tree. Its leaves are [`Atom`]s (a task placed at a use site, with a
+//! unique name); its inner nodes are [`Flow`]s, each with a [`Pattern`] that says
+//! how its items are ordered and what data they can see:
+//!
+//! - **linear**: items run one after the other; every earlier item's outputs are
+//!   visible to every later item;
+//! - **unordered**: items may run at once and never see each other's outputs;
+//! - **graph**: an item that requires a symbol another item provides runs after
+//!   it (the link is inferred); explicit links add more order.
+//!
+//! [`Flow::build`] validates the whole tree (see [`BuildError`](crate::BuildError))
+//! and compiles it once into a [`CompiledFlow`](crate::CompiledFlow).
+//!
+//! ```
+//! use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+//!
+//! let inc = || FnTask::sync(
+//!     Signature::new().requires::<u64>("value").provides::<u64>("value"),
+//!     |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)),
+//! );
+//! let flow = Flow::linear("count")
+//!     .input::<u64>("value")
+//!     .add(Atom::new("a", inc()))
+//!     .add(Atom::new("b", inc()))
+//!     .build()
+//!     .expect("valid flow");
+//! assert_eq!(flow.len(), 2);
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::compile::{self, CompiledFlow};
+use crate::error::BuildErrors;
+use crate::symbol::{Data, Name, SymbolSpec, Value};
+use crate::task::{Signature, Task};
+
+/// How the items of a flow are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pattern {
+    /// One after the other, in the order added.
+    Linear,
+    /// In no particular order, possibly at once; siblings see no outputs of
+    /// each other.
+    Unordered,
+    /// Ordered by data dependencies and explicit links.
+    Graph,
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pattern::Linear => "linear",
+            Pattern::Unordered => "unordered",
+            Pattern::Graph => "graph",
+        })
+    }
+}
+
+/// A task placed in a flow under a name, with its use-site options.
+///
+/// ```
+/// use flow_core::{Atom, FnTask, Outputs, Signature};
+/// let task = FnTask::sync(
+///     Signature::new().requires::<u32>("x").requires::<u32>("step").provides::<u32>("y"),
+///     |a| Ok(Outputs::one(a.get::<u32>(0)? + a.get::<u32>(1)?)),
+/// );
+/// let atom = Atom::new("add", task)
+///     .rebind("x", "start")   // read symbol `start` for parameter `x`
+///     .inject("step", 10u32)  // a constant only this atom sees
+///     .provides_as("y", "end")
+///     .priority(5);
+/// assert_eq!(atom.name(), "add");
+/// ```
+#[derive(Clone)]
+pub struct Atom {
+    pub(crate) name: Name,
+    pub(crate) task: Arc<dyn Task>,
+    pub(crate) signature: Signature,
+    pub(crate) rebind: Vec<(Name, Name)>,
+    pub(crate) inject: Vec<(Name, Value)>,
+    pub(crate) rename: Vec<(Name, Name)>,
+    pub(crate) priority: i32,
+}
+
+impl Atom {
+    /// Places `task` under `name`.
+    pub fn new(name: impl Into<Name>, task: impl Task) -> Self {
+        Atom::from_arc(name, Arc::new(task))
+    }
+
+    /// Places a shared task under `name`.
+    pub fn from_arc(name: impl Into<Name>, task: Arc<dyn Task>) -> Self {
+        let signature = task.signature();
+        Atom {
+            name: name.into(),
+            task,
+            signature,
+            rebind: Vec::new(),
+            inject: Vec::new(),
+            rename: Vec::new(),
+            priority: 0,
+        }
+    }
+
+    /// The atom's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The task's signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Reads symbol `symbol` wherever the task would read `name` (an input, or a
+    /// name listed by a collection input).
+    pub fn rebind(mut self, name: impl Into<Name>, symbol: impl Into<Name>) -> Self {
+        self.rebind.push((name.into(), symbol.into()));
+        self
+    }
+
+    /// Gives input `input` a constant that only this atom sees; it wins over every
+    /// provider.
+    pub fn inject<T: Data>(self, input: impl Into<Name>, value: T) -> Self {
+        self.inject_value(input, Value::new(value))
+    }
+
+    /// Like [`Atom::inject`], with an already wrapped value.
+    pub fn inject_value(mut self, input: impl Into<Name>, value: Value) -> Self {
+        self.inject.push((input.into(), value));
+        self
+    }
+
+    /// Publishes output `output` under the symbol name `symbol`.
+    pub fn provides_as(mut self, output: impl Into<Name>, symbol: impl Into<Name>) -> Self {
+        self.rename.push((output.into(), symbol.into()));
+        self
+    }
+
+    /// Sets the priority: among atoms ready at the same moment, higher first.
+    /// The default is 0.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+impl fmt::Debug for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Atom")
+            .field("name", &self.name)
+            .field("signature", &self.signature)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An item of a flow: an atom or a nested flow.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// An atom.
+    Atom(Atom),
+    /// A nested flow.
+    Flow(Flow),
+}
+
+impl Item {
+    /// The item's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Item::Atom(a) => &a.name,
+            Item::Flow(f) => &f.name,
+        }
+    }
+}
+
+impl From<Atom> for Item {
+    fn from(atom: Atom) -> Self {
+        Item::Atom(atom)
+    }
+}
+
+impl From<Flow> for Item {
+    fn from(flow: Flow) -> Self {
+        Item::Flow(flow)
+    }
+}
+
+/// An explicit link in a graph flow: `from` runs before `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub(crate) from: Name,
+    pub(crate) to: Name,
+}
+
+/// A flow: a pattern, its items, and (for graphs) explicit links.
+///
+/// Build one with [`Flow::linear`], [`Flow::unordered`] or [`Flow::graph`], add
+/// items, declare the inputs the run will be given, then [`Flow::build`] it.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub(crate) name: Name,
+    pub(crate) pattern: Pattern,
+    pub(crate) items: Vec<Item>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) inputs: Vec<SymbolSpec>,
+}
+
+impl Flow {
+    fn with_pattern(name: impl Into<Name>, pattern: Pattern) -> Self {
+        Flow {
+            name: name.into(),
+            pattern,
+            items: Vec::new(),
+            links: Vec::new(),
+            inputs: Vec::new(),
+        }
+    }
+
+    /// A linear flow: items run in the order added.
+    pub fn linear(name: impl Into<Name>) -> Self {
+        Flow::with_pattern(name, Pattern::Linear)
+    }
+
+    /// An unordered flow: items may run at once.
+    pub fn unordered(name: impl Into<Name>) -> Self {
+        Flow::with_pattern(name, Pattern::Unordered)
+    }
+
+    /// A graph flow: items ordered by their data and explicit links.
+    pub fn graph(name: impl Into<Name>) -> Self {
+        Flow::with_pattern(name, Pattern::Graph)
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The flow's pattern.
+    pub fn pattern(&self) -> Pattern {
+        self.pattern
+    }
+
+    /// The flow's items, in the order added.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Adds an atom or a nested flow.
+    // `add` is the word TaskFlow users know; this is no arithmetic.
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, item: impl Into<Item>) -> Self {
+        self.push(item);
+        self
+    }
+
+    /// Adds an atom or a nested flow, in place (handy in loops).
+    pub fn push(&mut self, item: impl Into<Item>) -> &mut Self {
+        self.items.push(item.into());
+        self
+    }
+
+    /// Orders item `from` before item `to` (graph flows; items named as added).
+    pub fn link(mut self, from: impl Into<Name>, to: impl Into<Name>) -> Self {
+        self.push_link(from, to);
+        self
+    }
+
+    /// Orders item `from` before item `to`, in place.
+    pub fn push_link(&mut self, from: impl Into<Name>, to: impl Into<Name>) -> &mut Self {
+        self.links.push(Link {
+            from: from.into(),
+            to: to.into(),
+        });
+        self
+    }
+
+    /// Declares an input `name: T` that the run will be given in its store.
+    pub fn input<T: Data>(mut self, name: impl Into<Name>) -> Self {
+        self.inputs.push(SymbolSpec::of::<T>(name));
+        self
+    }
+
+    /// Declares an input from an untyped symbol.
+    pub fn input_symbol(mut self, symbol: SymbolSpec) -> Self {
+        self.inputs.push(symbol);
+        self
+    }
+
+    /// Validates the flow and compiles it into its execution graph.
+    ///
+    /// # Errors
+    /// Every problem found, all together: see [`BuildError`](crate::BuildError).
+    pub fn build(self) -> Result<CompiledFlow, BuildErrors> {
+        compile::compile(self)
+    }
+}

@@ -1,0 +1,352 @@
+//! Notifications: events for every flow and atom state change and every progress
+//! update, delivered to registered listeners.
+//!
+//! With no listener registered, the engine builds no event at all.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::engine::state::{AtomKind, AtomState, FlowState};
+use crate::failure::Failure;
+use crate::symbol::Value;
+use crate::task::Outputs;
+
+/// What came with an atom's state change.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Detail<'a> {
+    /// Nothing.
+    None,
+    /// The outputs, with `SUCCESS`.
+    Result(&'a Outputs),
+    /// The failure, with `FAILURE` and `REVERT_FAILURE`.
+    Failure(&'a Failure),
+    /// The revert result, with `REVERTED`.
+    Reverted(Option<&'a Value>),
+}
+
+/// One notification.
+///
+/// Its `Display` is the canonical event text: `"<atom>.t <STATE>"`,
+/// `"<atom>.t SUCCESS(<Debug of the result>)"`, `"<atom>.t FAILURE(Failure: <message>)"`,
+/// `"<atom>.r ..."` for retry controllers, `"<flow>.f <STATE>"` for flows, and
+/// `"<atom>.t PROGRESS(<p>)"` for progress.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A flow changed state.
+    Flow {
+        /// The flow's name.
+        flow: &'a str,
+        /// The new state.
+        state: FlowState,
+    },
+    /// An atom changed state.
+    Atom {
+        /// The atom's name.
+        atom: &'a str,
+        /// Task or retry controller.
+        kind: AtomKind,
+        /// The new state.
+        state: AtomState,
+        /// What came with it.
+        detail: Detail<'a>,
+    },
+    /// A task reported progress.
+    Progress {
+        /// The atom's name.
+        atom: &'a str,
+        /// From 0.0 to 1.0.
+        progress: f32,
+    },
+}
+
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Flow { flow, state } => write!(f, "{flow}.f {state}"),
+            Event::Atom {
+                atom,
+                kind,
+                state,
+                detail,
+            } => {
+                let k = match kind {
+                    AtomKind::Task => "t",
+                    AtomKind::Retry => "r",
+                };
+                write!(f, "{atom}.{k} {state}")?;
+                match detail {
+                    Detail::None => Ok(()),
+                    Detail::Result(out) => write!(f, "({out:?})"),
+                    Detail::Failure(fail) => write!(f, "({fail})"),
+                    Detail::Reverted(Some(v)) => write!(f, "({v:?})"),
+                    Detail::Reverted(None) => f.write_str("(())"),
+                }
+            }
+            Event::Progress { atom, progress } => write!(f, "{atom}.t PROGRESS({progress})"),
+        }
+    }
+}
+
+/// Receives events. Called on the engine's task (or, for progress, on the task
+/// that reports it): keep it quick and never block.
+pub trait Listener: Send + Sync + 'static {
+    /// Handles one event.
+    fn on_event(&self, event: &Event<'_>);
+}
+
+struct Shared {
+    listeners: Vec<Arc<dyn Listener>>,
+    progress: Option<Arc<[AtomicU32]>>,
+}
+
+/// The engine's fan-out to listeners. Empty when nobody listens.
+#[derive(Clone, Default)]
+pub(crate) struct Notifier(Option<Arc<Shared>>);
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.as_ref().map_or(0, |s| s.listeners.len());
+        write!(f, "Notifier({n} listeners)")
+    }
+}
+
+impl Notifier {
+    pub(crate) fn new(
+        listeners: Vec<Arc<dyn Listener>>,
+        progress: Option<Arc<[AtomicU32]>>,
+    ) -> Self {
+        if listeners.is_empty() && progress.is_none() {
+            Notifier(None)
+        } else {
+            Notifier(Some(Arc::new(Shared {
+                listeners,
+                progress,
+            })))
+        }
+    }
+
+    /// Whether anybody listens to events.
+    #[inline]
+    pub(crate) fn listening(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| !s.listeners.is_empty())
+    }
+
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        if let Some(s) = &self.0 {
+            for l in &s.listeners {
+                l.on_event(event);
+            }
+        }
+    }
+
+    pub(crate) fn progress(&self, atom: &str, index: u32, progress: f32) {
+        let Some(s) = &self.0 else { return };
+        let progress = if progress.is_nan() {
+            0.0
+        } else {
+            progress.clamp(0.0, 1.0)
+        };
+        if let Some(cells) = &s.progress {
+            if let Some(c) = cells.get(index as usize) {
+                c.store(progress.to_bits(), Ordering::Relaxed);
+            }
+        }
+        for l in &s.listeners {
+            l.on_event(&Event::Progress { atom, progress });
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records every event as its canonical text; made for tests.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use flow_core::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
+/// let five = FnTask::sync(Signature::new().provides::<u32>("n"), |_| Ok(Outputs::one(5u32)));
+/// let flow = Flow::linear("task1").add(Atom::new("task1", five)).build().unwrap();
+/// let capture = CaptureListener::new();
+/// let mut engine = Engine::builder(flow).listener(capture.clone()).build();
+/// engine.run().await.unwrap();
+/// assert_eq!(
+///     capture.events(),
+///     ["task1.f RUNNING", "task1.t RUNNING", "task1.t SUCCESS(5)", "task1.f SUCCESS"]
+/// );
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct CaptureListener {
+    events: Arc<Mutex<Vec<String>>>,
+    flows: bool,
+    progress: bool,
+    skip_flows: bool,
+}
+
+impl CaptureListener {
+    /// Captures flow and atom state events (not progress).
+    pub fn new() -> Self {
+        CaptureListener {
+            flows: true,
+            ..CaptureListener::default()
+        }
+    }
+
+    /// Captures atom state events only.
+    pub fn atoms_only() -> Self {
+        CaptureListener {
+            skip_flows: true,
+            ..CaptureListener::default()
+        }
+    }
+
+    /// Also captures progress events.
+    pub fn with_progress(mut self) -> Self {
+        self.progress = true;
+        self
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<String> {
+        lock(&self.events).clone()
+    }
+
+    /// Forgets the events so far.
+    pub fn clear(&self) {
+        lock(&self.events).clear();
+    }
+}
+
+impl fmt::Debug for CaptureListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureListener")
+            .field("events", &lock(&self.events).len())
+            .finish()
+    }
+}
+
+impl Listener for CaptureListener {
+    fn on_event(&self, event: &Event<'_>) {
+        let keep = match event {
+            Event::Flow { .. } => self.flows && !self.skip_flows,
+            Event::Atom { .. } => true,
+            Event::Progress { .. } => self.progress,
+        };
+        if keep {
+            lock(&self.events).push(event.to_string());
+        }
+    }
+}
+
+/// Logs every event through `tracing` (target `flow`): state changes at `INFO`
+/// (failures at `WARN`, revert failures at `ERROR`), progress at `DEBUG`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoggingListener;
+
+impl Listener for LoggingListener {
+    fn on_event(&self, event: &Event<'_>) {
+        match event {
+            Event::Flow { flow, state } => {
+                tracing::info!(target: "flow", flow, state = %state, "flow {state}")
+            }
+            Event::Atom {
+                atom,
+                state,
+                detail,
+                ..
+            } => match (state, detail) {
+                (AtomState::Failure, Detail::Failure(f)) => {
+                    tracing::warn!(target: "flow", atom, state = %state, failure = %f.message(), "{event}")
+                }
+                (AtomState::RevertFailure, Detail::Failure(f)) => {
+                    tracing::error!(target: "flow", atom, state = %state, failure = %f.message(), "{event}")
+                }
+                _ => tracing::info!(target: "flow", atom, state = %state, "{event}"),
+            },
+            Event::Progress { atom, progress } => {
+                tracing::debug!(target: "flow", atom, progress, "{event}")
+            }
+        }
+    }
+}
+
+/// How long each atom's `execute` and `revert` took, measured from its
+/// `RUNNING` (or `REVERTING`) event to the state that ended it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use flow_core::{Atom, DurationListener, Engine, Flow, FnTask, Outputs, Signature};
+/// let t = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+/// let flow = Flow::linear("f").add(Atom::new("t", t)).build().unwrap();
+/// let durations = DurationListener::new();
+/// let mut engine = Engine::builder(flow).listener(durations.clone()).build();
+/// engine.run().await.unwrap();
+/// assert!(durations.execute_durations().contains_key("t"));
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct DurationListener {
+    inner: Arc<Mutex<Durations>>,
+}
+
+#[derive(Default)]
+struct Durations {
+    started: BTreeMap<String, Instant>,
+    execute: BTreeMap<String, Duration>,
+    revert: BTreeMap<String, Duration>,
+}
+
+impl DurationListener {
+    /// A recorder with nothing recorded.
+    pub fn new() -> Self {
+        DurationListener::default()
+    }
+
+    /// The duration of each atom's latest `execute`.
+    pub fn execute_durations(&self) -> BTreeMap<String, Duration> {
+        lock(&self.inner).execute.clone()
+    }
+
+    /// The duration of each atom's latest `revert`.
+    pub fn revert_durations(&self) -> BTreeMap<String, Duration> {
+        lock(&self.inner).revert.clone()
+    }
+}
+
+impl fmt::Debug for DurationListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurationListener").finish_non_exhaustive()
+    }
+}
+
+impl Listener for DurationListener {
+    fn on_event(&self, event: &Event<'_>) {
+        let Event::Atom { atom, state, .. } = event else {
+            return;
+        };
+        let mut d = lock(&self.inner);
+        match state {
+            AtomState::Running | AtomState::Reverting => {
+                d.started.insert((*atom).to_string(), Instant::now());
+            }
+            AtomState::Success | AtomState::Failure => {
+                if let Some(t) = d.started.remove(*atom) {
+                    d.execute.insert((*atom).to_string(), t.elapsed());
+                }
+            }
+            AtomState::Reverted | AtomState::RevertFailure => {
+                if let Some(t) = d.started.remove(*atom) {
+                    d.revert.insert((*atom).to_string(), t.elapsed());
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Typed symbols, type identity, and the value cell that carries data between atoms.
+//!
+//! A *symbol* is a name together with a type: `backup: BackupId`. Two symbols are the
+//! same only when both agree. Values travel between atoms as [`Value`]s: a cheaply
+//! cloneable, type-erased, shared cell that can be downcast back to its type and
+//! encoded to JSON for the journal.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The name of a symbol, an atom or a flow.
+///
+/// Static names cost nothing; owned names are shared.
+pub type Name = Cow<'static, str>;
+
+/// What a value must be to travel between atoms: shareable across threads,
+/// printable for events and logs, and encodable for the journal.
+///
+/// Implemented for every type that satisfies the bounds.
+///
+/// ```
+/// fn assert_data<T: flow_core::Data>() {}
+/// assert_data::<u64>();
+/// assert_data::<String>();
+/// assert_data::<Vec<(String, u32)>>();
+/// ```
+pub trait Data: Any + fmt::Debug + Send + Sync + Serialize + DeserializeOwned {}
+
+impl<T> Data for T where T: Any + fmt::Debug + Send + Sync + Serialize + DeserializeOwned {}
+
+/// An error while encoding a value to JSON or decoding it back.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} a value of type `{type_name}`: {source}")]
+pub struct CodecError {
+    action: &'static str,
+    type_name: &'static str,
+    #[source]
+    source: serde_json::Error,
+}
+
+impl CodecError {
+    /// The Rust type the value was encoded from or decoded into.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+/// The identity of a symbol's type, with the codec that persists its values.
+///
+/// ```
+/// use flow_core::TypeInfo;
+/// let t = TypeInfo::of::<u32>();
+/// assert_eq!(t.name(), "u32");
+/// assert!(t.is::<u32>());
+/// assert!(!t.is::<u64>());
+/// ```
+#[derive(Clone, Copy)]
+pub struct TypeInfo {
+    id: TypeId,
+    name: &'static str,
+    decode: fn(serde_json::Value) -> Result<Value, CodecError>,
+}
+
+impl TypeInfo {
+    /// The type information of `T`.
+    pub fn of<T: Data>() -> Self {
+        TypeInfo {
+            id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+            decode: decode_as::<T>,
+        }
+    }
+
+    /// The type's [`TypeId`].
+    pub fn id(&self) -> TypeId {
+        self.id
+    }
+
+    /// The type's name, as [`std::any::type_name`] prints it.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether this is the type `T`.
+    pub fn is<T: 'static>(&self) -> bool {
+        self.id == TypeId::of::<T>()
+    }
+
+    /// Decodes a JSON value into a [`Value`] of this type.
+    ///
+    /// # Errors
+    /// When the JSON does not describe a value of this type.
+    pub fn decode(&self, json: serde_json::Value) -> Result<Value, CodecError> {
+        (self.decode)(json)
+    }
+}
+
+impl PartialEq for TypeInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for TypeInfo {}
+
+impl fmt::Debug for TypeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl fmt::Display for TypeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+fn decode_as<T: Data>(json: serde_json::Value) -> Result<Value, CodecError> {
+    serde_json::from_value::<T>(json)
+        .map(Value::new)
+        .map_err(|source| CodecError {
+            action: "decode",
+            type_name: std::any::type_name::<T>(),
+            source,
+        })
+}
+
+/// A named, typed symbol: the untyped form used in signatures and flows.
+///
+/// ```
+/// use flow_core::SymbolSpec;
+/// let s = SymbolSpec::of::<u64>("count");
+/// assert_eq!(s.name(), "count");
+/// assert_eq!(s.to_string(), "count: u64");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolSpec {
+    name: Name,
+    ty: TypeInfo,
+}
+
+impl SymbolSpec {
+    /// A symbol named `name` of type `T`.
+    pub fn of<T: Data>(name: impl Into<Name>) -> Self {
+        SymbolSpec {
+            name: name.into(),
+            ty: TypeInfo::of::<T>(),
+        }
+    }
+
+    /// A symbol from a name and a type.
+    pub fn new(name: impl Into<Name>, ty: TypeInfo) -> Self {
+        SymbolSpec {
+            name: name.into(),
+            ty,
+        }
+    }
+
+    /// The symbol's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The symbol's type.
+    pub fn ty(&self) -> TypeInfo {
+        self.ty
+    }
+}
+
+impl fmt::Display for SymbolSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.ty.name)
+    }
+}
+
+trait ErasedData: Any + fmt::Debug + Send + Sync {
+    fn encode(&self) -> Result<serde_json::Value, CodecError>;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Data> ErasedData for T {
+    fn encode(&self) -> Result<serde_json::Value, CodecError> {
+        serde_json::to_value(self).map_err(|source| CodecError {
+            action: "encode",
+            type_name: std::any::type_name::<T>(),
+            source,
+        })
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A shared, type-erased value: what a task produced or what a run was given.
+///
+/// Cloning a `Value` clones a pointer, never the data.
+///
+/// ```
+/// use flow_core::Value;
+/// let v = Value::new(41u64);
+/// assert_eq!(v.downcast_ref::<u64>(), Some(&41));
+/// assert_eq!(v.downcast_ref::<u32>(), None);
+/// assert_eq!(format!("{v:?}"), "41");
+/// assert_eq!(v.encode().unwrap(), serde_json::json!(41));
+/// ```
+#[derive(Clone)]
+pub struct Value(Arc<dyn ErasedData>);
+
+impl Value {
+    /// Wraps a value.
+    pub fn new<T: Data>(value: T) -> Self {
+        Value(Arc::new(value))
+    }
+
+    /// The value as a `T`, if it is one.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        let any: &dyn Any = &*self.0;
+        any.downcast_ref::<T>()
+    }
+
+    /// Whether the value is a `T`.
+    pub fn is<T: Any>(&self) -> bool {
+        self.downcast_ref::<T>().is_some()
+    }
+
+    /// The [`TypeId`] of the wrapped value.
+    pub fn type_id(&self) -> TypeId {
+        let any: &dyn Any = &*self.0;
+        any.type_id()
+    }
+
+    /// The name of the wrapped value's type.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// Encodes the value to JSON.
+    ///
+    /// # Errors
+    /// When the type's `Serialize` implementation fails (for example a map with
+    /// non-string keys).
+    pub fn encode(&self) -> Result<serde_json::Value, CodecError> {
+        self.0.encode()
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// A set of named values: the inputs handed to a run (its *store*), or the symbols
+/// visible after it.
+///
+/// ```
+/// use flow_core::Store;
+/// let mut store = Store::new();
+/// store.insert("y", 2u32).insert("name", String::from("db"));
+/// assert_eq!(store.get::<u32>("y"), Some(&2));
+/// assert_eq!(store.get::<u64>("y"), None);
+/// assert_eq!(store.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    values: BTreeMap<String, Value>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Store::default()
+    }
+
+    /// Sets `name` to `value`, replacing what was there.
+    pub fn insert<T: Data>(&mut self, name: impl Into<String>, value: T) -> &mut Self {
+        self.values.insert(name.into(), Value::new(value));
+        self
+    }
+
+    /// Sets `name` to an already wrapped value.
+    pub fn insert_value(&mut self, name: impl Into<String>, value: Value) -> &mut Self {
+        self.values.insert(name.into(), value);
+        self
+    }
+
+    /// The value named `name`, if there is one of type `T`.
+    pub fn get<T: Any>(&self, name: &str) -> Option<&T> {
+        self.values.get(name).and_then(Value::downcast_ref)
+    }
+
+    /// The value named `name`, whatever its type.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    /// How many values the store holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The names and values, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Each value's `Debug` text, ordered by name: handy in assertions.
+    ///
+    /// ```
+    /// use flow_core::Store;
+    /// let mut store = Store::new();
+    /// store.insert("x", 2u32).insert("s", "a".to_string());
+    /// assert_eq!(store.debug_map(), [("s".to_string(), "\"a\"".to_string()), ("x".to_string(), "2".to_string())].into());
+    /// ```
+    pub fn debug_map(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{v:?}")))
+            .collect()
+    }
+}
+
+impl<K: Into<String>> FromIterator<(K, Value)> for Store {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
+        Store {
+            values: iter.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        }
+    }
+}

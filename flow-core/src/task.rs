@@ -1,0 +1,633 @@
+//! The task trait, signatures, and what a task receives and returns.
+//!
+//! Tasks are usually written with the `#[task]` attribute of the `flow` crate. This
+//! module is the run-time form underneath it: a [`Task`] declares a [`Signature`]
+//! (what it requires and provides, as named, typed symbols), and the engine hands
+//! it resolved [`Args`] in the declared order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use smallvec::SmallVec;
+
+use crate::failure::{Failure, TaskError};
+use crate::notify::Notifier;
+use crate::symbol::{Data, Name, SymbolSpec, TypeInfo, Value};
+
+/// How an input is satisfied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputKind {
+    /// A provider must be visible, else the flow does not build.
+    Required,
+    /// Passed when a provider is visible, absent otherwise.
+    Optional,
+    /// Gathers the listed symbols, all of the input's type, in the listed order.
+    Collect(Vec<Name>),
+    /// Gathers the listed symbols into a map keyed by symbol name.
+    CollectMap(Vec<Name>),
+}
+
+/// One input of a task: the parameter's name, its type and how it is satisfied.
+///
+/// For collections the type is the element type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    name: Name,
+    ty: TypeInfo,
+    kind: InputKind,
+}
+
+impl InputSpec {
+    /// The parameter's name (the symbol read, unless rebound at the use site).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The type required (the element type, for collections).
+    pub fn ty(&self) -> TypeInfo {
+        self.ty
+    }
+
+    /// How the input is satisfied.
+    pub fn kind(&self) -> &InputKind {
+        &self.kind
+    }
+}
+
+/// What a task requires and provides.
+///
+/// ```
+/// use flow_core::Signature;
+/// let sig = Signature::new()
+///     .requires::<u64>("x")
+///     .optional::<String>("label")
+///     .collect::<u32>("sizes", ["a", "b"])
+///     .provides::<u64>("y");
+/// assert_eq!(sig.inputs().len(), 3);
+/// assert_eq!(sig.outputs()[0].to_string(), "y: u64");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Signature {
+    inputs: Vec<InputSpec>,
+    revert_inputs: Vec<InputSpec>,
+    outputs: Vec<SymbolSpec>,
+    blocking: bool,
+}
+
+impl Signature {
+    /// A signature with no inputs and no outputs.
+    pub fn new() -> Self {
+        Signature::default()
+    }
+
+    fn input(mut self, name: impl Into<Name>, ty: TypeInfo, kind: InputKind) -> Self {
+        self.inputs.push(InputSpec {
+            name: name.into(),
+            ty,
+            kind,
+        });
+        self
+    }
+
+    /// Adds a required input `name: T`.
+    pub fn requires<T: Data>(self, name: impl Into<Name>) -> Self {
+        self.input(name, TypeInfo::of::<T>(), InputKind::Required)
+    }
+
+    /// Adds an optional input `name: T`: absent when no provider is visible.
+    pub fn optional<T: Data>(self, name: impl Into<Name>) -> Self {
+        self.input(name, TypeInfo::of::<T>(), InputKind::Optional)
+    }
+
+    /// Adds a collection input `name` that gathers the symbols `symbols`, each a
+    /// `T`, in that order.
+    pub fn collect<T: Data, S: Into<Name>>(
+        self,
+        name: impl Into<Name>,
+        symbols: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let names = symbols.into_iter().map(Into::into).collect();
+        self.input(name, TypeInfo::of::<T>(), InputKind::Collect(names))
+    }
+
+    /// Adds a collection input `name` that gathers the symbols `symbols`, each a
+    /// `T`, into a map keyed by symbol name.
+    pub fn collect_map<T: Data, S: Into<Name>>(
+        self,
+        name: impl Into<Name>,
+        symbols: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let names = symbols.into_iter().map(Into::into).collect();
+        self.input(name, TypeInfo::of::<T>(), InputKind::CollectMap(names))
+    }
+
+    /// Adds an input `name: T` that only `revert` receives, after the inputs of
+    /// `execute`.
+    pub fn revert_requires<T: Data>(mut self, name: impl Into<Name>) -> Self {
+        self.revert_inputs.push(InputSpec {
+            name: name.into(),
+            ty: TypeInfo::of::<T>(),
+            kind: InputKind::Required,
+        });
+        self
+    }
+
+    /// Adds an output `name: T`. Outputs are returned in the order declared.
+    pub fn provides<T: Data>(mut self, name: impl Into<Name>) -> Self {
+        self.outputs.push(SymbolSpec::of::<T>(name));
+        self
+    }
+
+    /// Marks the task as blocking: its body runs on tokio's blocking pool.
+    pub fn blocking(mut self) -> Self {
+        self.blocking = true;
+        self
+    }
+
+    /// The inputs of `execute`, in order.
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+
+    /// The extra inputs of `revert`, in order.
+    pub fn revert_inputs(&self) -> &[InputSpec] {
+        &self.revert_inputs
+    }
+
+    /// The outputs, in order.
+    pub fn outputs(&self) -> &[SymbolSpec] {
+        &self.outputs
+    }
+
+    /// Whether the task body blocks its thread.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+}
+
+/// An argument could not be read as asked.
+///
+/// It means the task's body and its declared [`Signature`] disagree.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgError {
+    /// No argument at that position.
+    #[error("the task has no argument at position {0}: check its signature")]
+    OutOfRange(usize),
+    /// The argument has another type.
+    #[error("argument {index} is a `{actual}`, not a `{expected}`: check its signature")]
+    WrongType {
+        /// The position.
+        index: usize,
+        /// The type asked for.
+        expected: &'static str,
+        /// The type held.
+        actual: &'static str,
+    },
+    /// The argument is a collection, or a single value, unlike what was asked.
+    #[error("argument {0} is not of the shape asked for (single value, optional, list or map)")]
+    WrongShape(usize),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    One(Value),
+    Absent,
+    Many(Vec<Value>),
+    Named(Vec<(Name, Value)>),
+}
+
+/// The resolved arguments of one execution, in the order of the signature's inputs
+/// (then, for `revert`, its extra inputs).
+///
+/// ```
+/// use flow_core::Args;
+/// let args = Args::from_values([flow_core::Value::new(3u64)]);
+/// assert_eq!(*args.get::<u64>(0).unwrap(), 3);
+/// assert!(args.get::<u32>(0).is_err());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Args {
+    values: SmallVec<[Arg; 4]>,
+}
+
+impl Args {
+    /// Arguments made of single values, as when every input is required.
+    pub fn from_values(values: impl IntoIterator<Item = Value>) -> Self {
+        Args {
+            values: values.into_iter().map(Arg::One).collect(),
+        }
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Args {
+            values: SmallVec::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn push(&mut self, arg: Arg) {
+        self.values.push(arg);
+    }
+
+    fn arg(&self, index: usize) -> Result<&Arg, ArgError> {
+        self.values.get(index).ok_or(ArgError::OutOfRange(index))
+    }
+
+    fn typed<T: Data>(index: usize, value: &Value) -> Result<&T, ArgError> {
+        value.downcast_ref::<T>().ok_or(ArgError::WrongType {
+            index,
+            expected: std::any::type_name::<T>(),
+            actual: value.type_name(),
+        })
+    }
+
+    /// The number of arguments.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The required argument at `index`.
+    ///
+    /// # Errors
+    /// When the position or type disagrees with the signature.
+    pub fn get<T: Data>(&self, index: usize) -> Result<&T, ArgError> {
+        match self.arg(index)? {
+            Arg::One(v) => Self::typed(index, v),
+            _ => Err(ArgError::WrongShape(index)),
+        }
+    }
+
+    /// The optional argument at `index`: `None` when no provider was visible.
+    ///
+    /// # Errors
+    /// When the position or type disagrees with the signature.
+    pub fn optional<T: Data>(&self, index: usize) -> Result<Option<&T>, ArgError> {
+        match self.arg(index)? {
+            Arg::One(v) => Self::typed(index, v).map(Some),
+            Arg::Absent => Ok(None),
+            _ => Err(ArgError::WrongShape(index)),
+        }
+    }
+
+    /// The collection argument at `index`, in the listed order.
+    ///
+    /// # Errors
+    /// When the position, shape or type disagrees with the signature.
+    pub fn list<T: Data>(&self, index: usize) -> Result<Vec<&T>, ArgError> {
+        match self.arg(index)? {
+            Arg::Many(vs) => vs.iter().map(|v| Self::typed(index, v)).collect(),
+            _ => Err(ArgError::WrongShape(index)),
+        }
+    }
+
+    /// The map-collection argument at `index`, keyed by symbol name.
+    ///
+    /// # Errors
+    /// When the position, shape or type disagrees with the signature.
+    pub fn map<T: Data>(&self, index: usize) -> Result<BTreeMap<&str, &T>, ArgError> {
+        match self.arg(index)? {
+            Arg::Named(vs) => vs
+                .iter()
+                .map(|(k, v)| Ok((k.as_ref(), Self::typed(index, v)?)))
+                .collect(),
+            _ => Err(ArgError::WrongShape(index)),
+        }
+    }
+
+    /// The single value at `index`, untyped.
+    pub fn value(&self, index: usize) -> Option<&Value> {
+        match self.values.get(index)? {
+            Arg::One(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The values a task returns, in the order of its declared outputs.
+///
+/// ```
+/// use flow_core::Outputs;
+/// let out = Outputs::one(5u64);
+/// assert_eq!(out.len(), 1);
+/// assert_eq!(format!("{out:?}"), "5");
+/// let many = Outputs::new().with(1u32).with(3u32);
+/// assert_eq!(format!("{many:?}"), "(1, 3)");
+/// assert_eq!(format!("{:?}", Outputs::new()), "()");
+/// ```
+#[derive(Clone, Default)]
+pub struct Outputs(pub(crate) SmallVec<[Value; 1]>);
+
+impl Outputs {
+    /// No outputs.
+    pub fn new() -> Self {
+        Outputs(SmallVec::new())
+    }
+
+    /// One output.
+    pub fn one<T: Data>(value: T) -> Self {
+        let mut v = SmallVec::new();
+        v.push(Value::new(value));
+        Outputs(v)
+    }
+
+    /// Appends an output.
+    pub fn with<T: Data>(mut self, value: T) -> Self {
+        self.0.push(Value::new(value));
+        self
+    }
+
+    /// Appends an already wrapped output.
+    pub fn with_value(mut self, value: Value) -> Self {
+        self.0.push(value);
+        self
+    }
+
+    /// The outputs.
+    pub fn values(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// How many outputs there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<Value> for Outputs {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        Outputs(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Debug for Outputs {
+    /// `()` for none, the value's `Debug` for one, a tuple for several.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [] => f.write_str("()"),
+            [one] => fmt::Debug::fmt(one, f),
+            many => {
+                let mut t = f.debug_tuple("");
+                for v in many {
+                    t.field(v);
+                }
+                t.finish()
+            }
+        }
+    }
+}
+
+/// The result of `execute` or `revert`: ready at once, or a future to await.
+///
+/// Synchronous tasks return [`Exec::Ready`] and cost no allocation; asynchronous
+/// ones return a boxed `'static` future (clone what the future needs from the task
+/// into it, as with `tower::Service::call`).
+pub enum Exec<T = Outputs> {
+    /// The task finished already.
+    Ready(Result<T, TaskError>),
+    /// The task finishes when the future does.
+    Future(BoxFuture<'static, Result<T, TaskError>>),
+}
+
+impl<T> Exec<T> {
+    /// Wraps a future.
+    pub fn future<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<T, TaskError>> + Send + 'static,
+    {
+        Exec::Future(Box::pin(future))
+    }
+}
+
+impl<T> fmt::Debug for Exec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exec::Ready(r) => f.write_str(if r.is_ok() { "Ready(Ok)" } else { "Ready(Err)" }),
+            Exec::Future(_) => f.write_str("Future"),
+        }
+    }
+}
+
+/// What an atom's execution ended with, as `revert` is told.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// `execute` succeeded with these outputs.
+    Success(Outputs),
+    /// `execute` failed (this atom is the one that failed).
+    Failure(Failure),
+}
+
+/// The failures of a run, keyed by atom name.
+pub type Failures = BTreeMap<String, Failure>;
+
+/// What `revert` receives: the same arguments as `execute` (then the extra revert
+/// inputs), the atom's own outcome, and every failure of the run so far.
+#[derive(Clone, Debug)]
+pub struct RevertInput {
+    /// The arguments of `execute`, followed by the revert-only ones.
+    pub args: Args,
+    /// The atom's own outcome.
+    pub outcome: Outcome,
+    /// Every failure of the run, keyed by atom name.
+    pub failures: Arc<Failures>,
+}
+
+/// What a task can see of the run it is part of: its name, the attempt number,
+/// and a way to report progress.
+///
+/// Cloning is cheap; clone it into an async body that needs it.
+#[derive(Clone, Debug)]
+pub struct Context {
+    atom: Arc<str>,
+    index: u32,
+    attempt: u32,
+    notifier: Notifier,
+}
+
+impl Context {
+    pub(crate) fn new(atom: Arc<str>, index: u32, attempt: u32, notifier: Notifier) -> Self {
+        Context {
+            atom,
+            index,
+            attempt,
+            notifier,
+        }
+    }
+
+    /// A context for calling a task's body directly, outside any engine (unit
+    /// tests of task bodies).
+    ///
+    /// ```
+    /// let ctx = flow_core::Context::detached("probe");
+    /// assert_eq!(ctx.atom(), "probe");
+    /// assert_eq!(ctx.attempt(), 1);
+    /// ctx.progress(0.5); // nobody listens: a no-op
+    /// ```
+    pub fn detached(atom: &str) -> Self {
+        Context::new(Arc::from(atom), 0, 1, Notifier::default())
+    }
+
+    /// The atom's name.
+    pub fn atom(&self) -> &str {
+        &self.atom
+    }
+
+    /// Which execution of this atom this is, from 1: it grows each time the atom
+    /// is run again (a new run after a revert, or a resumed run).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Reports progress, clamped to `0.0..=1.0`. The engine itself reports `0.0`
+    /// when the task starts and `1.0` when it ends.
+    pub fn progress(&self, progress: f32) {
+        self.notifier.progress(&self.atom, self.index, progress);
+    }
+}
+
+/// A unit of work with an optional compensation.
+///
+/// Most tasks are written with `#[task]`. Implement the trait by hand to decide
+/// everything at run time, or use [`FnTask`] for closures.
+///
+/// ```
+/// use flow_core::{Args, Context, Exec, Outputs, Signature, Task};
+///
+/// struct Double;
+/// impl Task for Double {
+///     fn signature(&self) -> Signature {
+///         Signature::new().requires::<u64>("x").provides::<u64>("doubled")
+///     }
+///     fn execute(&self, args: Args, _ctx: &Context) -> Exec {
+///         Exec::Ready(args.get::<u64>(0).map(|x| Outputs::one(x * 2)).map_err(Into::into))
+///     }
+/// }
+/// ```
+pub trait Task: Send + Sync + 'static {
+    /// What the task requires and provides. Called once, when the flow is built.
+    fn signature(&self) -> Signature;
+
+    /// Does the work. `args` follow the order of [`Signature::inputs`]; the outputs
+    /// must follow [`Signature::outputs`] (a task that breaks this fails with
+    /// [`FailureKind::Contract`](crate::FailureKind::Contract)).
+    fn execute(&self, args: Args, ctx: &Context) -> Exec;
+
+    /// Undoes the work. The default does nothing and returns no result.
+    fn revert(&self, input: RevertInput, ctx: &Context) -> Exec<Option<Value>> {
+        let _ = (input, ctx);
+        Exec::Ready(Ok(None))
+    }
+}
+
+type ExecFn = dyn Fn(Args, &Context) -> Exec + Send + Sync;
+type RevertFn = dyn Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync;
+
+/// A task made of closures and a signature.
+///
+/// ```
+/// use flow_core::{FnTask, Outputs, Signature, TaskError};
+/// let inc = FnTask::sync(
+///     Signature::new().requires::<u64>("value").provides::<u64>("value"),
+///     |args| Ok(Outputs::one(args.get::<u64>(0)? + 1)),
+/// )
+/// .on_revert_sync(|input| {
+///     println!("undoing {:?}", input.outcome);
+///     Ok(None)
+/// });
+/// # let _ = inc;
+/// ```
+#[derive(Clone)]
+pub struct FnTask {
+    signature: Signature,
+    execute: Arc<ExecFn>,
+    revert: Option<Arc<RevertFn>>,
+}
+
+impl FnTask {
+    /// A task whose `execute` is `f`.
+    pub fn new(
+        signature: Signature,
+        f: impl Fn(Args, &Context) -> Exec + Send + Sync + 'static,
+    ) -> Self {
+        FnTask {
+            signature,
+            execute: Arc::new(f),
+            revert: None,
+        }
+    }
+
+    /// A task whose synchronous body is `f`.
+    pub fn sync(
+        signature: Signature,
+        f: impl Fn(&Args) -> Result<Outputs, TaskError> + Send + Sync + 'static,
+    ) -> Self {
+        FnTask::new(signature, move |args, _| Exec::Ready(f(&args)))
+    }
+
+    /// A task whose asynchronous body is `f`.
+    pub fn asynchronous<F, Fut>(signature: Signature, f: F) -> Self
+    where
+        F: Fn(Args, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Outputs, TaskError>> + Send + 'static,
+    {
+        FnTask::new(signature, move |args, ctx| {
+            Exec::future(f(args, ctx.clone()))
+        })
+    }
+
+    /// Sets the compensation.
+    pub fn on_revert(
+        mut self,
+        f: impl Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync + 'static,
+    ) -> Self {
+        self.revert = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets a synchronous compensation.
+    pub fn on_revert_sync(
+        self,
+        f: impl Fn(&RevertInput) -> Result<Option<Value>, TaskError> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_revert(move |input, _| Exec::Ready(f(&input)))
+    }
+}
+
+impl fmt::Debug for FnTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnTask")
+            .field("signature", &self.signature)
+            .field("has_revert", &self.revert.is_some())
+            .finish()
+    }
+}
+
+impl Task for FnTask {
+    fn signature(&self) -> Signature {
+        self.signature.clone()
+    }
+
+    fn execute(&self, args: Args, ctx: &Context) -> Exec {
+        (self.execute)(args, ctx)
+    }
+
+    fn revert(&self, input: RevertInput, ctx: &Context) -> Exec<Option<Value>> {
+        match &self.revert {
+            Some(f) => f(input, ctx),
+            None => Exec::Ready(Ok(None)),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # flow: typed, revertible workflows
+//!
+//! A sequence of steps that must either finish or be cleanly undone: stop a
+//! server, back up a database, upgrade it, upgrade the application, start again;
+//! and if the upgrade fails, roll back what was done, in the right order.
+//!
+//! `flow` is built from four ideas:
+//!
+//! - **tasks** ([`Task`], [`FnTask`]) declare what they *require* and *provide* as
+//!   named, typed symbols, do their work in `execute` and undo it in `revert`;
+//! - **flows** ([`Flow`]) arrange tasks and nested flows as *linear*,
+//!   *unordered* or *graph* patterns;
+//! - [`Flow::build`] checks the whole tree before anything runs: every input has
+//!   a provider that runs earlier, with the same type, and nothing is ambiguous
+//!   or cyclic; all problems are reported together;
+//! - an [`Engine`] runs the flow on tokio, serially or in parallel, and when
+//!   something fails reverts everything that ran, each atom only after all of
+//!   its successors.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use flow::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature, TaskError};
+//!
+//! let step = |provides: &'static str| {
+//!     FnTask::sync(Signature::new().provides::<u32>(provides), |_| Ok(Outputs::one(1u32)))
+//! };
+//! let failing = FnTask::sync(Signature::new().requires::<u32>("b"), |_| Err(TaskError::msg("Woot!")));
+//! let flow = Flow::linear("deploy")
+//!     .add(Atom::new("a", step("a")))
+//!     .add(Atom::new("b", step("b")))
+//!     .add(Atom::new("c", failing))
+//!     .build()?;
+//! let events = CaptureListener::atoms_only();
+//! let mut engine = Engine::builder(flow).listener(events.clone()).build();
+//! assert!(engine.run().await.is_err());
+//! let reverted: Vec<_> = events.events().into_iter().filter(|e| e.contains("REVERTED")).collect();
+//! assert_eq!(reverted, ["c.t REVERTED(())", "b.t REVERTED(())", "a.t REVERTED(())"]);
+//! # Ok::<(), flow::BuildErrors>(())
+//! # }).unwrap();
+//! ```
+//!
+//! See the `flow_core` documentation for the run-time API in depth.
+
+pub use flow_core::*;

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: the tasks of the conformance
+//! scenarios and engine constructors for both modes.
+#![allow(dead_code, unreachable_pub)]
+
+use flow::{
+    Atom, CaptureListener, CompiledFlow, Engine, FnTask, Mode, Outputs, Signature, TaskError,
+};
+
+/// Provides `5` under `<name>_out`... no: provides nothing by name conflict;
+/// returns 5 as its single unnamed result (published under `name`).
+pub fn progressing(name: &'static str) -> Atom {
+    Atom::new(
+        name,
+        FnTask::sync(Signature::new().provides::<u32>(name), |_| {
+            Ok(Outputs::one(5u32))
+        }),
+    )
+}
+
+/// Fails with `Woot!`.
+pub fn failing(name: &'static str) -> Atom {
+    Atom::new(
+        name,
+        FnTask::sync(Signature::new(), |_| Err(TaskError::msg("Woot!"))),
+    )
+}
+
+/// Requires `x: u32` and `y: u32`; fails with `Woot!` unless they are equal.
+pub fn conditional(name: &'static str) -> Atom {
+    Atom::new(
+        name,
+        FnTask::sync(
+            Signature::new().requires::<u32>("x").requires::<u32>("y"),
+            |a| {
+                if a.get::<u32>(0)? == a.get::<u32>(1)? {
+                    Ok(Outputs::new())
+                } else {
+                    Err(TaskError::msg("Woot!"))
+                }
+            },
+        ),
+    )
+}
+
+/// Both engine modes, for tests that run on each.
+pub const MODES: [Mode; 2] = [Mode::Serial, Mode::Parallel(4)];
+
+/// An engine for `flow` in `mode`, capturing every event.
+pub fn engine(flow: CompiledFlow, mode: Mode) -> (Engine, CaptureListener) {
+    let capture = CaptureListener::new();
+    let engine = Engine::builder(flow)
+        .mode(mode)
+        .listener(capture.clone())
+        .build();
+    (engine, capture)
+}
+
+/// Index of `event` in `events`, panicking with the list when absent.
+pub fn pos(events: &[String], event: &str) -> usize {
+    events
+        .iter()
+        .position(|e| e == event)
+        .unwrap_or_else(|| panic!("event `{event}` not found in {events:#?}"))
+}
