@@ -420,9 +420,7 @@ impl Machine {
                     let mut args = Args::with_capacity(node.exec_inputs as usize);
                     self.gather_into(&node.sources[..node.exec_inputs as usize], &mut args);
                     let ctx = self.context(i);
-                    if self.notifier.listening() {
-                        ctx.progress(0.0);
-                    }
+                    ctx.progress(0.0);
                     self.in_flight += 1;
                     return Ok(Some(Job {
                         atom: i,
@@ -535,10 +533,8 @@ impl Machine {
                     Ok(out) => {
                         self.outputs[i as usize] = Some(out);
                         self.set_state(i, AtomState::Success)?;
-                        if self.notifier.listening() {
-                            self.notifier
-                                .progress(&self.g.nodes[i as usize].name, i, 1.0);
-                        }
+                        self.notifier
+                            .progress(&self.g.nodes[i as usize].name, i, 1.0);
                         match self.phase {
                             Phase::Forward => self.release_successors(i),
                             Phase::Reverting => {
