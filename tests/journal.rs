@@ -237,3 +237,50 @@ async fn the_logging_listener_writes_every_state_change_through_tracing() {
         lines[5]
     );
 }
+
+struct Panicky;
+
+impl flow::Listener for Panicky {
+    fn on_event(&self, _: &flow::Event<'_>) {
+        panic!("listener bug");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_listener_does_not_stop_the_engine_or_other_listeners() {
+    let capture = flow::CaptureListener::new();
+    let flow = Flow::linear("f").add(progressing("t")).build().unwrap();
+    let mut engine = Engine::builder(flow)
+        .listener(Panicky)
+        .listener(capture.clone())
+        .build();
+    engine.run().await.unwrap();
+    assert_eq!(
+        capture.events(),
+        [
+            "f.f RUNNING",
+            "t.t RUNNING",
+            "t.t SUCCESS(5)",
+            "f.f SUCCESS"
+        ]
+    );
+}
+
+#[test]
+fn running_in_parallel_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    let flow = Flow::linear("outside")
+        .add(progressing("t"))
+        .build()
+        .unwrap();
+    let mut engine = Engine::builder(flow.clone()).parallel(2).build();
+    let err = futures::executor::block_on(engine.run()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow `outside` needs a tokio runtime to run in parallel: run the engine inside one (for \
+         example under `#[tokio::main]`)"
+    );
+    // The serial engine needs no runtime for tasks that do not block.
+    let mut serial = Engine::builder(flow).build();
+    futures::executor::block_on(serial.run()).unwrap();
+    assert_eq!(serial.state(), FlowState::Success);
+}

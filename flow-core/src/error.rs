@@ -340,6 +340,18 @@ pub enum RunError {
         /// The type given.
         actual: String,
     },
+    /// The engine needs a tokio runtime (parallel mode, or blocking tasks) and
+    /// was run outside one.
+    #[error(
+        "flow `{flow}` needs a tokio runtime to run {why}: run the engine inside one \
+         (for example under `#[tokio::main]`)"
+    )]
+    NoRuntime {
+        /// The flow.
+        flow: String,
+        /// What needs it.
+        why: &'static str,
+    },
     /// The journal could not be written or read.
     #[error("the journal failed: {0}")]
     Storage(#[from] StorageError),

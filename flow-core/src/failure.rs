@@ -70,6 +70,11 @@ impl fmt::Display for TaskError {
     }
 }
 
+fn capture_backtrace() -> Option<String> {
+    let bt = std::backtrace::Backtrace::capture();
+    (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string())
+}
+
 /// A plain message used as an error.
 #[derive(Debug, Clone)]
 struct Message(String);
@@ -145,7 +150,7 @@ impl Failure {
                 message: error.error.to_string(),
                 type_name: error.type_name.to_string(),
                 causes,
-                backtrace: None,
+                backtrace: capture_backtrace(),
             },
             error: Some(error.error),
         }))
@@ -160,7 +165,11 @@ impl Failure {
         } else {
             "task panicked with a non-string payload".to_string()
         };
-        Failure::new(FailureKind::Panic, format!("panicked: {message}"), "panic")
+        let mut failure = Failure::new(FailureKind::Panic, format!("panicked: {message}"), "panic");
+        if let Some(inner) = Arc::get_mut(&mut failure.0) {
+            inner.data.backtrace = capture_backtrace();
+        }
+        failure
     }
 
     /// A failure of the given kind with a message.
@@ -201,7 +210,8 @@ impl Failure {
         &self.0.data.causes
     }
 
-    /// The backtrace, when one was captured.
+    /// The backtrace of the point where the engine captured the failure, when
+    /// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` asks for backtraces.
     pub fn backtrace(&self) -> Option<&str> {
         self.0.data.backtrace.as_deref()
     }

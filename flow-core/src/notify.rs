@@ -139,7 +139,7 @@ impl Notifier {
     pub(crate) fn emit(&self, event: &Event<'_>) {
         if let Some(s) = &self.0 {
             for l in &s.listeners {
-                l.on_event(event);
+                deliver(&**l, event);
             }
         }
     }
@@ -157,8 +157,17 @@ impl Notifier {
             }
         }
         for l in &s.listeners {
-            l.on_event(&Event::Progress { atom, progress });
+            deliver(&**l, &Event::Progress { atom, progress });
         }
+    }
+}
+
+/// Hands an event to a listener; a listener that panics is logged and skipped,
+/// never allowed to unwind into the engine.
+fn deliver(listener: &dyn Listener, event: &Event<'_>) {
+    let call = std::panic::AssertUnwindSafe(|| listener.on_event(event));
+    if std::panic::catch_unwind(call).is_err() {
+        tracing::error!(target: "flow", %event, "a listener panicked while handling an event; the event was skipped for it");
     }
 }
 

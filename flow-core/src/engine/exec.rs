@@ -54,7 +54,14 @@ pub(crate) async fn run_job(job: Job) -> Done {
     }
     let atom = job.atom;
     let executing = matches!(job.kind, JobKind::Execute(_));
-    let handle = tokio::runtime::Handle::current();
+    // `Engine::run` checked that a runtime is there before handing out jobs.
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return aborted(
+            atom,
+            executing,
+            &"no tokio runtime to run a blocking task on",
+        );
+    };
     match tokio::task::spawn_blocking(move || handle.block_on(run_inline(job))).await {
         Ok(done) => done,
         Err(e) => aborted(atom, executing, &e),

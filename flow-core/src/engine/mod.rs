@@ -446,6 +446,23 @@ impl Engine {
         Ok(values)
     }
 
+    fn check_runtime(&self) -> Result<(), RunError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Ok(());
+        }
+        let why = if matches!(self.mode, Mode::Parallel(_)) {
+            "in parallel"
+        } else if self.flow.0.nodes.iter().any(|n| n.blocking) {
+            "its blocking tasks"
+        } else {
+            return Ok(());
+        };
+        Err(RunError::NoRuntime {
+            flow: self.flow.name().to_string(),
+            why,
+        })
+    }
+
     async fn flush(&mut self) -> Result<(), StorageError> {
         match &mut self.journal {
             Some(j) => j.flush(&mut self.machine, self.run_id, &self.store).await,
@@ -476,6 +493,7 @@ impl Engine {
             FlowState::Reverted => self.machine.restart()?,
             _ => {}
         }
+        self.check_runtime()?;
         self.machine.store = self.load_inputs()?;
         match self.machine.flow_state {
             FlowState::Running => self.machine.recover_interrupted(),
