@@ -512,9 +512,9 @@ impl Machine {
                     format!(
                         "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
                         node.name,
-                        v.type_name(),
+                        crate::compile::short_type(v.type_name()),
                         spec.name(),
-                        spec.ty().name()
+                        crate::compile::short_type(spec.ty().name())
                     ),
                     "contract",
                 ));
