@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
 use crate::error::{BuildError, BuildErrors, Method, Missing};
 use crate::flow::{Atom, Flow, Item, Link, Pattern};
 use crate::symbol::{Name, SymbolSpec, TypeInfo, Value};
@@ -153,15 +156,15 @@ impl fmt::Debug for CompiledFlow {
 /// between them.
 #[derive(Clone, Debug)]
 enum Export {
-    One { atom: u32, index: u32, ty: TypeInfo },
-    Many(Vec<u32>),
+    One { atom: u32, index: u32 },
+    Many(Box<[u32]>),
 }
 
 impl Export {
     fn atoms(&self) -> Vec<u32> {
         match self {
             Export::One { atom, .. } => vec![*atom],
-            Export::Many(v) => v.clone(),
+            Export::Many(v) => v.to_vec(),
         }
     }
 
@@ -170,9 +173,12 @@ impl Export {
         all.extend(other.atoms());
         all.sort_unstable();
         all.dedup();
-        *self = Export::Many(all);
+        *self = Export::Many(all.into_boxed_slice());
     }
 }
+
+/// The entry and exit atoms of a subtree.
+type Ends = SmallVec<[u32; 2]>;
 
 #[derive(Clone, Copy)]
 enum NodeRef {
@@ -184,20 +190,22 @@ struct FlowInfo<'a> {
     flow: &'a Flow,
     items: Vec<NodeRef>,
     parent: Option<u32>,
-    exports: HashMap<&'a str, Export>,
+    exports: FxHashMap<&'a str, Export>,
 }
 
 struct AtomInfo<'a> {
     atom: &'a Atom,
     parent: u32,
-    /// Published output names, in the task's order.
-    outputs: Vec<&'a str>,
+    /// Where the published output names start in `Arena::outputs`.
+    first_output: u32,
 }
 
 /// Pass 0: numbers atoms and flows in declaration order.
 struct Arena<'a> {
     flows: Vec<FlowInfo<'a>>,
     atoms: Vec<AtomInfo<'a>>,
+    /// Every atom's published output names (after renaming), atom after atom.
+    output_names: Vec<&'a str>,
 }
 
 impl<'a> Arena<'a> {
@@ -207,28 +215,25 @@ impl<'a> Arena<'a> {
             flow,
             items: Vec::with_capacity(flow.items.len()),
             parent,
-            exports: HashMap::new(),
+            exports: FxHashMap::default(),
         });
         for item in &flow.items {
             let r = match item {
                 Item::Atom(atom) => {
                     let aid = self.atoms.len() as u32;
-                    let outputs = atom
-                        .signature
-                        .outputs()
-                        .iter()
-                        .map(|o| {
+                    let first_output = self.output_names.len() as u32;
+                    self.output_names
+                        .extend(atom.signature.outputs().iter().map(|o| {
                             atom.rename
                                 .iter()
                                 .rev()
                                 .find(|(from, _)| from == o.name())
                                 .map_or(o.name(), |(_, to)| &**to)
-                        })
-                        .collect();
+                        }));
                     self.atoms.push(AtomInfo {
                         atom,
                         parent: id,
-                        outputs,
+                        first_output,
                     });
                     NodeRef::Atom(aid)
                 }
@@ -268,57 +273,67 @@ impl<'a> Arena<'a> {
         out
     }
 
-    /// Pass 1: the exports of every flow, children before parents.
+    /// Pass 1: the exports of every nested flow, children before parents. The
+    /// root's exports are nobody's input, so they are not kept.
     fn compute_exports(&mut self) {
-        for id in (0..self.flows.len()).rev() {
-            let mut exports: HashMap<&'a str, Export> = HashMap::new();
+        for id in (1..self.flows.len()).rev() {
+            let mut exports: FxHashMap<&'a str, Export> = FxHashMap::default();
             let pattern = self.flows[id].flow.pattern;
             for &item in &self.flows[id].items {
-                let item_exports: Vec<(&'a str, Export)> = match item {
-                    NodeRef::Atom(a) => atom_exports(&self.atoms[a as usize], a).collect(),
-                    NodeRef::Flow(f) => self.flows[f as usize]
-                        .exports
-                        .iter()
-                        .map(|(k, v)| (*k, v.clone()))
-                        .collect(),
-                };
-                for (name, export) in item_exports {
+                self.for_each_export(item, |name, export| {
                     match (pattern, exports.get_mut(name)) {
                         (Pattern::Linear, _) | (_, None) => {
-                            exports.insert(name, export);
+                            exports.insert(name, export.clone());
                         }
-                        (_, Some(existing)) => existing.merge_unordered(&export),
+                        (_, Some(existing)) => existing.merge_unordered(export),
                     }
-                }
+                });
             }
             self.flows[id].exports = exports;
         }
     }
-}
 
-fn atom_exports<'a, 'b>(
-    info: &'b AtomInfo<'a>,
-    a: u32,
-) -> impl Iterator<Item = (&'a str, Export)> + 'b {
-    info.outputs.iter().enumerate().map(move |(k, name)| {
-        (
-            *name,
-            Export::One {
-                atom: a,
-                index: k as u32,
-                ty: info.atom.signature.outputs()[k].ty(),
-            },
-        )
-    })
+    /// Calls `f` with every symbol an item makes visible to what follows it.
+    fn for_each_export(&self, item: NodeRef, mut f: impl FnMut(&'a str, &Export)) {
+        match item {
+            NodeRef::Atom(a) => {
+                for (k, name) in self.outputs(a).iter().enumerate() {
+                    f(
+                        name,
+                        &Export::One {
+                            atom: a,
+                            index: k as u32,
+                        },
+                    );
+                }
+            }
+            NodeRef::Flow(sub) => {
+                for (name, export) in &self.flows[sub as usize].exports {
+                    f(name, export);
+                }
+            }
+        }
+    }
+
+    /// The published output names of atom `a`.
+    fn outputs(&self, a: u32) -> &[&'a str] {
+        let info = &self.atoms[a as usize];
+        let start = info.first_output as usize;
+        &self.output_names[start..start + info.atom.signature.outputs().len()]
+    }
+
+    fn output_type(&self, atom: u32, index: u32) -> TypeInfo {
+        self.atoms[atom as usize].atom.signature.outputs()[index as usize].ty()
+    }
 }
 
 enum Frame<'a> {
     Linear {
-        visible: HashMap<&'a str, Export>,
+        visible: FxHashMap<&'a str, Export>,
     },
     Unordered,
     Graph {
-        index: HashMap<&'a str, Vec<(usize, Export)>>,
+        index: FxHashMap<&'a str, Vec<(usize, Export)>>,
         current: usize,
         inferred: Vec<(usize, usize)>,
     },
@@ -336,7 +351,7 @@ struct Compiler<'a> {
     errors: Vec<BuildError>,
     edges: Vec<(u32, u32)>,
     barriers: u32,
-    store: HashMap<&'a str, (u32, TypeInfo)>,
+    store: FxHashMap<&'a str, (u32, TypeInfo)>,
     sources: Vec<(Box<[Source]>, u32)>,
 }
 
@@ -366,7 +381,7 @@ impl<'a> Compiler<'a> {
                                 }
                                 atoms.sort_unstable();
                                 atoms.dedup();
-                                return Found::Export(Export::Many(atoms));
+                                return Found::Export(Export::Many(atoms.into_boxed_slice()));
                             }
                             inferred.push((*item, *current));
                             return Found::Export(export.clone());
@@ -416,11 +431,8 @@ impl<'a> Compiler<'a> {
             .find(|(n, _)| n == read)
             .map_or(read, |(_, s)| &**s);
         match self.lookup(stack, symbol) {
-            Found::Export(Export::One {
-                atom: p,
-                index,
-                ty: provided,
-            }) => {
+            Found::Export(Export::One { atom: p, index }) => {
+                let provided = self.arena.output_type(p, index);
                 if provided != ty {
                     self.errors.push(BuildError::TypeMismatch {
                         atom: self.atom_name(a),
@@ -469,10 +481,17 @@ impl<'a> Compiler<'a> {
     }
 
     fn why_missing(&self, a: u32, symbol: &str) -> Missing {
-        let Some(export) = self.arena.flows[0].exports.get(symbol) else {
+        // The error path only: scan for any provider at all.
+        let Some(provider) = self
+            .arena
+            .atoms
+            .iter()
+            .enumerate()
+            .position(|(a, _)| self.arena.outputs(a as u32).contains(&symbol))
+        else {
             return Missing::Nowhere;
         };
-        let provider = export.atoms()[0];
+        let provider = provider as u32;
         let mine = self.arena.ancestors_of_atom(a);
         let theirs = self.arena.ancestors_of_atom(provider);
         let common = mine.iter().find(|f| theirs.contains(f));
@@ -614,34 +633,23 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn exports_of(&self, r: NodeRef) -> Vec<(&'a str, Export)> {
-        match r {
-            NodeRef::Atom(a) => atom_exports(&self.arena.atoms[a as usize], a).collect(),
-            NodeRef::Flow(f) => self.arena.flows[f as usize]
-                .exports
-                .iter()
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-        }
-    }
-
     /// Pass 2: resolves inputs and orders atoms. Returns the entry and exit atoms.
-    fn visit(&mut self, stack: &mut Vec<Frame<'a>>, r: NodeRef) -> (Vec<u32>, Vec<u32>) {
+    fn visit(&mut self, stack: &mut Vec<Frame<'a>>, r: NodeRef) -> (Ends, Ends) {
         let f = match r {
             NodeRef::Atom(a) => {
                 self.visit_atom(stack, a);
-                return (vec![a], vec![a]);
+                return (smallvec::smallvec![a], smallvec::smallvec![a]);
             }
             NodeRef::Flow(f) => f,
         };
         let info = &self.arena.flows[f as usize];
         match info.flow.pattern {
             Pattern::Linear => {
-                stack.push(Frame::Linear {
-                    visible: HashMap::new(),
-                });
-                let mut entries = Vec::new();
-                let mut exits: Vec<u32> = Vec::new();
+                let mut visible = FxHashMap::default();
+                visible.reserve(info.items.len());
+                stack.push(Frame::Linear { visible });
+                let mut entries = Ends::new();
+                let mut exits = Ends::new();
                 for &item in &info.items {
                     let (en, ex) = self.visit(stack, item);
                     if !en.is_empty() {
@@ -652,9 +660,10 @@ impl<'a> Compiler<'a> {
                         }
                         exits = ex;
                     }
-                    let new = self.exports_of(item);
                     if let Some(Frame::Linear { visible }) = stack.last_mut() {
-                        visible.extend(new);
+                        self.arena.for_each_export(item, |name, export| {
+                            visible.insert(name, export.clone());
+                        });
                     }
                 }
                 stack.pop();
@@ -662,8 +671,8 @@ impl<'a> Compiler<'a> {
             }
             Pattern::Unordered => {
                 stack.push(Frame::Unordered);
-                let mut entries = Vec::new();
-                let mut exits = Vec::new();
+                let mut entries = Ends::new();
+                let mut exits = Ends::new();
                 for &item in &info.items {
                     let (en, ex) = self.visit(stack, item);
                     entries.extend(en);
@@ -676,13 +685,13 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Vec<u32>, Vec<u32>) {
+    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
         let info = &self.arena.flows[f as usize];
-        let mut index: HashMap<&'a str, Vec<(usize, Export)>> = HashMap::new();
+        let mut index: FxHashMap<&'a str, Vec<(usize, Export)>> = FxHashMap::default();
         for (i, &item) in info.items.iter().enumerate() {
-            for (name, export) in self.exports_of(item) {
-                index.entry(name).or_default().push((i, export));
-            }
+            self.arena.for_each_export(item, |name, export| {
+                index.entry(name).or_default().push((i, export.clone()));
+            });
         }
         stack.push(Frame::Graph {
             index,
@@ -732,7 +741,7 @@ impl<'a> Compiler<'a> {
                     .map(|&i| self.arena.item_name(info.items[i]).to_string())
                     .collect(),
             });
-            return (Vec::new(), Vec::new());
+            return (Ends::new(), Ends::new());
         }
         let mut has_in = vec![false; n];
         let mut has_out = vec![false; n];
@@ -742,8 +751,8 @@ impl<'a> Compiler<'a> {
             let (from, to) = (ends[a].1.clone(), ends[b].0.clone());
             self.connect(&from, &to);
         }
-        let mut entries = Vec::new();
-        let mut exits = Vec::new();
+        let mut entries = Ends::new();
+        let mut exits = Ends::new();
         for (i, (en, ex)) in ends.into_iter().enumerate() {
             if !has_in[i] {
                 entries.extend(en);
@@ -832,28 +841,32 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let mut arena = Arena {
         flows: Vec::new(),
         atoms: Vec::new(),
+        output_names: Vec::new(),
     };
     arena.add_flow(&root, None);
     let mut errors = Vec::new();
 
-    // Duplicate atom names.
-    let mut seen: HashMap<&str, u32> = HashMap::with_capacity(arena.atoms.len());
-    for (i, info) in arena.atoms.iter().enumerate() {
-        if let Some(&first) = seen.get(&*info.atom.name) {
+    // The name index, which also finds duplicate names.
+    let names: Vec<Arc<str>> = arena
+        .atoms
+        .iter()
+        .map(|info| Arc::from(&*info.atom.name))
+        .collect();
+    let mut by_name: HashMap<Arc<str>, u32> = HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if let Some(first) = by_name.insert(name.clone(), i as u32) {
+            by_name.insert(name.clone(), first);
             errors.push(BuildError::DuplicateName {
-                name: info.atom.name.to_string(),
+                name: name.to_string(),
                 first: arena.path_of_atom(first),
                 second: arena.path_of_atom(i as u32),
             });
-        } else {
-            seen.insert(&info.atom.name, i as u32);
         }
     }
-    drop(seen);
 
     // Declared inputs, from any flow of the tree.
     let mut declared: Vec<SymbolSpec> = Vec::new();
-    let mut store: HashMap<&str, (u32, TypeInfo)> = HashMap::new();
+    let mut store: FxHashMap<&str, (u32, TypeInfo)> = FxHashMap::default();
     for f in &arena.flows {
         for input in &f.flow.inputs {
             match store.get(input.name()) {
@@ -898,10 +911,12 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
     let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     let mut nodes = Vec::with_capacity(total);
-    for (info, (sources, exec_inputs)) in arena.atoms.iter().zip(sources) {
+    for (a, ((info, (sources, exec_inputs)), name)) in
+        arena.atoms.iter().zip(sources).zip(names).enumerate()
+    {
         let atom = info.atom;
         nodes.push(Node {
-            name: Arc::from(&*atom.name),
+            name,
             task: Some(atom.task.clone()),
             sources,
             exec_inputs,
@@ -909,7 +924,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
                 .signature
                 .outputs()
                 .iter()
-                .zip(&info.outputs)
+                .zip(arena.outputs(a as u32))
                 .map(|(o, name)| SymbolSpec::new(name.to_string(), o.ty()))
                 .collect(),
             priority: atom.priority,
@@ -927,11 +942,6 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             blocking: false,
         });
     }
-    let by_name = nodes[..n]
-        .iter()
-        .enumerate()
-        .map(|(i, node)| (node.name.clone(), i as u32))
-        .collect();
     Ok(CompiledFlow(Arc::new(Graph {
         name: Arc::from(&*root.name),
         nodes,
