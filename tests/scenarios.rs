@@ -1101,7 +1101,7 @@ async fn collect_gathers_symbols_in_the_listed_order() {
     for mode in MODES {
         let gather = FnTask::sync(
             Signature::new()
-                .collect::<u32, _>("sizes", ["c", "a", "s", "b"])
+                .collect::<u32>("sizes", ["c", "a", "s", "b"])
                 .provides::<Vec<u32>>("list"),
             |a| {
                 Ok(Outputs::one(
@@ -1128,7 +1128,7 @@ async fn collect_map_gathers_symbols_by_name() {
     for mode in MODES {
         let gather = FnTask::sync(
             Signature::new()
-                .collect_map::<u32, _>("sizes", ["c", "a", "b"])
+                .collect_map::<u32>("sizes", ["c", "a", "b"])
                 .provides::<BTreeMap<String, u32>>("map"),
             |a| {
                 Ok(Outputs::one(
@@ -1164,7 +1164,7 @@ async fn collect_in_a_graph_links_every_provider() {
     for mode in MODES {
         let gather = FnTask::sync(
             Signature::new()
-                .collect::<u32, _>("parts", ["b", "a"])
+                .collect::<u32>("parts", ["b", "a"])
                 .provides::<Vec<u32>>("list"),
             |a| {
                 Ok(Outputs::one(
@@ -1270,7 +1270,7 @@ async fn rebind_applies_to_collected_names() {
     for mode in MODES {
         let gather = FnTask::sync(
             Signature::new()
-                .collect::<u32, _>("parts", ["p", "q"])
+                .collect::<u32>("parts", ["p", "q"])
                 .provides::<Vec<u32>>("list"),
             |a| {
                 Ok(Outputs::one(
@@ -1586,5 +1586,36 @@ async fn declared_input_of_another_type_is_reported_before_running() {
         );
         assert_eq!(capture.events(), Vec::<String>::new());
         assert_eq!(engine.state(), FlowState::Pending);
+    }
+}
+
+/// An item of a graph that holds no atom (an empty sub-flow) still passes the
+/// order on: `x -> empty` inside a graph keeps `x` among the graph's exits, so a
+/// consumer of `x` outside waits for it, even when it has the higher priority.
+#[tokio::test]
+async fn an_empty_sub_flow_in_a_graph_keeps_the_order_through_it() {
+    for mode in MODES {
+        let consumer = Atom::new(
+            "consumer",
+            FnTask::sync(
+                Signature::new().requires::<u32>("x").provides::<u32>("y"),
+                |a| Ok(Outputs::one(a.get::<u32>(0)? + 1)),
+            ),
+        )
+        .priority(10);
+        let flow = Flow::graph("outer")
+            .add(
+                Flow::graph("inner")
+                    .add(progressing("x"))
+                    .add(Flow::linear("empty"))
+                    .link("x", "empty"),
+            )
+            .add(consumer)
+            .build()
+            .expect("valid flow");
+        assert_eq!(flow.predecessors("consumer").unwrap(), ["x"]);
+        let (mut engine, _) = engine(flow, mode);
+        engine.run().await.expect("runs");
+        assert_eq!(engine.fetch::<u32>("y"), Some(&6), "{mode:?}");
     }
 }

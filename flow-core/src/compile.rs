@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 use crate::error::{BuildError, BuildErrors, Method, Missing};
 use crate::flow::{Atom, Flow, Item, Link, Pattern};
 use crate::symbol::{Name, SymbolSpec, TypeInfo, Value};
-use crate::task::{InputKind, InputSpec, Task};
+use crate::task::{InputKind, InputSpec, Signature, Task};
 
 /// Where an argument comes from at run time.
 #[derive(Clone, Debug)]
@@ -40,11 +40,13 @@ pub(crate) struct Node {
     pub(crate) name: Arc<str>,
     /// `None` for the internal barriers that join wide groups.
     pub(crate) task: Option<Arc<dyn Task>>,
-    /// The sources of `execute`'s inputs, then of `revert`'s extra inputs.
-    pub(crate) sources: Box<[Source]>,
-    pub(crate) exec_inputs: u32,
-    /// The published outputs (after renaming), in the task's order.
-    pub(crate) outputs: Box<[SymbolSpec]>,
+    pub(crate) signature: Signature,
+    /// The published output names, when some output is renamed.
+    renamed: Option<Box<[Box<str>]>>,
+    /// Where this node's sources are in `Graph::sources`: `execute`'s inputs
+    /// from `sources.0` to `sources.1`, then `revert`'s extra ones up to
+    /// `sources.2`.
+    sources: (u32, u32, u32),
     pub(crate) priority: i32,
     pub(crate) blocking: bool,
 }
@@ -52,6 +54,19 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn is_barrier(&self) -> bool {
         self.task.is_none()
+    }
+
+    /// The published name of output `k`.
+    pub(crate) fn output_name(&self, k: usize) -> &str {
+        match &self.renamed {
+            Some(names) => names.get(k).map_or("", |n| n),
+            None => self.signature.outputs().get(k).map_or("", SymbolSpec::name),
+        }
+    }
+
+    /// The position of the output published as `name`.
+    pub(crate) fn output_position(&self, name: &str) -> Option<usize> {
+        (0..self.signature.outputs().len()).find(|&k| self.output_name(k) == name)
     }
 }
 
@@ -66,10 +81,24 @@ pub(crate) struct Graph {
     pub(crate) pred_off: Vec<u32>,
     pub(crate) pred: Vec<u32>,
     pub(crate) inputs: Vec<SymbolSpec>,
-    pub(crate) by_name: HashMap<Arc<str>, u32>,
+    pub(crate) by_name: FxHashMap<Arc<str>, u32>,
+    sources: Vec<Source>,
 }
 
 impl Graph {
+    /// The sources of node `i`'s `execute` inputs.
+    pub(crate) fn exec_sources(&self, i: u32) -> &[Source] {
+        let (a, b, _) = self.nodes[i as usize].sources;
+        &self.sources[a as usize..b as usize]
+    }
+
+    /// The sources of node `i`'s `revert` inputs: those of `execute`, then the
+    /// revert-only ones.
+    pub(crate) fn revert_sources(&self, i: u32) -> &[Source] {
+        let (a, _, c) = self.nodes[i as usize].sources;
+        &self.sources[a as usize..c as usize]
+    }
+
     pub(crate) fn succs(&self, i: u32) -> &[u32] {
         let i = i as usize;
         &self.succ[self.succ_off[i] as usize..self.succ_off[i + 1] as usize]
@@ -352,7 +381,9 @@ struct Compiler<'a> {
     edges: Vec<(u32, u32)>,
     barriers: u32,
     store: FxHashMap<&'a str, (u32, TypeInfo)>,
-    sources: Vec<(Box<[Source]>, u32)>,
+    /// Every atom's sources, atom after atom, and where each atom's end.
+    sources: Vec<Source>,
+    ranges: Vec<(u32, u32, u32)>,
 }
 
 impl<'a> Compiler<'a> {
@@ -610,14 +641,17 @@ impl<'a> Compiler<'a> {
     fn visit_atom(&mut self, stack: &mut [Frame<'a>], a: u32) {
         self.check_options(a);
         let sig = &self.arena.atoms[a as usize].atom.signature;
-        let mut sources = Vec::with_capacity(sig.inputs().len() + sig.revert_inputs().len());
+        let start = self.sources.len() as u32;
         for input in sig.inputs() {
-            sources.push(self.resolve_input(stack, a, input, Method::Execute));
+            let s = self.resolve_input(stack, a, input, Method::Execute);
+            self.sources.push(s);
         }
+        let exec_end = self.sources.len() as u32;
         for input in sig.revert_inputs() {
-            sources.push(self.resolve_input(stack, a, input, Method::Revert));
+            let s = self.resolve_input(stack, a, input, Method::Revert);
+            self.sources.push(s);
         }
-        self.sources[a as usize] = (sources.into_boxed_slice(), sig.inputs().len() as u32);
+        self.ranges[a as usize] = (start, exec_end, self.sources.len() as u32);
     }
 
     fn connect(&mut self, from: &[u32], to: &[u32]) {
@@ -733,60 +767,95 @@ impl<'a> Compiler<'a> {
         inferred.sort_unstable();
         inferred.dedup();
         let n = info.items.len();
-        if let Some(cycle) = find_cycle(n, &inferred) {
-            self.errors.push(BuildError::Cycle {
-                flow: info.flow.name.to_string(),
-                atoms: cycle
-                    .iter()
-                    .map(|&i| self.arena.item_name(info.items[i]).to_string())
-                    .collect(),
-            });
-            return (Ends::new(), Ends::new());
-        }
-        let mut has_in = vec![false; n];
+        let order = match topological_order(n, &inferred) {
+            Ok(order) => order,
+            Err(cycle) => {
+                self.errors.push(BuildError::Cycle {
+                    flow: info.flow.name.to_string(),
+                    atoms: cycle
+                        .iter()
+                        .map(|&i| self.arena.item_name(info.items[i]).to_string())
+                        .collect(),
+                });
+                return (Ends::new(), Ends::new());
+            }
+        };
+        let mut preds: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); n];
         let mut has_out = vec![false; n];
         for &(a, b) in &inferred {
+            preds[b].push(a);
             has_out[a] = true;
-            has_in[b] = true;
-            let (from, to) = (ends[a].1.clone(), ends[b].0.clone());
-            self.connect(&from, &to);
         }
+        // The atoms each item hands on to its successors: its exits, or, for an
+        // item with no atoms (an empty sub-flow), whatever its predecessors hand
+        // on, so that `x -> empty -> y` still orders `x` before `y`.
+        let mut handed: Vec<Ends> = vec![Ends::new(); n];
         let mut entries = Ends::new();
         let mut exits = Ends::new();
-        for (i, (en, ex)) in ends.into_iter().enumerate() {
-            if !has_in[i] {
-                entries.extend(en);
+        for &c in &order {
+            let mut incoming = Ends::new();
+            for &p in &preds[c] {
+                incoming.extend(handed[p].iter().copied());
             }
-            if !has_out[i] {
-                exits.extend(ex);
+            incoming.sort_unstable();
+            incoming.dedup();
+            let (en, ex) = &ends[c];
+            if en.is_empty() {
+                handed[c] = incoming;
+            } else {
+                if incoming.is_empty() {
+                    entries.extend(en.iter().copied());
+                } else {
+                    self.connect(&incoming, en);
+                }
+                handed[c] = ex.clone();
+            }
+            if !has_out[c] {
+                exits.extend(handed[c].iter().copied());
             }
         }
+        entries.sort_unstable();
+        exits.sort_unstable();
+        exits.dedup();
         (entries, exits)
     }
 }
 
-/// A cycle among `n` nodes with edges `edges`, in order, if there is one.
-fn find_cycle(n: usize, edges: &[(usize, usize)]) -> Option<Vec<usize>> {
+/// The nodes `0..n` in an order that respects `edges` (declaration order among
+/// the ready ones), or a cycle, in order, when there is one.
+fn topological_order(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>, Vec<usize>> {
     let mut indeg = vec![0u32; n];
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(a, b) in edges {
         out[a].push(b);
         indeg[b] += 1;
     }
-    let mut queue: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
-    let mut seen = 0;
-    while let Some(i) = queue.pop() {
-        seen += 1;
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+        .filter(|&i| indeg[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
         for &j in &out[i] {
             indeg[j] -= 1;
             if indeg[j] == 0 {
-                queue.push(j);
+                ready.push(std::cmp::Reverse(j));
             }
         }
     }
-    if seen == n {
-        return None;
+    if order.len() == n {
+        return Ok(order);
     }
+    Err(cycle_among(n, edges, &indeg))
+}
+
+/// A cycle among the nodes Kahn's algorithm could not order (`indeg > 0`).
+fn cycle_among(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Vec<usize> {
+    walk_back(n, edges, indeg).unwrap_or_else(|| (0..n).filter(|&i| indeg[i] > 0).collect())
+}
+
+fn walk_back(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Option<Vec<usize>> {
     // Every node left has an incoming edge from another node left: walk backwards
     // from one of them until a node repeats; the repeat closes a cycle.
     let mut incoming: Vec<Option<usize>> = vec![None; n];
@@ -852,7 +921,8 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         .iter()
         .map(|info| Arc::from(&*info.atom.name))
         .collect();
-    let mut by_name: HashMap<Arc<str>, u32> = HashMap::with_capacity(names.len());
+    let mut by_name: FxHashMap<Arc<str>, u32> = FxHashMap::default();
+    by_name.reserve(names.len());
     for (i, name) in names.iter().enumerate() {
         if let Some(first) = by_name.insert(name.clone(), i as u32) {
             by_name.insert(name.clone(), first);
@@ -893,7 +963,8 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         edges: Vec::with_capacity(n),
         barriers: 0,
         store,
-        sources: vec![(Box::default(), 0); n],
+        sources: Vec::with_capacity(n),
+        ranges: vec![(0, 0, 0); n],
     };
     let mut stack = Vec::new();
     compiler.visit(&mut stack, NodeRef::Flow(0));
@@ -904,6 +975,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         edges,
         barriers,
         sources,
+        ranges,
         ..
     } = compiler;
 
@@ -911,22 +983,21 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
     let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     let mut nodes = Vec::with_capacity(total);
-    for (a, ((info, (sources, exec_inputs)), name)) in
-        arena.atoms.iter().zip(sources).zip(names).enumerate()
-    {
+    for (a, ((info, range), name)) in arena.atoms.iter().zip(ranges).zip(names).enumerate() {
         let atom = info.atom;
+        let renamed = (!atom.rename.is_empty()).then(|| {
+            arena
+                .outputs(a as u32)
+                .iter()
+                .map(|n| Box::from(*n))
+                .collect()
+        });
         nodes.push(Node {
             name,
             task: Some(atom.task.clone()),
-            sources,
-            exec_inputs,
-            outputs: atom
-                .signature
-                .outputs()
-                .iter()
-                .zip(arena.outputs(a as u32))
-                .map(|(o, name)| SymbolSpec::new(name.to_string(), o.ty()))
-                .collect(),
+            signature: atom.signature.clone(),
+            renamed,
+            sources: range,
             priority: atom.priority,
             blocking: atom.signature.is_blocking(),
         });
@@ -935,9 +1006,9 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         nodes.push(Node {
             name: Arc::from(format!("<join {b}>")),
             task: None,
-            sources: Box::default(),
-            exec_inputs: 0,
-            outputs: Box::default(),
+            signature: Signature::new(),
+            renamed: None,
+            sources: (0, 0, 0),
             priority: 0,
             blocking: false,
         });
@@ -952,6 +1023,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         pred,
         inputs: declared,
         by_name,
+        sources,
     })))
 }
 
@@ -988,12 +1060,15 @@ mod tests {
     }
 
     #[test]
-    fn find_cycle_reports_members_in_order() {
-        assert_eq!(find_cycle(3, &[(0, 1), (1, 2)]), None);
-        assert_eq!(find_cycle(3, &[(0, 1), (1, 2), (2, 1)]), Some(vec![1, 2]));
+    fn topological_order_or_the_cycle_in_order() {
+        assert_eq!(topological_order(3, &[(2, 0), (0, 1)]), Ok(vec![2, 0, 1]));
         assert_eq!(
-            find_cycle(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
-            Some(vec![0, 1, 3])
+            topological_order(3, &[(0, 1), (1, 2), (2, 1)]),
+            Err(vec![1, 2])
+        );
+        assert_eq!(
+            topological_order(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
+            Err(vec![0, 1, 3])
         );
     }
 }

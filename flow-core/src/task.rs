@@ -70,8 +70,14 @@ impl InputSpec {
 /// assert_eq!(sig.inputs().len(), 3);
 /// assert_eq!(sig.outputs()[0].to_string(), "y: u64");
 /// ```
+///
+/// Cloning is cheap: a signature is shared, and copied only when a shared one is
+/// changed.
 #[derive(Clone, Debug, Default)]
-pub struct Signature {
+pub struct Signature(Arc<SignatureData>);
+
+#[derive(Clone, Debug, Default)]
+struct SignatureData {
     inputs: Vec<InputSpec>,
     revert_inputs: Vec<InputSpec>,
     outputs: Vec<SymbolSpec>,
@@ -84,8 +90,12 @@ impl Signature {
         Signature::default()
     }
 
+    fn data(&mut self) -> &mut SignatureData {
+        Arc::make_mut(&mut self.0)
+    }
+
     fn input(mut self, name: impl Into<Name>, ty: TypeInfo, kind: InputKind) -> Self {
-        self.inputs.push(InputSpec {
+        self.data().inputs.push(InputSpec {
             name: name.into(),
             ty,
             kind,
@@ -105,10 +115,10 @@ impl Signature {
 
     /// Adds a collection input `name` that gathers the symbols `symbols`, each a
     /// `T`, in that order.
-    pub fn collect<T: Data, S: Into<Name>>(
+    pub fn collect<T: Data>(
         self,
         name: impl Into<Name>,
-        symbols: impl IntoIterator<Item = S>,
+        symbols: impl IntoIterator<Item = impl Into<Name>>,
     ) -> Self {
         let names = symbols.into_iter().map(Into::into).collect();
         self.input(name, TypeInfo::of::<T>(), InputKind::Collect(names))
@@ -116,10 +126,10 @@ impl Signature {
 
     /// Adds a collection input `name` that gathers the symbols `symbols`, each a
     /// `T`, into a map keyed by symbol name.
-    pub fn collect_map<T: Data, S: Into<Name>>(
+    pub fn collect_map<T: Data>(
         self,
         name: impl Into<Name>,
-        symbols: impl IntoIterator<Item = S>,
+        symbols: impl IntoIterator<Item = impl Into<Name>>,
     ) -> Self {
         let names = symbols.into_iter().map(Into::into).collect();
         self.input(name, TypeInfo::of::<T>(), InputKind::CollectMap(names))
@@ -128,7 +138,7 @@ impl Signature {
     /// Adds an input `name: T` that only `revert` receives, after the inputs of
     /// `execute`.
     pub fn revert_requires<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        self.revert_inputs.push(InputSpec {
+        self.data().revert_inputs.push(InputSpec {
             name: name.into(),
             ty: TypeInfo::of::<T>(),
             kind: InputKind::Required,
@@ -138,34 +148,34 @@ impl Signature {
 
     /// Adds an output `name: T`. Outputs are returned in the order declared.
     pub fn provides<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        self.outputs.push(SymbolSpec::of::<T>(name));
+        self.data().outputs.push(SymbolSpec::of::<T>(name));
         self
     }
 
     /// Marks the task as blocking: its body runs on tokio's blocking pool.
     pub fn blocking(mut self) -> Self {
-        self.blocking = true;
+        self.data().blocking = true;
         self
     }
 
     /// The inputs of `execute`, in order.
     pub fn inputs(&self) -> &[InputSpec] {
-        &self.inputs
+        &self.0.inputs
     }
 
     /// The extra inputs of `revert`, in order.
     pub fn revert_inputs(&self) -> &[InputSpec] {
-        &self.revert_inputs
+        &self.0.revert_inputs
     }
 
     /// The outputs, in order.
     pub fn outputs(&self) -> &[SymbolSpec] {
-        &self.outputs
+        &self.0.outputs
     }
 
     /// Whether the task body blocks its thread.
     pub fn is_blocking(&self) -> bool {
-        self.blocking
+        self.0.blocking
     }
 }
 

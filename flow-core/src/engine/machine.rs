@@ -417,8 +417,9 @@ impl Machine {
                     };
                     self.attempts[i as usize] += 1;
                     self.set_state(i, AtomState::Running)?;
-                    let mut args = Args::with_capacity(node.exec_inputs as usize);
-                    self.gather_into(&node.sources[..node.exec_inputs as usize], &mut args);
+                    let sources = g.exec_sources(i);
+                    let mut args = Args::with_capacity(sources.len());
+                    self.gather_into(sources, &mut args);
                     let ctx = self.context(i);
                     ctx.progress(0.0);
                     self.in_flight += 1;
@@ -446,8 +447,9 @@ impl Machine {
                         _ => Outcome::Success(self.outputs[i as usize].clone().unwrap_or_default()),
                     };
                     self.set_state(i, AtomState::Reverting)?;
-                    let mut args = Args::with_capacity(node.sources.len());
-                    self.gather_into(&node.sources, &mut args);
+                    let sources = g.revert_sources(i);
+                    let mut args = Args::with_capacity(sources.len());
+                    self.gather_into(sources, &mut args);
                     let failures = self.failures_snapshot();
                     let ctx = self.context(i);
                     self.in_flight += 1;
@@ -492,7 +494,7 @@ impl Machine {
 
     fn check_contract(&self, i: u32, out: Outputs) -> Result<Outputs, Failure> {
         let node = &self.g.nodes[i as usize];
-        let declared = &node.outputs;
+        let declared = node.signature.outputs();
         if out.len() != declared.len() {
             return Err(Failure::new(
                 FailureKind::Contract,
@@ -505,7 +507,7 @@ impl Machine {
                 "contract",
             ));
         }
-        for (v, spec) in out.0.iter().zip(declared.iter()) {
+        for (k, (v, spec)) in out.0.iter().zip(declared.iter()).enumerate() {
             if v.type_id() != spec.ty().id() {
                 return Err(Failure::new(
                     FailureKind::Contract,
@@ -513,7 +515,7 @@ impl Machine {
                         "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
                         node.name,
                         crate::compile::short_type(v.type_name()),
-                        spec.name(),
+                        node.output_name(k),
                         crate::compile::short_type(spec.ty().name())
                     ),
                     "contract",

@@ -172,15 +172,10 @@ impl Journal {
         let node = &m.g.nodes[i as usize];
         let mut list = Vec::with_capacity(outputs.len());
         for (k, v) in outputs.values().iter().enumerate() {
-            list.push(v.encode().map_err(|source| {
-                StorageError::Encode {
-                    atom: node.name.to_string(),
-                    symbol: node
-                        .outputs
-                        .get(k)
-                        .map_or_else(String::new, |s| s.name().to_string()),
-                    source,
-                }
+            list.push(v.encode().map_err(|source| StorageError::Encode {
+                atom: node.name.to_string(),
+                symbol: node.output_name(k).to_string(),
+                source,
             })?);
         }
         Ok(serde_json::Value::Array(list))
@@ -394,7 +389,7 @@ impl Engine {
         let g = &self.flow.0;
         for i in (0..g.atoms).rev() {
             if let Some(out) = &self.machine.outputs[i] {
-                if let Some(k) = g.nodes[i].outputs.iter().position(|s| s.name() == name) {
+                if let Some(k) = g.nodes[i].output_position(name) {
                     return out.values().get(k);
                 }
             }
@@ -409,8 +404,8 @@ impl Engine {
         let g = &self.flow.0;
         for i in 0..g.atoms {
             if let Some(out) = &self.machine.outputs[i] {
-                for (spec, v) in g.nodes[i].outputs.iter().zip(out.values()) {
-                    all.insert_value(spec.name(), v.clone());
+                for (k, v) in out.values().iter().enumerate() {
+                    all.insert_value(g.nodes[i].output_name(k), v.clone());
                 }
             }
         }
