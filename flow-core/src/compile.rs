@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, OnceLock};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
 use crate::error::{BuildError, BuildErrors, Method, Missing};
@@ -81,11 +82,25 @@ pub(crate) struct Graph {
     pub(crate) pred_off: Vec<u32>,
     pub(crate) pred: Vec<u32>,
     pub(crate) inputs: Vec<SymbolSpec>,
-    pub(crate) by_name: FxHashMap<Arc<str>, u32>,
+    /// Atom names to positions, made on the first look-up by name.
+    by_name: OnceLock<FxHashMap<Arc<str>, u32>>,
     sources: Vec<Source>,
 }
 
 impl Graph {
+    /// The position of the atom named `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<u32> {
+        let map = self.by_name.get_or_init(|| {
+            let mut map = FxHashMap::default();
+            map.reserve(self.atoms);
+            for (i, node) in self.nodes[..self.atoms].iter().enumerate() {
+                map.insert(node.name.clone(), i as u32);
+            }
+            map
+        });
+        map.get(name).copied()
+    }
+
     /// The sources of node `i`'s `execute` inputs.
     pub(crate) fn exec_sources(&self, i: u32) -> &[Source] {
         let (a, b, _) = self.nodes[i as usize].sources;
@@ -153,7 +168,7 @@ impl CompiledFlow {
     /// ```
     pub fn predecessors(&self, atom: &str) -> Option<Vec<&str>> {
         let g = &self.0;
-        let start = *g.by_name.get(atom)?;
+        let start = g.index_of(atom)?;
         let mut out = Vec::new();
         let mut stack = vec![start];
         while let Some(i) = stack.pop() {
@@ -915,24 +930,18 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     arena.add_flow(&root, None);
     let mut errors = Vec::new();
 
-    // The name index, which also finds duplicate names.
     let names: Vec<Arc<str>> = arena
         .atoms
         .iter()
         .map(|info| Arc::from(&*info.atom.name))
         .collect();
-    let mut by_name: FxHashMap<Arc<str>, u32> = FxHashMap::default();
-    by_name.reserve(names.len());
-    for (i, name) in names.iter().enumerate() {
-        if let Some(first) = by_name.insert(name.clone(), i as u32) {
-            by_name.insert(name.clone(), first);
-            errors.push(BuildError::DuplicateName {
-                name: name.to_string(),
-                first: arena.path_of_atom(first),
-                second: arena.path_of_atom(i as u32),
-            });
+    errors.extend(duplicate_names(&names).into_iter().map(|(first, second)| {
+        BuildError::DuplicateName {
+            name: names[first as usize].to_string(),
+            first: arena.path_of_atom(first),
+            second: arena.path_of_atom(second),
         }
-    }
+    }));
 
     // Declared inputs, from any flow of the tree.
     let mut declared: Vec<SymbolSpec> = Vec::new();
@@ -1022,9 +1031,46 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         pred_off,
         pred,
         inputs: declared,
-        by_name,
+        by_name: OnceLock::new(),
         sources,
     })))
+}
+
+/// Pairs `(first, later)` of positions whose names are equal, each later
+/// duplicate paired with the first holder of its name. Sorting hashes keeps
+/// this cache-friendly on large flows, unlike a map insert per name.
+fn duplicate_names(names: &[Arc<str>]) -> Vec<(u32, u32)> {
+    let hasher = FxBuildHasher;
+    let mut keyed: Vec<(u64, u32)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (hasher.hash_one(&**n), i as u32))
+        .collect();
+    keyed.sort_unstable();
+    let mut out = Vec::new();
+    let mut run = 0;
+    while run < keyed.len() {
+        let mut end = run + 1;
+        while end < keyed.len() && keyed[end].0 == keyed[run].0 {
+            end += 1;
+        }
+        if end - run > 1 {
+            // Same hash: compare the names themselves, in declaration order.
+            let group = &keyed[run..end];
+            for (k, &(_, later)) in group.iter().enumerate() {
+                let first = group[..k]
+                    .iter()
+                    .map(|&(_, i)| i)
+                    .find(|&i| names[i as usize] == names[later as usize]);
+                if let Some(first) = first {
+                    out.push((first, later));
+                }
+            }
+        }
+        run = end;
+    }
+    out.sort_unstable_by_key(|&(_, later)| later);
+    out
 }
 
 /// A compressed adjacency array for `n` nodes.
@@ -1057,6 +1103,17 @@ mod tests {
             "Option<String>"
         );
         assert_eq!(short_type("(u32, my::Id)"), "(u32, Id)");
+    }
+
+    #[test]
+    fn duplicate_names_pair_each_repeat_with_the_first_holder() {
+        let names: Vec<Arc<str>> = ["a", "b", "a", "c", "a", "b"]
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        assert_eq!(duplicate_names(&names), vec![(0, 2), (0, 4), (1, 5)]);
+        let unique: Vec<Arc<str>> = ["x", "y"].into_iter().map(Arc::from).collect();
+        assert!(duplicate_names(&unique).is_empty());
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl Engine {
     }
 
     fn index(&self, atom: &str) -> Option<usize> {
-        self.flow.0.by_name.get(atom).map(|&i| i as usize)
+        self.flow.0.index_of(atom).map(|i| i as usize)
     }
 
     /// An atom's state, or `None` for an unknown atom.
