@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{MODES, engine, failing, pos, progressing};
+use common::{MODES, engine, failing, pos, progressing, ran_and_reverted};
 use flow::{
     Atom, AtomState, CaptureListener, CompiledFlow, Engine, Failures, Flow, FlowState, FnTask,
     Mode, Outcome, Outputs, RunError, Signature, TaskError, Value,
@@ -521,10 +521,7 @@ async fn parallel_wide_flow_reverts_each_atom_after_its_successors() {
         "e.t REVERTED(())".to_string(),
     ];
     for x in ["a", "b", "c", "d"] {
-        expected.push(format!("{x}.t RUNNING"));
-        expected.push(format!("{x}.t SUCCESS(5)"));
-        expected.push(format!("{x}.t REVERTING"));
-        expected.push(format!("{x}.t REVERTED(())"));
+        expected.extend(ran_and_reverted(x, "5"));
     }
     assert_eq!(sorted(&events), sorted(&expected));
     assert_eq!(events.first().unwrap(), "wide.f RUNNING");
@@ -792,10 +789,7 @@ async fn parallel_revert_crosses_a_join_after_every_successor() {
         "fail.t REVERTED(())".to_string(),
     ];
     for x in ["x1", "x2", "a", "b"] {
-        expected.push(format!("{x}.t RUNNING"));
-        expected.push(format!("{x}.t SUCCESS(())"));
-        expected.push(format!("{x}.t REVERTING"));
-        expected.push(format!("{x}.t REVERTED(())"));
+        expected.extend(ran_and_reverted(x, "()"));
     }
     assert_eq!(sorted(&events), sorted(&expected));
     for early in ["x1", "x2"] {

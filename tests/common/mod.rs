@@ -62,3 +62,13 @@ pub fn pos(events: &[String], event: &str) -> usize {
         .position(|e| e == event)
         .unwrap_or_else(|| panic!("event `{event}` not found in {events:#?}"))
 }
+
+/// The four events of an atom that ran, returned `result` and was reverted.
+pub fn ran_and_reverted(name: &str, result: &str) -> [String; 4] {
+    [
+        format!("{name}.t RUNNING"),
+        format!("{name}.t SUCCESS({result})"),
+        format!("{name}.t REVERTING"),
+        format!("{name}.t REVERTED(())"),
+    ]
+}
