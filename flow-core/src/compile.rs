@@ -14,8 +14,10 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
+use crate::engine::state::AtomKind;
 use crate::error::{BuildError, BuildErrors, Method, Missing};
 use crate::flow::{Atom, Flow, Item, Link, Pattern};
+use crate::retry::Retry;
 use crate::symbol::{Name, SymbolSpec, TypeInfo, Value};
 use crate::task::{InputKind, InputSpec, Signature, Task};
 
@@ -39,6 +41,12 @@ pub(crate) enum Source {
 /// One node of the execution graph.
 pub(crate) struct Node {
     pub(crate) name: Arc<str>,
+    pub(crate) kind: AtomKind,
+    /// For a retry controller: the controller and its sub-flow's atoms
+    /// (`scope.0..scope.1`).
+    pub(crate) retry: Option<(Retry, (u32, u32))>,
+    /// The nearest retry controller whose sub-flow holds this node, or `NONE`.
+    pub(crate) enclosing: u32,
     /// `None` for the internal barriers that join wide groups.
     pub(crate) task: Option<Arc<dyn Task>>,
     pub(crate) signature: Signature,
@@ -235,6 +243,8 @@ struct FlowInfo<'a> {
     items: Vec<NodeRef>,
     parent: Option<u32>,
     exports: FxHashMap<&'a str, Export>,
+    /// The atom of the flow's retry controller.
+    retry: Option<u32>,
 }
 
 struct AtomInfo<'a> {
@@ -242,7 +252,15 @@ struct AtomInfo<'a> {
     parent: u32,
     /// Where the published output names start in `Arena::outputs`.
     first_output: u32,
+    /// The nearest retry controller whose sub-flow holds this atom.
+    enclosing: u32,
+    /// For a controller: the controller itself and where its sub-flow's atoms
+    /// end (they follow it in declaration order).
+    controller: Option<(&'a Retry, u32)>,
 }
+
+/// No retry controller.
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Pass 0: numbers atoms and flows in declaration order.
 struct Arena<'a> {
@@ -253,37 +271,56 @@ struct Arena<'a> {
 }
 
 impl<'a> Arena<'a> {
-    fn add_flow(&mut self, flow: &'a Flow, parent: Option<u32>) -> u32 {
+    fn add_atom(&mut self, atom: &'a Atom, parent: u32, enclosing: u32) -> u32 {
+        let aid = self.atoms.len() as u32;
+        let first_output = self.output_names.len() as u32;
+        self.output_names
+            .extend(atom.signature.outputs().iter().map(|o| {
+                atom.rename
+                    .iter()
+                    .rev()
+                    .find(|(from, _)| from == o.name())
+                    .map_or(o.name(), |(_, to)| &**to)
+            }));
+        self.atoms.push(AtomInfo {
+            atom,
+            parent,
+            first_output,
+            enclosing,
+            controller: None,
+        });
+        aid
+    }
+
+    fn add_flow(&mut self, flow: &'a Flow, parent: Option<u32>, enclosing: u32) -> u32 {
         let id = self.flows.len() as u32;
         self.flows.push(FlowInfo {
             flow,
             items: Vec::with_capacity(flow.items.len()),
             parent,
             exports: FxHashMap::default(),
+            retry: None,
         });
+        let mut inner = enclosing;
+        if let Some(controller) = &flow.retry {
+            let (atom, retry) = &**controller;
+            let r = self.add_atom(atom, id, enclosing);
+            self.atoms[r as usize].controller = Some((retry, r + 1));
+            self.flows[id as usize].retry = Some(r);
+            inner = r;
+        }
         for item in &flow.items {
             let r = match item {
-                Item::Atom(atom) => {
-                    let aid = self.atoms.len() as u32;
-                    let first_output = self.output_names.len() as u32;
-                    self.output_names
-                        .extend(atom.signature.outputs().iter().map(|o| {
-                            atom.rename
-                                .iter()
-                                .rev()
-                                .find(|(from, _)| from == o.name())
-                                .map_or(o.name(), |(_, to)| &**to)
-                        }));
-                    self.atoms.push(AtomInfo {
-                        atom,
-                        parent: id,
-                        first_output,
-                    });
-                    NodeRef::Atom(aid)
-                }
-                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id))),
+                Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, id, inner)),
+                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id), inner)),
             };
             self.flows[id as usize].items.push(r);
+        }
+        if let Some(r) = self.flows[id as usize].retry {
+            let end = self.atoms.len() as u32;
+            if let Some((_, scope_end)) = &mut self.atoms[r as usize].controller {
+                *scope_end = end;
+            }
         }
         id
     }
@@ -323,6 +360,11 @@ impl<'a> Arena<'a> {
         for id in (1..self.flows.len()).rev() {
             let mut exports: FxHashMap<&'a str, Export> = FxHashMap::default();
             let pattern = self.flows[id].flow.pattern;
+            if let Some(r) = self.flows[id].retry {
+                self.for_each_export(NodeRef::Atom(r), |name, export| {
+                    exports.insert(name, export.clone());
+                });
+            }
             for &item in &self.flows[id].items {
                 self.for_each_export(item, |name, export| {
                     match (pattern, exports.get_mut(name)) {
@@ -692,6 +734,33 @@ impl<'a> Compiler<'a> {
             NodeRef::Flow(f) => f,
         };
         let info = &self.arena.flows[f as usize];
+        let Some(r) = info.retry else {
+            return self.visit_body(stack, f);
+        };
+        // The controller runs first; its outputs are visible to the body.
+        self.visit_atom(stack, r);
+        let mut visible = FxHashMap::default();
+        self.arena
+            .for_each_export(NodeRef::Atom(r), |name, export| {
+                visible.insert(name, export.clone());
+            });
+        stack.push(Frame::Linear { visible });
+        let (entries, exits) = self.visit_body(stack, f);
+        stack.pop();
+        if entries.is_empty() {
+            self.errors.push(BuildError::EmptyRetry {
+                retry: self.atom_name(r),
+                flow: info.flow.name.to_string(),
+            });
+            return (smallvec::smallvec![r], smallvec::smallvec![r]);
+        }
+        self.connect(&[r], &entries);
+        (smallvec::smallvec![r], exits)
+    }
+
+    /// The items of flow `f`, arranged by its pattern.
+    fn visit_body(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
+        let info = &self.arena.flows[f as usize];
         match info.flow.pattern {
             Pattern::Linear => {
                 let mut visible = FxHashMap::default();
@@ -927,7 +996,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         atoms: Vec::new(),
         output_names: Vec::new(),
     };
-    arena.add_flow(&root, None);
+    arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
 
     let names: Vec<Arc<str>> = arena
@@ -1001,8 +1070,18 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
                 .map(|n| Box::from(*n))
                 .collect()
         });
+        let retry = info
+            .controller
+            .map(|(retry, end)| (retry.clone(), (a as u32 + 1, end)));
         nodes.push(Node {
             name,
+            kind: if retry.is_some() {
+                AtomKind::Retry
+            } else {
+                AtomKind::Task
+            },
+            retry,
+            enclosing: info.enclosing,
             task: Some(atom.task.clone()),
             signature: atom.signature.clone(),
             renamed,
@@ -1014,6 +1093,9 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     for b in 0..barriers {
         nodes.push(Node {
             name: Arc::from(format!("<join {b}>")),
+            kind: AtomKind::Task,
+            retry: None,
+            enclosing: NONE,
             task: None,
             signature: Signature::new(),
             renamed: None,

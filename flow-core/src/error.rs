@@ -125,6 +125,17 @@ pub enum BuildError {
         /// The name that was not found.
         unknown: String,
     },
+    /// A retry controller is attached to a flow with no atom to control.
+    #[error(
+        "retry controller `{retry}` of flow `{flow}` has nothing to control: add atoms to the \
+         flow, or remove the controller"
+    )]
+    EmptyRetry {
+        /// The controller.
+        retry: String,
+        /// The flow it is attached to.
+        flow: String,
+    },
     /// A flow input is declared twice with different types.
     #[error(
         "the flow input `{symbol}` is declared as `{first}` and as `{second}`: declare it once"

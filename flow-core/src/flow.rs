@@ -34,8 +34,9 @@ use std::sync::Arc;
 
 use crate::compile::{self, CompiledFlow};
 use crate::error::BuildErrors;
+use crate::retry::Retry;
 use crate::symbol::{Data, Name, SymbolSpec, Value};
-use crate::task::{Signature, Task};
+use crate::task::{Args, Context, Exec, Signature, Task};
 
 /// How the items of a flow are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -207,6 +208,23 @@ pub struct Flow {
     pub(crate) items: Vec<Item>,
     pub(crate) links: Vec<Link>,
     pub(crate) inputs: Vec<SymbolSpec>,
+    pub(crate) retry: Option<Box<(Atom, Retry)>>,
+}
+
+/// The task that stands for a retry controller in the tree; the engine runs the
+/// controller itself, never this.
+struct ControllerTask(Signature);
+
+impl Task for ControllerTask {
+    fn signature(&self) -> Signature {
+        self.0.clone()
+    }
+
+    fn execute(&self, _: Args, _: &Context) -> Exec {
+        Exec::Ready(Err(crate::TaskError::msg(
+            "a retry controller is run by the engine",
+        )))
+    }
 }
 
 impl Flow {
@@ -217,6 +235,7 @@ impl Flow {
             items: Vec::new(),
             links: Vec::new(),
             inputs: Vec::new(),
+            retry: None,
         }
     }
 
@@ -277,6 +296,20 @@ impl Flow {
             to: to.into(),
         });
         self
+    }
+
+    /// Attaches a retry controller: it runs before the flow's items, may
+    /// provide them a symbol, and decides what happens when one of them fails
+    /// (see [`Retry`]). A flow has at most one; attaching another replaces it.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        let atom = Atom::new(retry.name.clone(), ControllerTask(retry.signature()));
+        self.retry = Some(Box::new((atom, retry)));
+        self
+    }
+
+    /// The retry controller attached to this flow, if any.
+    pub fn retry_controller(&self) -> Option<&Retry> {
+        self.retry.as_ref().map(|b| &b.1)
     }
 
     /// Declares an input `name: T` that the run will be given in its store.

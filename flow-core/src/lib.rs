@@ -44,6 +44,7 @@ mod error;
 mod failure;
 mod flow;
 pub mod notify;
+pub mod retry;
 pub mod storage;
 mod symbol;
 mod task;
@@ -58,6 +59,7 @@ pub use error::{AtomFailure, BuildError, BuildErrors, Method, Missing, RunError}
 pub use failure::{Failure, FailureKind, TaskError};
 pub use flow::{Atom, Flow, Item, Link, Pattern};
 pub use notify::{CaptureListener, Detail, DurationListener, Event, Listener, LoggingListener};
+pub use retry::{Attempt, Backoff, Decision, History, Retry, RetryStrategy};
 pub use storage::{
     AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, MemoryBackend, StorageError,
 };

@@ -152,6 +152,11 @@ impl Signature {
         self
     }
 
+    pub(crate) fn provides_typed(mut self, name: impl Into<Name>, ty: TypeInfo) -> Self {
+        self.data().outputs.push(SymbolSpec::new(name, ty));
+        self
+    }
+
     /// Marks the task as blocking: its body runs on tokio's blocking pool.
     pub fn blocking(mut self) -> Self {
         self.data().blocking = true;

@@ -30,6 +30,10 @@ async fn run_inline(job: Job) -> Done {
     match kind {
         JobKind::Execute(args) => Done::Executed(atom, settle(|| task.execute(args, &ctx)).await),
         JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
+        JobKind::Wait(delay) => {
+            tokio::time::sleep(delay).await;
+            Done::Waited(atom)
+        }
     }
 }
 
@@ -53,7 +57,7 @@ pub(crate) async fn run_job(job: Job) -> Done {
         return run_inline(job).await;
     }
     let atom = job.atom;
-    let executing = matches!(job.kind, JobKind::Execute(_));
+    let executing = !matches!(job.kind, JobKind::Revert(_));
     // `Engine::run` checked that a runtime is there before handing out jobs.
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return aborted(

@@ -3,26 +3,22 @@
 //! drive it and run the jobs it hands out.
 
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::compile::{Graph, Source};
+use rustc_hash::FxHashMap;
+
+use crate::compile::{Graph, NONE, Source};
 use crate::engine::state::{
-    AtomKind, AtomState, FlowState, Intention, TransitionError, check_atom, check_flow,
+    AtomState, FlowState, Intention, TransitionError, check_atom, check_flow,
 };
 use crate::error::{AtomFailure, RunError};
 use crate::failure::{Failure, FailureKind};
 use crate::notify::{Detail, Event, Notifier};
+use crate::retry::{Attempt, Decision, History, outputs_of as retry_outputs};
 use crate::symbol::Value;
 use crate::task::{Arg, Args, Context, Failures, Outcome, Outputs, RevertInput, Task};
-
-/// What the machine is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Forward,
-    Reverting,
-    /// A revert failed: nothing new starts.
-    Halted,
-}
 
 /// Work for an engine to run.
 pub(crate) struct Job {
@@ -36,12 +32,24 @@ pub(crate) struct Job {
 pub(crate) enum JobKind {
     Execute(Args),
     Revert(RevertInput),
+    /// A retry controller waits before its next attempt.
+    Wait(Duration),
 }
 
 /// A finished job.
 pub(crate) enum Done {
     Executed(u32, Result<Outputs, Failure>),
     Reverted(u32, Result<Option<Value>, Failure>),
+    Waited(u32),
+}
+
+/// A retry whose sub-flow is being reverted before it runs again.
+struct PendingRetry {
+    controller: u32,
+    /// The atoms to revert and reset, the sub-flow and what runs after it.
+    scope: Vec<u32>,
+    /// How many of them still have to be reverted.
+    left: usize,
 }
 
 pub(crate) struct Machine {
@@ -49,8 +57,12 @@ pub(crate) struct Machine {
     pub(crate) flow_state: FlowState,
     pub(crate) state: Vec<AtomState>,
     pub(crate) intention: Vec<Intention>,
-    /// Forward: unfinished predecessors. Revert: successors not yet undone.
+    /// Predecessors not yet `Success` or `Ignore`.
     waiting: Vec<u32>,
+    /// For atoms to revert: successors not yet undone.
+    rwaiting: Vec<u32>,
+    /// For atoms being reverted for a retry: its controller; else `NONE`.
+    owner: Vec<u32>,
     pub(crate) attempts: Vec<u32>,
     pub(crate) outputs: Vec<Option<Outputs>>,
     pub(crate) failure: Vec<Option<Failure>>,
@@ -59,8 +71,16 @@ pub(crate) struct Machine {
     failed: Vec<u32>,
     pub(crate) revert_failures: Vec<(u32, Failure)>,
     snapshot: Option<Arc<Failures>>,
-    ready: BinaryHeap<(i32, u32)>,
-    pub(crate) phase: Phase,
+    forward: BinaryHeap<(i32, u32)>,
+    backward: BinaryHeap<u32>,
+    /// Controllers whose wait before the next attempt is due.
+    waits: Vec<(u32, Duration)>,
+    retries: Vec<PendingRetry>,
+    pub(crate) histories: FxHashMap<u32, History>,
+    /// A revert failed: nothing new starts.
+    pub(crate) halted: bool,
+    /// Everything is being reverted.
+    revert_all: bool,
     pub(crate) in_flight: usize,
     pub(crate) store: Vec<Value>,
     notifier: Notifier,
@@ -75,6 +95,13 @@ pub(crate) struct Dirty {
     pub(crate) flow: bool,
 }
 
+fn active(s: AtomState) -> bool {
+    matches!(
+        s,
+        AtomState::Running | AtomState::Success | AtomState::Failure | AtomState::Reverting
+    )
+}
+
 impl Machine {
     pub(crate) fn new(g: Arc<Graph>, notifier: Notifier, journaled: bool) -> Self {
         let n = g.nodes.len();
@@ -83,6 +110,8 @@ impl Machine {
             state: vec![AtomState::Pending; n],
             intention: vec![Intention::Execute; n],
             waiting: vec![0; n],
+            rwaiting: vec![0; n],
+            owner: vec![NONE; n],
             attempts: vec![0; n],
             outputs: (0..n).map(|_| None).collect(),
             failure: vec![None; n],
@@ -90,8 +119,13 @@ impl Machine {
             failed: Vec::new(),
             revert_failures: Vec::new(),
             snapshot: None,
-            ready: BinaryHeap::new(),
-            phase: Phase::Forward,
+            forward: BinaryHeap::new(),
+            backward: BinaryHeap::new(),
+            waits: Vec::new(),
+            retries: Vec::new(),
+            histories: FxHashMap::default(),
+            halted: false,
+            revert_all: false,
             in_flight: 0,
             store: Vec::new(),
             notifier,
@@ -134,7 +168,7 @@ impl Machine {
             self.state[i as usize] = to;
             return Ok(());
         }
-        check_atom(AtomKind::Task, &node.name, self.state[i as usize], to)?;
+        check_atom(node.kind, &node.name, self.state[i as usize], to)?;
         self.state[i as usize] = to;
         self.mark(i);
         self.announce(i);
@@ -185,7 +219,7 @@ impl Machine {
         };
         self.notifier.emit(&Event::Atom {
             atom: &self.g.nodes[iu].name,
-            kind: AtomKind::Task,
+            kind: self.g.nodes[iu].kind,
             state,
             detail,
         });
@@ -221,11 +255,19 @@ impl Machine {
         for r in &mut self.revert_results {
             *r = None;
         }
+        for o in &mut self.owner {
+            *o = NONE;
+        }
         self.failed.clear();
         self.revert_failures.clear();
         self.snapshot = None;
-        self.ready.clear();
-        self.phase = Phase::Forward;
+        self.forward.clear();
+        self.backward.clear();
+        self.waits.clear();
+        self.retries.clear();
+        self.histories.clear();
+        self.halted = false;
+        self.revert_all = false;
     }
 
     /// A reverted run starts over: atoms back to `Pending`, then the flow.
@@ -254,7 +296,7 @@ impl Machine {
 
     /// Continues a run that was interrupted (its future dropped, or its process
     /// gone): atoms caught `Running` run again, atoms caught `Reverting` revert
-    /// again.
+    /// again, a controller caught `Retrying` runs again.
     pub(crate) fn recover_interrupted(&mut self) {
         for i in 0..self.state.len() as u32 {
             match self.state[i as usize] {
@@ -274,75 +316,60 @@ impl Machine {
             }
         }
         self.in_flight = 0;
+        let waits = std::mem::take(&mut self.waits);
+        for (r, _) in waits {
+            self.push_forward(r);
+        }
     }
 
-    /// Fills the counters and the ready queue from the current states.
+    /// Fills the counters and the ready queues from the current states.
     pub(crate) fn schedule(&mut self) {
-        self.ready.clear();
-        if self.phase == Phase::Halted {
+        self.forward.clear();
+        self.backward.clear();
+        if self.halted {
             return;
         }
-        if self.intention.contains(&Intention::Revert) {
-            self.begin_revert_counters();
-            return;
-        }
-        self.phase = Phase::Forward;
-        let n = self.state.len() as u32;
-        for i in 0..n {
-            let mut w = 0;
-            for &p in self.g.preds(i) {
-                if !matches!(
-                    self.state[p as usize],
-                    AtomState::Success | AtomState::Ignore
-                ) {
-                    w += 1;
-                }
-            }
-            self.waiting[i as usize] = w;
-            if w == 0 && self.state[i as usize] == AtomState::Pending {
+        let g = self.g.clone();
+        for i in 0..self.state.len() as u32 {
+            let iu = i as usize;
+            self.waiting[iu] = g
+                .preds(i)
+                .iter()
+                .filter(|&&p| {
+                    !matches!(
+                        self.state[p as usize],
+                        AtomState::Success | AtomState::Ignore
+                    )
+                })
+                .count() as u32;
+            let ready_state = self.state[iu] == AtomState::Pending
+                || (self.state[iu] == AtomState::Retrying
+                    && self.waits.iter().all(|(r, _)| *r != i));
+            if self.intention[iu] == Intention::Execute && self.waiting[iu] == 0 && ready_state {
                 self.push_forward(i);
+            }
+            if self.intention[iu] == Intention::Revert {
+                self.count_revert_waits(i);
             }
         }
     }
 
     fn push_forward(&mut self, i: u32) {
         let prio = self.g.nodes[i as usize].priority;
-        self.ready.push((prio, u32::MAX - i));
+        self.forward.push((prio, u32::MAX - i));
     }
 
-    fn push_revert(&mut self, i: u32) {
-        self.ready.push((0, i));
-    }
-
-    fn begin_revert_counters(&mut self) {
-        self.phase = Phase::Reverting;
-        self.ready.clear();
-        let n = self.state.len() as u32;
-        for i in 0..n {
-            let mut w = 0;
-            for &s in self.g.succs(i) {
-                if matches!(
-                    self.state[s as usize],
-                    AtomState::Running
-                        | AtomState::Success
-                        | AtomState::Failure
-                        | AtomState::Reverting
-                ) {
-                    w += 1;
-                }
-            }
-            self.waiting[i as usize] = w;
-            if w == 0 && self.state[i as usize].has_executed() {
-                self.push_revert(i);
-            }
+    fn count_revert_waits(&mut self, i: u32) {
+        let g = self.g.clone();
+        let w = g
+            .succs(i)
+            .iter()
+            .filter(|&&s| active(self.state[s as usize]))
+            .count() as u32;
+        self.rwaiting[i as usize] = w;
+        if w == 0 && self.state[i as usize].has_executed() {
+            self.backward.push(i);
         }
-    }
-
-    fn start_revert(&mut self) {
-        for i in 0..self.state.len() as u32 {
-            self.set_intention(i, Intention::Revert);
-        }
-        self.begin_revert_counters();
     }
 
     fn gather_into(&self, sources: &[Source], args: &mut Args) {
@@ -374,6 +401,13 @@ impl Machine {
         }
     }
 
+    fn args_of(&self, i: u32) -> Args {
+        let sources = self.g.exec_sources(i);
+        let mut args = Args::with_capacity(sources.len());
+        self.gather_into(sources, &mut args);
+        args
+    }
+
     fn context(&self, i: u32) -> Context {
         let node = &self.g.nodes[i as usize];
         Context::new(
@@ -401,71 +435,125 @@ impl Machine {
         s
     }
 
-    /// The next job to run, if one is ready.
+    /// The next job to run, if one is ready. Reverts go first; barriers and
+    /// retry controllers are handled on the spot.
     pub(crate) fn next_job(&mut self) -> Result<Option<Job>, TransitionError> {
-        while let Some((_, key)) = self.ready.pop() {
-            match self.phase {
-                Phase::Halted => return Ok(None),
-                Phase::Forward => {
-                    let i = u32::MAX - key;
-                    let g = self.g.clone();
-                    let node = &g.nodes[i as usize];
-                    let Some(task) = &node.task else {
-                        self.state[i as usize] = AtomState::Success;
-                        self.release_successors(i);
-                        continue;
-                    };
-                    self.attempts[i as usize] += 1;
-                    self.set_state(i, AtomState::Running)?;
-                    let sources = g.exec_sources(i);
-                    let mut args = Args::with_capacity(sources.len());
-                    self.gather_into(sources, &mut args);
-                    let ctx = self.context(i);
-                    ctx.progress(0.0);
-                    self.in_flight += 1;
-                    return Ok(Some(Job {
-                        atom: i,
-                        task: task.clone(),
-                        ctx,
-                        blocking: node.blocking,
-                        kind: JobKind::Execute(args),
-                    }));
-                }
-                Phase::Reverting => {
-                    let i = key;
-                    let g = self.g.clone();
-                    let node = &g.nodes[i as usize];
-                    let Some(task) = &node.task else {
-                        self.state[i as usize] = AtomState::Reverted;
-                        self.release_predecessors(i);
-                        continue;
-                    };
-                    let outcome = match &self.failure[i as usize] {
-                        Some(f) if self.state[i as usize] == AtomState::Failure => {
-                            Outcome::Failure(f.clone())
-                        }
-                        _ => Outcome::Success(self.outputs[i as usize].clone().unwrap_or_default()),
-                    };
-                    self.set_state(i, AtomState::Reverting)?;
-                    let sources = g.revert_sources(i);
-                    let mut args = Args::with_capacity(sources.len());
-                    self.gather_into(sources, &mut args);
-                    let failures = self.failures_snapshot();
-                    let ctx = self.context(i);
-                    self.in_flight += 1;
-                    return Ok(Some(Job {
-                        atom: i,
-                        task: task.clone(),
-                        ctx,
-                        blocking: node.blocking,
-                        kind: JobKind::Revert(RevertInput {
-                            args,
-                            outcome,
-                            failures,
-                        }),
-                    }));
-                }
+        if self.halted {
+            return Ok(None);
+        }
+        if let Some((r, delay)) = self.waits.pop() {
+            self.in_flight += 1;
+            return Ok(Some(Job {
+                atom: r,
+                task: self.g.nodes[r as usize]
+                    .task
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(NoTask)),
+                ctx: self.context(r),
+                blocking: false,
+                kind: JobKind::Wait(delay),
+            }));
+        }
+        while let Some(i) = self.backward.pop() {
+            let iu = i as usize;
+            if self.intention[iu] != Intention::Revert || !self.state[iu].has_executed() {
+                continue;
             }
+            let g = self.g.clone();
+            let node = &g.nodes[iu];
+            if node.is_barrier() {
+                self.state[iu] = AtomState::Reverted;
+                self.after_revert(i)?;
+                continue;
+            }
+            if node.retry.is_some() {
+                self.set_state(i, AtomState::Reverting)?;
+                self.histories.remove(&i);
+                self.revert_results[iu] = None;
+                self.set_state(i, AtomState::Reverted)?;
+                self.outputs[iu] = None;
+                self.after_revert(i)?;
+                if self.halted {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let Some(task) = &node.task else { continue };
+            let outcome = match &self.failure[iu] {
+                Some(f) if self.state[iu] == AtomState::Failure => Outcome::Failure(f.clone()),
+                _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
+            };
+            self.set_state(i, AtomState::Reverting)?;
+            let sources = g.revert_sources(i);
+            let mut args = Args::with_capacity(sources.len());
+            self.gather_into(sources, &mut args);
+            let failures = self.failures_snapshot();
+            let ctx = self.context(i);
+            self.in_flight += 1;
+            return Ok(Some(Job {
+                atom: i,
+                task: task.clone(),
+                ctx,
+                blocking: node.blocking,
+                kind: JobKind::Revert(RevertInput {
+                    args,
+                    outcome,
+                    failures,
+                }),
+            }));
+        }
+        while let Some((_, key)) = self.forward.pop() {
+            let i = u32::MAX - key;
+            let iu = i as usize;
+            let g = self.g.clone();
+            let node = &g.nodes[iu];
+            let retrying = self.state[iu] == AtomState::Retrying && node.retry.is_some();
+            if self.intention[iu] != Intention::Execute
+                || !(self.state[iu] == AtomState::Pending || retrying)
+            {
+                continue;
+            }
+            if node.is_barrier() {
+                self.state[iu] = AtomState::Success;
+                self.release_successors(i);
+                continue;
+            }
+            if let Some((retry, _)) = &node.retry {
+                self.attempts[iu] += 1;
+                self.set_state(i, AtomState::Running)?;
+                let args = self.args_of(i);
+                let history = self.histories.entry(i).or_default();
+                let result =
+                    catch_unwind(AssertUnwindSafe(|| retry.strategy.execute(&args, history)));
+                let done = match result {
+                    Ok(Ok(value)) => {
+                        history.attempts.push(Attempt {
+                            value: value.clone(),
+                            failures: Failures::new(),
+                        });
+                        Ok(retry_outputs(value, retry.provides.is_some()))
+                    }
+                    Ok(Err(e)) => Err(Failure::from_error(e)),
+                    Err(panic) => Err(Failure::from_panic(panic)),
+                };
+                self.in_flight += 1;
+                self.complete(Done::Executed(i, done))?;
+                continue;
+            }
+            let Some(task) = &node.task else { continue };
+            self.attempts[iu] += 1;
+            self.set_state(i, AtomState::Running)?;
+            let args = self.args_of(i);
+            let ctx = self.context(i);
+            ctx.progress(0.0);
+            self.in_flight += 1;
+            return Ok(Some(Job {
+                atom: i,
+                task: task.clone(),
+                ctx,
+                blocking: node.blocking,
+                kind: JobKind::Execute(args),
+            }));
         }
         Ok(None)
     }
@@ -473,23 +561,41 @@ impl Machine {
     fn release_successors(&mut self, i: u32) {
         let g = self.g.clone();
         for &s in g.succs(i) {
-            let w = &mut self.waiting[s as usize];
-            *w -= 1;
-            if *w == 0 && self.state[s as usize] == AtomState::Pending {
+            let su = s as usize;
+            self.waiting[su] = self.waiting[su].saturating_sub(1);
+            if self.waiting[su] == 0
+                && self.state[su] == AtomState::Pending
+                && self.intention[su] == Intention::Execute
+            {
                 self.push_forward(s);
             }
         }
     }
 
-    fn release_predecessors(&mut self, i: u32) {
+    /// After atom `i` was reverted: its predecessors may revert, and a retry
+    /// waiting for it may run.
+    fn after_revert(&mut self, i: u32) -> Result<(), TransitionError> {
         let g = self.g.clone();
         for &p in g.preds(i) {
-            let w = &mut self.waiting[p as usize];
-            *w = w.saturating_sub(1);
-            if *w == 0 && self.state[p as usize].has_executed() {
-                self.push_revert(p);
+            let pu = p as usize;
+            if self.intention[pu] == Intention::Revert {
+                self.rwaiting[pu] = self.rwaiting[pu].saturating_sub(1);
+                if self.rwaiting[pu] == 0 && self.state[pu].has_executed() {
+                    self.backward.push(p);
+                }
             }
         }
+        let owner = self.owner[i as usize];
+        if owner != NONE {
+            if let Some(k) = self.retries.iter().position(|r| r.controller == owner) {
+                self.retries[k].left = self.retries[k].left.saturating_sub(1);
+                if self.retries[k].left == 0 {
+                    let pending = self.retries.swap_remove(k);
+                    self.run_again(pending)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_contract(&self, i: u32, out: Outputs) -> Result<Outputs, Failure> {
@@ -529,38 +635,30 @@ impl Machine {
     pub(crate) fn complete(&mut self, done: Done) -> Result<(), TransitionError> {
         self.in_flight -= 1;
         match done {
+            Done::Waited(r) => {
+                if self.intention[r as usize] == Intention::Execute && !self.halted {
+                    self.push_forward(r);
+                }
+            }
             Done::Executed(i, result) => {
-                let result = result.and_then(|out| self.check_contract(i, out));
-                match result {
+                let iu = i as usize;
+                match result.and_then(|out| self.check_contract(i, out)) {
                     Ok(out) => {
-                        self.outputs[i as usize] = Some(out);
+                        self.outputs[iu] = Some(out);
                         self.set_state(i, AtomState::Success)?;
-                        self.notifier
-                            .progress(&self.g.nodes[i as usize].name, i, 1.0);
-                        match self.phase {
-                            Phase::Forward => self.release_successors(i),
-                            Phase::Reverting => {
-                                if self.waiting[i as usize] == 0 {
-                                    self.push_revert(i);
-                                }
-                            }
-                            Phase::Halted => {}
+                        self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
+                        if self.intention[iu] == Intention::Execute {
+                            self.release_successors(i);
+                        } else if self.rwaiting[iu] == 0 {
+                            self.backward.push(i);
                         }
                     }
                     Err(failure) => {
-                        self.failure[i as usize] = Some(failure);
+                        self.failure[iu] = Some(failure);
                         self.failed.push(i);
                         self.snapshot = None;
                         self.set_state(i, AtomState::Failure)?;
-                        match self.phase {
-                            Phase::Forward => self.start_revert(),
-                            Phase::Reverting => {
-                                if self.waiting[i as usize] == 0 {
-                                    self.push_revert(i);
-                                }
-                            }
-                            Phase::Halted => {}
-                        }
+                        self.on_failure(i)?;
                     }
                 }
             }
@@ -569,19 +667,197 @@ impl Machine {
                     self.revert_results[i as usize] = value;
                     self.set_state(i, AtomState::Reverted)?;
                     self.outputs[i as usize] = None;
-                    if self.phase == Phase::Reverting {
-                        self.release_predecessors(i);
+                    if !self.halted {
+                        self.after_revert(i)?;
                     }
                 }
                 Err(failure) => {
                     self.revert_failures.push((i, failure));
                     self.set_state(i, AtomState::RevertFailure)?;
-                    self.phase = Phase::Halted;
-                    self.ready.clear();
+                    self.halted = true;
+                    self.forward.clear();
+                    self.backward.clear();
+                    self.waits.clear();
+                    self.retries.clear();
                 }
             },
         }
         Ok(())
+    }
+
+    fn record_failure(&mut self, controller: u32, atom: u32) {
+        let Some(failure) = self.failure[atom as usize].clone() else {
+            return;
+        };
+        let name = self.g.nodes[atom as usize].name.to_string();
+        if let Some(last) = self
+            .histories
+            .entry(controller)
+            .or_default()
+            .attempts
+            .last_mut()
+        {
+            last.failures.insert(name, failure);
+        }
+    }
+
+    /// Resolves a failure of atom `x`: the nearest enclosing controller
+    /// decides, then its parent, and so on; at the top, everything reverts.
+    fn on_failure(&mut self, x: u32) -> Result<(), TransitionError> {
+        let xu = x as usize;
+        if self.halted {
+            return Ok(());
+        }
+        if self.intention[xu] == Intention::Revert {
+            // Already being undone (a retry or a revert of everything).
+            if self.owner[xu] != NONE {
+                self.record_failure(self.owner[xu], x);
+            }
+            if self.rwaiting[xu] == 0 {
+                self.backward.push(x);
+            }
+            return Ok(());
+        }
+        let Some(failure) = self.failure[xu].clone() else {
+            return Ok(());
+        };
+        let g = self.g.clone();
+        let mut r = g.nodes[xu].enclosing;
+        while r != NONE {
+            let Some((retry, _)) = &g.nodes[r as usize].retry else {
+                break;
+            };
+            self.record_failure(r, x);
+            let args = self.args_of(r);
+            let history = self.histories.entry(r).or_default();
+            let decision =
+                catch_unwind(AssertUnwindSafe(|| retry.decide(&args, history, &failure)))
+                    .unwrap_or(Decision::RevertAll);
+            match decision {
+                Decision::Retry => return self.begin_retry(r),
+                Decision::RevertAll => break,
+                Decision::Revert => r = g.nodes[r as usize].enclosing,
+            }
+        }
+        self.revert_everything();
+        Ok(())
+    }
+
+    /// Reverts controller `r`'s sub-flow and everything after it that ran,
+    /// then runs `r` again.
+    fn begin_retry(&mut self, r: u32) -> Result<(), TransitionError> {
+        let g = self.g.clone();
+        let Some((_, (start, end))) = &g.nodes[r as usize].retry else {
+            return Ok(());
+        };
+        let n = self.state.len();
+        let mut in_scope = vec![false; n];
+        let mut scope: Vec<u32> = (*start..*end).collect();
+        for &i in &scope {
+            in_scope[i as usize] = true;
+        }
+        let mut k = 0;
+        while k < scope.len() {
+            let i = scope[k];
+            for &s in g.succs(i) {
+                if !in_scope[s as usize] && s != r {
+                    in_scope[s as usize] = true;
+                    scope.push(s);
+                }
+            }
+            k += 1;
+        }
+        // A retry of an outer controller takes over the retries inside it.
+        self.retries.retain(|p| !in_scope[p.controller as usize]);
+        self.waits.retain(|(c, _)| !in_scope[*c as usize]);
+        let mut left = 0;
+        for &i in &scope {
+            self.set_intention(i, Intention::Revert);
+            self.owner[i as usize] = r;
+            if active(self.state[i as usize]) {
+                left += 1;
+            }
+            if self.state[i as usize] == AtomState::Retrying {
+                self.force_state(i, AtomState::Success);
+                left += 1;
+            }
+        }
+        for &i in &scope {
+            self.count_revert_waits(i);
+        }
+        let pending = PendingRetry {
+            controller: r,
+            scope,
+            left,
+        };
+        if left == 0 {
+            self.run_again(pending)
+        } else {
+            self.retries.push(pending);
+            Ok(())
+        }
+    }
+
+    /// The sub-flow of a retry is undone: reset it and run the controller again.
+    fn run_again(&mut self, pending: PendingRetry) -> Result<(), TransitionError> {
+        let r = pending.controller;
+        self.set_state(r, AtomState::Retrying)?;
+        for &i in &pending.scope {
+            let iu = i as usize;
+            if self.state[iu] != AtomState::Pending {
+                self.set_state(i, AtomState::Pending)?;
+            }
+            self.set_intention(i, Intention::Execute);
+            self.owner[iu] = NONE;
+            self.outputs[iu] = None;
+            self.failure[iu] = None;
+            self.revert_results[iu] = None;
+        }
+        self.failed.retain(|a| self.failure[*a as usize].is_some());
+        self.snapshot = None;
+        let g = self.g.clone();
+        for &i in &pending.scope {
+            self.waiting[i as usize] = g
+                .preds(i)
+                .iter()
+                .filter(|&&p| {
+                    !matches!(
+                        self.state[p as usize],
+                        AtomState::Success | AtomState::Ignore
+                    )
+                })
+                .count() as u32;
+        }
+        let attempt = self.histories.get(&r).map_or(0, History::len) + 1;
+        let delay = match &g.nodes[r as usize].retry {
+            Some((retry, _)) => retry.backoff.delay(attempt),
+            None => Duration::ZERO,
+        };
+        if delay.is_zero() {
+            self.push_forward(r);
+        } else {
+            self.waits.push((r, delay));
+        }
+        Ok(())
+    }
+
+    /// Every atom is to be reverted, whatever any controller says.
+    fn revert_everything(&mut self) {
+        self.revert_all = true;
+        self.retries.clear();
+        self.waits.clear();
+        self.forward.clear();
+        for i in 0..self.state.len() as u32 {
+            self.set_intention(i, Intention::Revert);
+            self.owner[i as usize] = NONE;
+            if self.state[i as usize] == AtomState::Retrying {
+                self.force_state(i, AtomState::Success);
+            }
+        }
+        self.backward.clear();
+        for i in 0..self.state.len() as u32 {
+            self.count_revert_waits(i);
+        }
     }
 
     fn atom_failures(&self, list: impl Iterator<Item = (u32, Failure)>) -> Vec<AtomFailure> {
@@ -594,36 +870,45 @@ impl Machine {
 
     /// Ends the run once nothing is ready or in flight.
     pub(crate) fn finish(&mut self) -> Result<(), RunError> {
-        let failures = || {
-            self.atom_failures(
-                self.failed
-                    .iter()
-                    .filter_map(|&a| Some((a, self.failure[a as usize].clone()?))),
-            )
-        };
-        match self.phase {
-            Phase::Forward => {
-                self.set_flow(FlowState::Success)?;
-                Ok(())
-            }
-            Phase::Reverting => {
-                let failures = failures();
-                self.set_flow(FlowState::Reverted)?;
-                Err(RunError::Reverted {
-                    flow: self.g.name.to_string(),
-                    failures,
-                })
-            }
-            Phase::Halted => {
-                let failures = failures();
-                let revert_failures = self.atom_failures(self.revert_failures.iter().cloned());
-                self.set_flow(FlowState::Failure)?;
-                Err(RunError::RevertFailed {
-                    flow: self.g.name.to_string(),
-                    revert_failures,
-                    failures,
-                })
-            }
+        let failures = self.atom_failures(
+            self.failed
+                .iter()
+                .filter_map(|&a| Some((a, self.failure[a as usize].clone()?))),
+        );
+        if self.halted {
+            let revert_failures = self.atom_failures(self.revert_failures.iter().cloned());
+            self.set_flow(FlowState::Failure)?;
+            return Err(RunError::RevertFailed {
+                flow: self.g.name.to_string(),
+                revert_failures,
+                failures,
+            });
         }
+        let done = self
+            .state
+            .iter()
+            .all(|s| matches!(s, AtomState::Success | AtomState::Ignore));
+        if done && !self.revert_all {
+            self.set_flow(FlowState::Success)?;
+            return Ok(());
+        }
+        self.set_flow(FlowState::Reverted)?;
+        Err(RunError::Reverted {
+            flow: self.g.name.to_string(),
+            failures,
+        })
+    }
+}
+
+/// Stands in for the task of a node that has none (a controller's wait).
+struct NoTask;
+
+impl Task for NoTask {
+    fn signature(&self) -> crate::task::Signature {
+        crate::task::Signature::new()
+    }
+
+    fn execute(&self, _: Args, _: &Context) -> crate::task::Exec {
+        crate::task::Exec::Ready(Ok(Outputs::new()))
     }
 }

@@ -32,7 +32,7 @@ use crate::storage::{
 use crate::symbol::{Data, Store, Value};
 use crate::task::Outputs;
 use machine::Machine;
-use state::{AtomKind, AtomState, FlowState};
+use state::{AtomState, FlowState};
 
 /// How an engine schedules atoms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +181,27 @@ impl Journal {
         Ok(serde_json::Value::Array(list))
     }
 
+    /// A controller's history as JSON: `{"history": [{"value": .., "failures": {..}}]}`.
+    fn history(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
+        let Some(history) = m.histories.get(&i) else {
+            return Ok(serde_json::Value::Null);
+        };
+        let mut attempts = Vec::with_capacity(history.len());
+        for attempt in history.attempts() {
+            let value = match &attempt.value {
+                Some(v) => v.encode().map_err(|source| StorageError::Encode {
+                    atom: m.g.nodes[i as usize].name.to_string(),
+                    symbol: "retry value".into(),
+                    source,
+                })?,
+                None => serde_json::Value::Null,
+            };
+            let failures = serde_json::to_value(&attempt.failures).unwrap_or_default();
+            attempts.push(serde_json::json!({ "value": value, "failures": failures }));
+        }
+        Ok(serde_json::json!({ "history": attempts }))
+    }
+
     fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
         let iu = i as usize;
         self.versions[iu] += 1;
@@ -204,7 +225,7 @@ impl Journal {
             .map(|(_, f)| f.clone());
         Ok(AtomDetail {
             name: m.g.nodes[iu].name.to_string(),
-            kind: AtomKind::Task,
+            kind: m.g.nodes[iu].kind,
             state: m.state[iu],
             intention: m.intention[iu],
             result,
@@ -217,7 +238,7 @@ impl Journal {
                 .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
             attempts: m.attempts[iu],
             version: self.versions[iu],
-            meta: serde_json::Value::Null,
+            meta: Self::history(m, i)?,
         })
     }
 
@@ -526,7 +547,7 @@ impl Engine {
             }
             self.flush().await?;
             for job in started {
-                let key = (job.atom, matches!(job.kind, machine::JobKind::Execute(_)));
+                let key = (job.atom, !matches!(job.kind, machine::JobKind::Revert(_)));
                 let handle = set.spawn(exec::run_job(job));
                 running.insert(handle.id(), key);
             }
