@@ -58,6 +58,7 @@ pub(crate) struct Node {
     sources: (u32, u32, u32),
     pub(crate) priority: i32,
     pub(crate) blocking: bool,
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Node {
@@ -1088,6 +1089,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             sources: range,
             priority: atom.priority,
             blocking: atom.signature.is_blocking(),
+            timeout: atom.timeout,
         });
     }
     for b in 0..barriers {
@@ -1102,6 +1104,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             sources: (0, 0, 0),
             priority: 0,
             blocking: false,
+            timeout: None,
         });
     }
     Ok(CompiledFlow(Arc::new(Graph {

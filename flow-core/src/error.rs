@@ -283,6 +283,14 @@ impl fmt::Display for AtomFailure {
     }
 }
 
+fn cancel_detail(failures: &[AtomFailure]) -> String {
+    if failures.is_empty() {
+        String::new()
+    } else {
+        format!("; meanwhile: {}", list_failures(failures))
+    }
+}
+
 fn list_failures(failures: &[AtomFailure]) -> String {
     failures
         .iter()
@@ -302,6 +310,23 @@ pub enum RunError {
         flow: String,
         /// Every original failure, in the order they happened.
         failures: Vec<AtomFailure>,
+    },
+    /// The run was cancelled through a [`RunHandle`](crate::RunHandle); what
+    /// had run was reverted.
+    #[error("flow `{flow}` was cancelled and what had run was reverted{}", cancel_detail(.failures))]
+    Cancelled {
+        /// The flow.
+        flow: String,
+        /// Failures that happened meanwhile (tasks that stopped on the
+        /// cancellation, for example).
+        failures: Vec<AtomFailure>,
+    },
+    /// The run was suspended through a [`RunHandle`](crate::RunHandle); run the
+    /// engine again to continue. Not a failure.
+    #[error("flow `{flow}` was suspended: run it again to continue")]
+    Suspended {
+        /// The flow.
+        flow: String,
     },
     /// A revert failed: the flow ended `Failure` and needs attention (then
     /// [`Engine::reset`](crate::Engine::reset)).

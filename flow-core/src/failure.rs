@@ -101,6 +101,8 @@ pub enum FailureKind {
     /// The task's runtime went away before the task finished (its tokio task was
     /// cancelled).
     Aborted,
+    /// The task ran longer than its timeout.
+    Timeout,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -84,6 +84,7 @@ pub struct Atom {
     pub(crate) inject: Vec<(Name, Value)>,
     pub(crate) rename: Vec<(Name, Name)>,
     pub(crate) priority: i32,
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Atom {
@@ -103,6 +104,7 @@ impl Atom {
             inject: Vec::new(),
             rename: Vec::new(),
             priority: 0,
+            timeout: None,
         }
     }
 
@@ -138,6 +140,16 @@ impl Atom {
     /// Publishes output `output` under the symbol name `symbol`.
     pub fn provides_as(mut self, output: impl Into<Name>, symbol: impl Into<Name>) -> Self {
         self.rename.push((output.into(), symbol.into()));
+        self
+    }
+
+    /// Fails the task with a [`FailureKind::Timeout`](crate::FailureKind::Timeout)
+    /// failure when its `execute` runs longer than `timeout`. An asynchronous
+    /// body is dropped at its next await; a synchronous body cannot be
+    /// interrupted (mark long ones blocking: the engine then stops waiting for
+    /// them, though their thread runs on).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 

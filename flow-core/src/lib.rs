@@ -50,6 +50,7 @@ mod symbol;
 mod task;
 
 pub use compile::CompiledFlow;
+pub use engine::control::RunHandle;
 pub use engine::state::{
     AtomKind, AtomState, FlowState, Intention, TransitionError, atom_transition_allowed,
     flow_transition_allowed,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use smallvec::SmallVec;
 
+use crate::engine::control::Control;
 use crate::failure::{Failure, TaskError};
 use crate::notify::Notifier;
 use crate::symbol::{Data, Name, SymbolSpec, TypeInfo, Value};
@@ -470,16 +471,36 @@ pub struct Context {
     index: u32,
     attempt: u32,
     notifier: Notifier,
+    control: Arc<Control>,
 }
 
 impl Context {
-    pub(crate) fn new(atom: Arc<str>, index: u32, attempt: u32, notifier: Notifier) -> Self {
+    pub(crate) fn new(
+        atom: Arc<str>,
+        index: u32,
+        attempt: u32,
+        notifier: Notifier,
+        control: Arc<Control>,
+    ) -> Self {
         Context {
             atom,
             index,
             attempt,
             notifier,
+            control,
         }
+    }
+
+    /// Whether the run was cancelled: a long task should stop early and
+    /// return an error.
+    pub fn is_cancelled(&self) -> bool {
+        self.control.cancel_requested()
+    }
+
+    /// Resolves when the run is cancelled; use it in a `tokio::select!`
+    /// beside the task's work.
+    pub async fn cancelled(&self) {
+        self.control.cancelled_token().cancelled_owned().await;
     }
 
     /// A context for calling a task's body directly, outside any engine (unit
@@ -492,7 +513,7 @@ impl Context {
     /// ctx.progress(0.5); // nobody listens: a no-op
     /// ```
     pub fn detached(atom: &str) -> Self {
-        Context::new(Arc::from(atom), 0, 1, Notifier::default())
+        Context::new(Arc::from(atom), 0, 1, Notifier::default(), Control::new())
     }
 
     /// The atom's name.

@@ -25,10 +25,25 @@ async fn run_inline(job: Job) -> Done {
         task,
         ctx,
         kind,
+        timeout,
         ..
     } = job;
     match kind {
-        JobKind::Execute(args) => Done::Executed(atom, settle(|| task.execute(args, &ctx)).await),
+        JobKind::Execute(args) => {
+            let work = settle(|| task.execute(args, &ctx));
+            let result = match timeout {
+                None => work.await,
+                Some(limit) => match tokio::time::timeout(limit, work).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::new(
+                        FailureKind::Timeout,
+                        format!("task `{}` timed out after {limit:?}", ctx.atom()),
+                        "timeout",
+                    )),
+                },
+            };
+            Done::Executed(atom, result)
+        }
         JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
         JobKind::Wait(delay) => {
             tokio::time::sleep(delay).await;
@@ -56,6 +71,28 @@ pub(crate) async fn run_job(job: Job) -> Done {
     if !job.blocking {
         return run_inline(job).await;
     }
+    let atom = job.atom;
+    if let Some(limit) = job.timeout {
+        // The engine stops waiting at the limit; the blocking thread runs on.
+        let name = job.ctx.atom().to_string();
+        let mut inner = job;
+        inner.timeout = None;
+        return match tokio::time::timeout(limit, Box::pin(blocking(inner))).await {
+            Ok(done) => done,
+            Err(_) => Done::Executed(
+                atom,
+                Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!("task `{name}` timed out after {limit:?}"),
+                    "timeout",
+                )),
+            ),
+        };
+    }
+    blocking(job).await
+}
+
+async fn blocking(job: Job) -> Done {
     let atom = job.atom;
     let executing = !matches!(job.kind, JobKind::Revert(_));
     // `Engine::run` checked that a runtime is there before handing out jobs.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 
 use crate::compile::{Graph, NONE, Source};
+use crate::engine::control::Control;
 use crate::engine::state::{
     AtomState, FlowState, Intention, TransitionError, check_atom, check_flow,
 };
@@ -26,6 +27,8 @@ pub(crate) struct Job {
     pub(crate) task: Arc<dyn Task>,
     pub(crate) ctx: Context,
     pub(crate) blocking: bool,
+    /// How long `execute` may run.
+    pub(crate) timeout: Option<Duration>,
     pub(crate) kind: JobKind,
 }
 
@@ -81,6 +84,11 @@ pub(crate) struct Machine {
     pub(crate) halted: bool,
     /// Everything is being reverted.
     revert_all: bool,
+    /// The run was cancelled.
+    pub(crate) cancelled: bool,
+    /// The run is suspending: nothing new starts.
+    pub(crate) suspending: bool,
+    pub(crate) control: Arc<Control>,
     pub(crate) in_flight: usize,
     pub(crate) store: Vec<Value>,
     notifier: Notifier,
@@ -103,7 +111,12 @@ fn active(s: AtomState) -> bool {
 }
 
 impl Machine {
-    pub(crate) fn new(g: Arc<Graph>, notifier: Notifier, journaled: bool) -> Self {
+    pub(crate) fn new(
+        g: Arc<Graph>,
+        notifier: Notifier,
+        journaled: bool,
+        control: Arc<Control>,
+    ) -> Self {
         let n = g.nodes.len();
         Machine {
             flow_state: FlowState::Pending,
@@ -126,6 +139,9 @@ impl Machine {
             histories: FxHashMap::default(),
             halted: false,
             revert_all: false,
+            cancelled: false,
+            suspending: false,
+            control,
             in_flight: 0,
             store: Vec::new(),
             notifier,
@@ -268,6 +284,8 @@ impl Machine {
         self.histories.clear();
         self.halted = false;
         self.revert_all = false;
+        self.cancelled = false;
+        self.suspending = false;
     }
 
     /// A reverted run starts over: atoms back to `Pending`, then the flow.
@@ -415,6 +433,7 @@ impl Machine {
             i,
             self.attempts[i as usize],
             self.notifier.clone(),
+            self.control.clone(),
         )
     }
 
@@ -438,7 +457,7 @@ impl Machine {
     /// The next job to run, if one is ready. Reverts go first; barriers and
     /// retry controllers are handled on the spot.
     pub(crate) fn next_job(&mut self) -> Result<Option<Job>, TransitionError> {
-        if self.halted {
+        if self.halted || self.suspending {
             return Ok(None);
         }
         if let Some((r, delay)) = self.waits.pop() {
@@ -451,6 +470,7 @@ impl Machine {
                     .unwrap_or_else(|| Arc::new(NoTask)),
                 ctx: self.context(r),
                 blocking: false,
+                timeout: None,
                 kind: JobKind::Wait(delay),
             }));
         }
@@ -495,6 +515,7 @@ impl Machine {
                 task: task.clone(),
                 ctx,
                 blocking: node.blocking,
+                timeout: None,
                 kind: JobKind::Revert(RevertInput {
                     args,
                     outcome,
@@ -552,6 +573,7 @@ impl Machine {
                 task: task.clone(),
                 ctx,
                 blocking: node.blocking,
+                timeout: node.timeout,
                 kind: JobKind::Execute(args),
             }));
         }
@@ -841,6 +863,45 @@ impl Machine {
         Ok(())
     }
 
+    /// Cancels the run: everything that ran is reverted.
+    pub(crate) fn cancel(&mut self) {
+        if !self.cancelled {
+            self.cancelled = true;
+            if !self.halted {
+                self.revert_everything();
+            }
+        }
+    }
+
+    /// Starts suspending: the flow goes `Suspending`, nothing new starts.
+    pub(crate) fn suspend(&mut self) -> Result<(), TransitionError> {
+        if !self.suspending && self.flow_state == FlowState::Running {
+            self.suspending = true;
+            self.set_flow(FlowState::Suspending)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the run has nothing left to do (so a suspension came too late
+    /// to matter).
+    pub(crate) fn is_complete(&self) -> bool {
+        if self.halted {
+            return true;
+        }
+        if self.revert_all {
+            return !self.state.iter().any(|s| active(*s));
+        }
+        self.state
+            .iter()
+            .all(|s| matches!(s, AtomState::Success | AtomState::Ignore))
+    }
+
+    /// Stops a suspending run: the flow goes `Suspended`.
+    pub(crate) fn suspended(&mut self) -> Result<(), TransitionError> {
+        self.suspending = false;
+        self.set_flow(FlowState::Suspended)
+    }
+
     /// Every atom is to be reverted, whatever any controller says.
     fn revert_everything(&mut self) {
         self.revert_all = true;
@@ -893,6 +954,12 @@ impl Machine {
             return Ok(());
         }
         self.set_flow(FlowState::Reverted)?;
+        if self.cancelled {
+            return Err(RunError::Cancelled {
+                flow: self.g.name.to_string(),
+                failures,
+            });
+        }
         Err(RunError::Reverted {
             flow: self.g.name.to_string(),
             failures,

@@ -11,6 +11,7 @@
 //! each only after all of its successors were; atoms already running when the
 //! failure happens finish first, then are reverted too.
 
+pub(crate) mod control;
 mod exec;
 pub(crate) mod machine;
 pub mod state;
@@ -31,6 +32,7 @@ use crate::storage::{
 };
 use crate::symbol::{Data, Store, Value};
 use crate::task::Outputs;
+use control::RunHandle;
 use machine::Machine;
 use state::{AtomState, FlowState};
 
@@ -140,7 +142,13 @@ impl EngineBuilder {
             .as_ref()
             .map(|_| (0..n).map(|_| AtomicU32::new(0)).collect());
         let notifier = Notifier::new(self.listeners, progress.clone());
-        let machine = Machine::new(self.flow.0.clone(), notifier, self.backend.is_some());
+        let control = control::Control::new();
+        let machine = Machine::new(
+            self.flow.0.clone(),
+            notifier,
+            self.backend.is_some(),
+            control,
+        );
         let journal = self.backend.map(|backend| Journal {
             backend,
             logbook: self.logbook,
@@ -355,6 +363,11 @@ impl Engine {
         &self.flow
     }
 
+    /// A handle to suspend or cancel this engine's run from elsewhere.
+    pub fn handle(&self) -> RunHandle {
+        RunHandle(self.machine.control.clone())
+    }
+
     /// The run's id in the journal.
     pub fn run_id(&self) -> FlowId {
         self.run_id
@@ -516,17 +529,46 @@ impl Engine {
             _ => self.machine.set_flow(FlowState::Running)?,
         }
         self.machine.schedule();
-        match self.mode {
-            Mode::Serial => self.drive_serial().await?,
-            Mode::Parallel(max) => self.drive_parallel(max).await?,
+        let driven = match self.mode {
+            Mode::Serial => self.drive_serial().await,
+            Mode::Parallel(max) => self.drive_parallel(max).await,
+        };
+        if let Err(e) = driven {
+            self.machine.control.clear();
+            return Err(e);
         }
-        let result = self.machine.finish();
+        let result = if self.machine.suspending && !self.machine.is_complete() {
+            self.machine.suspended()?;
+            Err(RunError::Suspended {
+                flow: self.flow.name().to_string(),
+            })
+        } else {
+            self.machine.suspending = false;
+            self.machine.finish()
+        };
+        self.machine.control.clear();
         self.flush().await?;
         result
     }
 
+    /// Acts on suspend and cancel requests.
+    fn apply_control(&mut self) -> Result<(), RunError> {
+        let control = self.machine.control.clone();
+        if control.cancel_requested() {
+            self.machine.cancel();
+        }
+        if control.suspend_requested() {
+            self.machine.suspend()?;
+        }
+        Ok(())
+    }
+
     async fn drive_serial(&mut self) -> Result<(), RunError> {
-        while let Some(job) = self.machine.next_job()? {
+        loop {
+            self.apply_control()?;
+            let Some(job) = self.machine.next_job()? else {
+                break;
+            };
             self.flush().await?;
             let done = exec::run_job(job).await;
             self.machine.complete(done)?;
@@ -537,7 +579,9 @@ impl Engine {
     async fn drive_parallel(&mut self, max: usize) -> Result<(), RunError> {
         let mut set = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, (u32, bool)> = HashMap::new();
+        let control = self.machine.control.clone();
         loop {
+            self.apply_control()?;
             let mut started = Vec::new();
             while self.machine.in_flight < max {
                 match self.machine.next_job()? {
@@ -551,7 +595,11 @@ impl Engine {
                 let handle = set.spawn(exec::run_job(job));
                 running.insert(handle.id(), key);
             }
-            let done = match set.join_next_with_id().await {
+            let next = tokio::select! {
+                next = set.join_next_with_id() => next,
+                () = control.wake.notified() => continue,
+            };
+            let done = match next {
                 None => break,
                 Some(Ok((id, done))) => {
                     running.remove(&id);
