@@ -559,7 +559,8 @@ impl Machine {
                 };
                 self.in_flight += 1;
                 self.complete(Done::Executed(i, done))?;
-                continue;
+                // Its failure may have queued reverts: choose again from the top.
+                return self.next_job();
             }
             let Some(task) = &node.task else { continue };
             self.attempts[iu] += 1;
