@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
+use crate::decider::Decider;
 use crate::engine::state::AtomKind;
 use crate::error::{BuildError, BuildErrors, Method, Missing};
 use crate::flow::{Atom, Flow, Item, Link, Pattern};
@@ -47,6 +48,8 @@ pub(crate) struct Node {
     pub(crate) retry: Option<(Retry, (u32, u32))>,
     /// The nearest retry controller whose sub-flow holds this node, or `NONE`.
     pub(crate) enclosing: u32,
+    /// The gate (deciders) this node must pass before it starts, or `NONE`.
+    pub(crate) gate: u32,
     /// `None` for the internal barriers that join wide groups.
     pub(crate) task: Option<Arc<dyn Task>>,
     pub(crate) signature: Signature,
@@ -94,6 +97,7 @@ pub(crate) struct Graph {
     /// Atom names to positions, made on the first look-up by name.
     by_name: OnceLock<FxHashMap<Arc<str>, u32>>,
     sources: Vec<Source>,
+    pub(crate) gates: Vec<Gate>,
 }
 
 impl Graph {
@@ -246,6 +250,8 @@ struct FlowInfo<'a> {
     exports: FxHashMap<&'a str, Export>,
     /// The atom of the flow's retry controller.
     retry: Option<u32>,
+    /// The flow's atoms, `range.0..range.1` in declaration order.
+    range: (u32, u32),
 }
 
 struct AtomInfo<'a> {
@@ -301,6 +307,7 @@ impl<'a> Arena<'a> {
             parent,
             exports: FxHashMap::default(),
             retry: None,
+            range: (self.atoms.len() as u32, 0),
         });
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
@@ -317,6 +324,7 @@ impl<'a> Arena<'a> {
             };
             self.flows[id as usize].items.push(r);
         }
+        self.flows[id as usize].range.1 = self.atoms.len() as u32;
         if let Some(r) = self.flows[id as usize].retry {
             let end = self.atoms.len() as u32;
             if let Some((_, scope_end)) = &mut self.atoms[r as usize].controller {
@@ -324,6 +332,14 @@ impl<'a> Arena<'a> {
             }
         }
         id
+    }
+
+    /// The atoms of an item, in declaration order.
+    fn item_range(&self, r: NodeRef) -> (u32, u32) {
+        match r {
+            NodeRef::Atom(a) => (a, a + 1),
+            NodeRef::Flow(f) => self.flows[f as usize].range,
+        }
     }
 
     fn item_name(&self, r: NodeRef) -> &'a str {
@@ -442,6 +458,19 @@ struct Compiler<'a> {
     /// Every atom's sources, atom after atom, and where each atom's end.
     sources: Vec<Source>,
     ranges: Vec<(u32, u32, u32)>,
+    gates: Vec<Gate>,
+    /// For each atom, the gate it must pass before it starts, or `NONE`.
+    gate_of: Vec<u32>,
+}
+
+/// The deciders in front of a graph item.
+pub(crate) struct Gate {
+    /// The source atom of each decider link, with its decider.
+    pub(crate) deciders: Vec<(u32, Decider)>,
+    /// The atoms of the item the deciders guard.
+    pub(crate) region: (u32, u32),
+    /// The atoms of the graph flow holding it.
+    pub(crate) graph: (u32, u32),
 }
 
 impl<'a> Compiler<'a> {
@@ -834,9 +863,22 @@ impl<'a> Compiler<'a> {
             .enumerate()
             .map(|(i, &r)| (self.arena.item_name(r), i))
             .collect();
-        for Link { from, to } in &info.flow.links {
+        let mut gated: Vec<(usize, u32, Decider)> = Vec::new();
+        for Link { from, to, decider } in &info.flow.links {
             match (by_name.get(&**from), by_name.get(&**to)) {
-                (Some(&a), Some(&b)) => inferred.push((a, b)),
+                (Some(&a), Some(&b)) => {
+                    inferred.push((a, b));
+                    if let Some(decider) = decider {
+                        match info.items[a] {
+                            NodeRef::Atom(source) => gated.push((b, source, decider.clone())),
+                            NodeRef::Flow(_) => self.errors.push(BuildError::DeciderFromFlow {
+                                flow: info.flow.name.to_string(),
+                                from: from.to_string(),
+                                to: to.to_string(),
+                            }),
+                        }
+                    }
+                }
                 (a, _) => self.errors.push(BuildError::UnknownLink {
                     flow: info.flow.name.to_string(),
                     from: from.to_string(),
@@ -865,6 +907,23 @@ impl<'a> Compiler<'a> {
                 return (Ends::new(), Ends::new());
             }
         };
+        gated.sort_by_key(|(target, _, _)| *target);
+        for group in gated.chunk_by(|x, y| x.0 == y.0) {
+            let target = group[0].0;
+            let gate = Gate {
+                deciders: group
+                    .iter()
+                    .map(|(_, source, d)| (*source, d.clone()))
+                    .collect(),
+                region: self.arena.item_range(info.items[target]),
+                graph: info.range,
+            };
+            let k = self.gates.len() as u32;
+            self.gates.push(gate);
+            for &entry in &ends[target].0 {
+                self.gate_of[entry as usize] = k;
+            }
+        }
         let mut preds: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); n];
         let mut has_out = vec![false; n];
         for &(a, b) in &inferred {
@@ -1044,6 +1103,8 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         store,
         sources: Vec::with_capacity(n),
         ranges: vec![(0, 0, 0); n],
+        gates: Vec::new(),
+        gate_of: vec![NONE; n],
     };
     let mut stack = Vec::new();
     compiler.visit(&mut stack, NodeRef::Flow(0));
@@ -1055,6 +1116,8 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         barriers,
         sources,
         ranges,
+        gates,
+        gate_of,
         ..
     } = compiler;
 
@@ -1062,7 +1125,14 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
     let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     let mut nodes = Vec::with_capacity(total);
-    for (a, ((info, range), name)) in arena.atoms.iter().zip(ranges).zip(names).enumerate() {
+    for (a, (((info, range), name), gate)) in arena
+        .atoms
+        .iter()
+        .zip(ranges)
+        .zip(names)
+        .zip(gate_of)
+        .enumerate()
+    {
         let atom = info.atom;
         let renamed = (!atom.rename.is_empty()).then(|| {
             arena
@@ -1083,6 +1153,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             },
             retry,
             enclosing: info.enclosing,
+            gate,
             task: Some(atom.task.clone()),
             signature: atom.signature.clone(),
             renamed,
@@ -1098,6 +1169,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             kind: AtomKind::Task,
             retry: None,
             enclosing: NONE,
+            gate: NONE,
             task: None,
             signature: Signature::new(),
             renamed: None,
@@ -1118,6 +1190,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         inputs: declared,
         by_name: OnceLock::new(),
         sources,
+        gates,
     })))
 }
 

@@ -136,6 +136,19 @@ pub enum BuildError {
         /// The flow it is attached to.
         flow: String,
     },
+    /// A decider link starts at a nested flow: a decider reads an atom's result.
+    #[error(
+        "graph flow `{flow}` has a decider on the link `{from}` -> `{to}`, but `{from}` is a \
+         flow: a decider reads an atom's result, so link from an atom"
+    )]
+    DeciderFromFlow {
+        /// The graph flow.
+        flow: String,
+        /// The link's source.
+        from: String,
+        /// The link's target.
+        to: String,
+    },
     /// A flow input is declared twice with different types.
     #[error(
         "the flow input `{symbol}` is declared as `{first}` and as `{second}`: declare it once"

@@ -33,6 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::compile::{self, CompiledFlow};
+use crate::decider::Decider;
 use crate::error::BuildErrors;
 use crate::retry::Retry;
 use crate::symbol::{Data, Name, SymbolSpec, Value};
@@ -203,10 +204,11 @@ impl From<Flow> for Item {
 }
 
 /// An explicit link in a graph flow: `from` runs before `to`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Link {
     pub(crate) from: Name,
     pub(crate) to: Name,
+    pub(crate) decider: Option<Decider>,
 }
 
 /// A flow: a pattern, its items, and (for graphs) explicit links.
@@ -306,6 +308,18 @@ impl Flow {
         self.links.push(Link {
             from: from.into(),
             to: to.into(),
+            decider: None,
+        });
+        self
+    }
+
+    /// Orders atom `from` before item `to`, and runs `to` only if `decider`
+    /// agrees (see [`Decider`]). Graph flows only; `from` must be an atom.
+    pub fn link_if(mut self, from: impl Into<Name>, to: impl Into<Name>, decider: Decider) -> Self {
+        self.links.push(Link {
+            from: from.into(),
+            to: to.into(),
+            decider: Some(decider),
         });
         self
     }

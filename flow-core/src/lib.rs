@@ -39,6 +39,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod compile;
+pub mod decider;
 pub mod engine;
 mod error;
 mod failure;
@@ -50,6 +51,7 @@ mod symbol;
 mod task;
 
 pub use compile::CompiledFlow;
+pub use decider::{Decider, Depth, Results};
 pub use engine::control::RunHandle;
 pub use engine::state::{
     AtomKind, AtomState, FlowState, Intention, TransitionError, atom_transition_allowed,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 
 use crate::compile::{Graph, NONE, Source};
+use crate::decider::{Depth, Results};
 use crate::engine::control::Control;
 use crate::engine::state::{
     AtomState, FlowState, Intention, TransitionError, check_atom, check_flow,
@@ -66,6 +67,9 @@ pub(crate) struct Machine {
     rwaiting: Vec<u32>,
     /// For atoms being reverted for a retry: its controller; else `NONE`.
     owner: Vec<u32>,
+    /// Ignored atoms already passed by a revert (they hold their predecessors
+    /// back until everything after them is undone).
+    passed: Vec<bool>,
     pub(crate) attempts: Vec<u32>,
     pub(crate) outputs: Vec<Option<Outputs>>,
     pub(crate) failure: Vec<Option<Failure>>,
@@ -125,6 +129,7 @@ impl Machine {
             waiting: vec![0; n],
             rwaiting: vec![0; n],
             owner: vec![NONE; n],
+            passed: vec![false; n],
             attempts: vec![0; n],
             outputs: (0..n).map(|_| None).collect(),
             failure: vec![None; n],
@@ -274,6 +279,9 @@ impl Machine {
         for o in &mut self.owner {
             *o = NONE;
         }
+        for p in &mut self.passed {
+            *p = false;
+        }
         self.failed.clear();
         self.revert_failures.clear();
         self.snapshot = None;
@@ -377,15 +385,30 @@ impl Machine {
         self.forward.push((prio, u32::MAX - i));
     }
 
+    /// Whether atom `i` still has to be undone (or, ignored, passed) by a revert.
+    fn to_undo(&self, i: u32) -> bool {
+        let iu = i as usize;
+        self.state[iu].has_executed() || (self.state[iu] == AtomState::Ignore && !self.passed[iu])
+    }
+
+    /// Whether atom `i` keeps its predecessors from reverting.
+    fn blocks_revert(&self, i: u32) -> bool {
+        let iu = i as usize;
+        active(self.state[iu])
+            || (self.state[iu] == AtomState::Ignore
+                && !self.passed[iu]
+                && self.intention[iu] == Intention::Revert)
+    }
+
     fn count_revert_waits(&mut self, i: u32) {
         let g = self.g.clone();
         let w = g
             .succs(i)
             .iter()
-            .filter(|&&s| active(self.state[s as usize]))
+            .filter(|&&s| self.blocks_revert(s))
             .count() as u32;
         self.rwaiting[i as usize] = w;
-        if w == 0 && self.state[i as usize].has_executed() {
+        if w == 0 && self.to_undo(i) {
             self.backward.push(i);
         }
     }
@@ -476,7 +499,12 @@ impl Machine {
         }
         while let Some(i) = self.backward.pop() {
             let iu = i as usize;
-            if self.intention[iu] != Intention::Revert || !self.state[iu].has_executed() {
+            if self.intention[iu] != Intention::Revert || !self.to_undo(i) {
+                continue;
+            }
+            if self.state[iu] == AtomState::Ignore {
+                self.passed[iu] = true;
+                self.after_revert(i)?;
                 continue;
             }
             let g = self.g.clone();
@@ -539,6 +567,9 @@ impl Machine {
                 self.release_successors(i);
                 continue;
             }
+            if node.gate != NONE && self.gate_says_no(node.gate)? {
+                continue;
+            }
             if let Some((retry, _)) = &node.retry {
                 self.attempts[iu] += 1;
                 self.set_state(i, AtomState::Running)?;
@@ -581,6 +612,102 @@ impl Machine {
         Ok(None)
     }
 
+    /// Runs the deciders of gate `k`; on a "no", ignores the region of the
+    /// widest depth among the "no" votes and says so.
+    fn gate_says_no(&mut self, k: u32) -> Result<bool, TransitionError> {
+        let g = self.g.clone();
+        let gate = &g.gates[k as usize];
+        let mut results = Results::default();
+        for (source, _) in &gate.deciders {
+            if let Some(out) = &self.outputs[*source as usize] {
+                results
+                    .map
+                    .insert(g.nodes[*source as usize].name.to_string(), out.clone());
+            }
+        }
+        let mut widest: Option<Depth> = None;
+        for (_, decider) in &gate.deciders {
+            let yes = catch_unwind(AssertUnwindSafe(|| (decider.decide)(&results))).unwrap_or_else(
+                |_| {
+                    tracing::error!(target: "flow", "a decider panicked; taken as a no");
+                    false
+                },
+            );
+            if !yes {
+                widest = widest.max(Some(decider.depth));
+            }
+        }
+        let Some(depth) = widest else {
+            return Ok(false);
+        };
+        self.ignore(gate.region, gate.graph, depth)?;
+        Ok(true)
+    }
+
+    /// Ignores the atoms `region.0..region.1` and, by `depth`, what follows them.
+    fn ignore(
+        &mut self,
+        region: (u32, u32),
+        graph: (u32, u32),
+        depth: Depth,
+    ) -> Result<(), TransitionError> {
+        let g = self.g.clone();
+        let n = self.state.len();
+        let mut seen = vec![false; n];
+        let mut list: Vec<u32> = (region.0..region.1).collect();
+        for &i in &list {
+            seen[i as usize] = true;
+        }
+        // Walks successors; barriers are passed through, never ignored.
+        let mut frontier = list.clone();
+        let mut hops = 0;
+        while !frontier.is_empty() && depth != Depth::Atom {
+            let mut next = Vec::new();
+            for &i in &frontier {
+                for &s in g.succs(i) {
+                    if seen[s as usize] {
+                        continue;
+                    }
+                    seen[s as usize] = true;
+                    if g.nodes[s as usize].is_barrier() {
+                        next.push(s);
+                        continue;
+                    }
+                    let inside = graph.0 <= s && s < graph.1;
+                    if depth == Depth::Flow && !inside {
+                        continue;
+                    }
+                    list.push(s);
+                    if depth != Depth::Neighbors {
+                        next.push(s);
+                    }
+                }
+            }
+            // Neighbors: one hop of atoms, however many barriers stand between.
+            if depth == Depth::Neighbors {
+                next.retain(|&s| g.nodes[s as usize].is_barrier());
+                hops += 1;
+                if hops > n {
+                    break;
+                }
+            }
+            frontier = next;
+        }
+        list.sort_unstable();
+        let mut ignored = Vec::with_capacity(list.len());
+        for i in list {
+            if self.state[i as usize] == AtomState::Pending {
+                self.set_state(i, AtomState::Ignore)?;
+                self.set_intention(i, Intention::Ignore);
+                ignored.push(i);
+            }
+        }
+        for i in ignored {
+            self.release_successors(i);
+        }
+        Ok(())
+    }
+
     fn release_successors(&mut self, i: u32) {
         let g = self.g.clone();
         for &s in g.succs(i) {
@@ -603,7 +730,7 @@ impl Machine {
             let pu = p as usize;
             if self.intention[pu] == Intention::Revert {
                 self.rwaiting[pu] = self.rwaiting[pu].saturating_sub(1);
-                if self.rwaiting[pu] == 0 && self.state[pu].has_executed() {
+                if self.rwaiting[pu] == 0 && self.to_undo(p) {
                     self.backward.push(p);
                 }
             }
@@ -797,7 +924,7 @@ impl Machine {
         for &i in &scope {
             self.set_intention(i, Intention::Revert);
             self.owner[i as usize] = r;
-            if active(self.state[i as usize]) {
+            if self.blocks_revert(i) {
                 left += 1;
             }
             if self.state[i as usize] == AtomState::Retrying {
@@ -832,6 +959,7 @@ impl Machine {
             }
             self.set_intention(i, Intention::Execute);
             self.owner[iu] = NONE;
+            self.passed[iu] = false;
             self.outputs[iu] = None;
             self.failure[iu] = None;
             self.revert_results[iu] = None;
