@@ -1128,3 +1128,102 @@ async fn a_failing_inner_controller_is_resolved_by_the_outer_one() {
         assert_eq!(engine.attempts("t"), Some(0));
     }
 }
+
+/// A controller on a graph flow: the graph's order is kept on every attempt.
+#[tokio::test]
+async fn a_controller_on_a_graph_flow_retries_it() {
+    for mode in MODES {
+        let use_attempt = flow::FnTask::sync(
+            flow::Signature::new()
+                .requires::<u32>("n")
+                .requires::<u32>("k"),
+            |a| {
+                if a.get::<u32>(0)? == &2 {
+                    Ok(flow::Outputs::new())
+                } else {
+                    Err(flow::TaskError::msg("Woot!"))
+                }
+            },
+        );
+        let flow = Flow::graph("g")
+            .retry(Retry::times(3).named("r").provides("n"))
+            .add(flow::Atom::new("last", use_attempt))
+            .add(progressing("k"))
+            .build()
+            .expect("valid flow");
+        let capture = flow::CaptureListener::atoms_only();
+        let mut engine = flow::Engine::builder(flow)
+            .mode(mode)
+            .listener(capture.clone())
+            .build();
+        engine.run().await.expect("second attempt succeeds");
+        let events = capture.events();
+        let runs: Vec<&String> = events.iter().filter(|e| e.ends_with("RUNNING")).collect();
+        assert_eq!(
+            runs,
+            [
+                "r.r RUNNING",
+                "k.t RUNNING",
+                "last.t RUNNING",
+                "r.r RUNNING",
+                "k.t RUNNING",
+                "last.t RUNNING"
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+/// A RevertAll from one branch is never downgraded by a Retry from a parallel
+/// branch: both branches fail at the same moment; everything is reverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_all_is_never_downgraded_by_a_parallel_retry() {
+    for _ in 0..20 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let failing_together = |barrier: Arc<tokio::sync::Barrier>| {
+            flow::FnTask::asynchronous(flow::Signature::new(), move |_, ctx| {
+                let barrier = barrier.clone();
+                async move {
+                    // The first attempts fail at the same moment; a retry that
+                    // wins the race fails again at once.
+                    if ctx.attempt() == 1 {
+                        barrier.wait().await;
+                    }
+                    Err(flow::TaskError::msg("Woot!"))
+                }
+            })
+        };
+        let flow = Flow::unordered("both")
+            .add(
+                Flow::linear("all")
+                    .retry(Retry::always_revert_all().named("ra"))
+                    .add(flow::Atom::new("x", failing_together(barrier.clone()))),
+            )
+            .add(
+                Flow::linear("again")
+                    .retry(Retry::times(3).named("rt"))
+                    .add(flow::Atom::new("y", failing_together(barrier.clone()))),
+            )
+            .build()
+            .expect("valid flow");
+        let capture = flow::CaptureListener::new();
+        let mut engine = flow::Engine::builder(flow)
+            .parallel(4)
+            .listener(capture.clone())
+            .build();
+        let err = tokio::time::timeout(std::time::Duration::from_secs(30), engine.run())
+            .await
+            .expect("no hang")
+            .expect_err("reverted");
+        assert!(matches!(err, flow::RunError::Reverted { .. }), "{err}");
+        assert_eq!(engine.state(), FlowState::Reverted);
+        let events = capture.events();
+        for atom in ["ra.r", "rt.r", "x.t", "y.t"] {
+            assert!(
+                events.contains(&format!("{atom} REVERTED(())")),
+                "{atom}: {events:#?}"
+            );
+        }
+        assert_eq!(events.last().map(String::as_str), Some("both.f REVERTED"));
+    }
+}

@@ -422,3 +422,30 @@ pub(crate) fn outputs_of(value: Option<Value>, provides: bool) -> Outputs {
         _ => Outputs::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jittered_waits_lie_between_half_and_all_of_the_capped_wait() {
+        let b = Backoff::Exponential {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(250),
+            jitter: true,
+        };
+        for _ in 0..200 {
+            let d2 = b.delay(2);
+            assert!(
+                Duration::from_millis(50) <= d2 && d2 <= Duration::from_millis(100),
+                "{d2:?}"
+            );
+            let d5 = b.delay(5);
+            assert!(
+                Duration::from_millis(125) <= d5 && d5 <= Duration::from_millis(250),
+                "{d5:?}"
+            );
+        }
+        assert_eq!(b.delay(1), Duration::ZERO);
+    }
+}
