@@ -45,7 +45,7 @@ pub(crate) struct Node {
     pub(crate) kind: AtomKind,
     /// For a retry controller: the controller and its sub-flow's atoms
     /// (`scope.0..scope.1`).
-    pub(crate) retry: Option<(Retry, (u32, u32))>,
+    pub(crate) retry: Option<Box<(Retry, (u32, u32))>>,
     /// The nearest retry controller whose sub-flow holds this node, or `NONE`.
     pub(crate) enclosing: u32,
     /// The gate (deciders) this node must pass before it starts, or `NONE`.
@@ -1143,7 +1143,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         });
         let retry = info
             .controller
-            .map(|(retry, end)| (retry.clone(), (a as u32 + 1, end)));
+            .map(|(retry, end)| Box::new((retry.clone(), (a as u32 + 1, end))));
         nodes.push(Node {
             name,
             kind: if retry.is_some() {

@@ -59,18 +59,8 @@ struct PendingRetry {
 pub(crate) struct Machine {
     pub(crate) g: Arc<Graph>,
     pub(crate) flow_state: FlowState,
-    pub(crate) state: Vec<AtomState>,
-    pub(crate) intention: Vec<Intention>,
-    /// Predecessors not yet `Success` or `Ignore`.
-    waiting: Vec<u32>,
-    /// For atoms to revert: successors not yet undone.
-    rwaiting: Vec<u32>,
-    /// For atoms being reverted for a retry: its controller; else `NONE`.
-    owner: Vec<u32>,
-    /// Ignored atoms already passed by a revert (they hold their predecessors
-    /// back until everything after them is undone).
-    passed: Vec<bool>,
-    pub(crate) attempts: Vec<u32>,
+    /// The per-atom scheduling state, one cache-friendly record per atom.
+    pub(crate) slots: Vec<Slot>,
     pub(crate) outputs: Vec<Option<Outputs>>,
     pub(crate) failure: Vec<Option<Failure>>,
     pub(crate) revert_results: Vec<Option<Value>>,
@@ -107,6 +97,24 @@ pub(crate) struct Dirty {
     pub(crate) flow: bool,
 }
 
+/// What the scheduler keeps per atom (values are kept apart).
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub(crate) state: AtomState,
+    pub(crate) intention: Intention,
+    /// An ignored atom already passed by a revert (it holds its predecessors
+    /// back until everything after it is undone).
+    passed: bool,
+    /// Predecessors not yet `Success` or `Ignore`.
+    waiting: u32,
+    /// For atoms to revert: successors not yet undone.
+    rwaiting: u32,
+    /// For atoms being reverted for a retry: its controller; else `NONE`.
+    owner: u32,
+    /// How many times `execute` was started.
+    pub(crate) attempts: u32,
+}
+
 fn active(s: AtomState) -> bool {
     matches!(
         s,
@@ -124,13 +132,18 @@ impl Machine {
         let n = g.nodes.len();
         Machine {
             flow_state: FlowState::Pending,
-            state: vec![AtomState::Pending; n],
-            intention: vec![Intention::Execute; n],
-            waiting: vec![0; n],
-            rwaiting: vec![0; n],
-            owner: vec![NONE; n],
-            passed: vec![false; n],
-            attempts: vec![0; n],
+            slots: vec![
+                Slot {
+                    state: AtomState::Pending,
+                    intention: Intention::Execute,
+                    passed: false,
+                    waiting: 0,
+                    rwaiting: 0,
+                    owner: NONE,
+                    attempts: 0,
+                };
+                n
+            ],
             outputs: (0..n).map(|_| None).collect(),
             failure: vec![None; n],
             revert_results: vec![None; n],
@@ -186,11 +199,11 @@ impl Machine {
     fn set_state(&mut self, i: u32, to: AtomState) -> Result<(), TransitionError> {
         let node = &self.g.nodes[i as usize];
         if node.is_barrier() {
-            self.state[i as usize] = to;
+            self.slots[i as usize].state = to;
             return Ok(());
         }
-        check_atom(node.kind, &node.name, self.state[i as usize], to)?;
-        self.state[i as usize] = to;
+        check_atom(node.kind, &node.name, self.slots[i as usize].state, to)?;
+        self.slots[i as usize].state = to;
         self.mark(i);
         self.announce(i);
         Ok(())
@@ -198,8 +211,8 @@ impl Machine {
 
     /// A state change outside the table: resets and resumption only.
     fn force_state(&mut self, i: u32, to: AtomState) {
-        if self.state[i as usize] != to {
-            self.state[i as usize] = to;
+        if self.slots[i as usize].state != to {
+            self.slots[i as usize].state = to;
             if !self.g.nodes[i as usize].is_barrier() {
                 self.mark(i);
                 self.announce(i);
@@ -208,8 +221,8 @@ impl Machine {
     }
 
     fn set_intention(&mut self, i: u32, to: Intention) {
-        if self.intention[i as usize] != to {
-            self.intention[i as usize] = to;
+        if self.slots[i as usize].intention != to {
+            self.slots[i as usize].intention = to;
             if !self.g.nodes[i as usize].is_barrier() {
                 self.mark(i);
             }
@@ -221,7 +234,7 @@ impl Machine {
             return;
         }
         let iu = i as usize;
-        let state = self.state[iu];
+        let state = self.slots[iu].state;
         let detail = match state {
             AtomState::Success => self.outputs[iu]
                 .as_ref()
@@ -276,11 +289,9 @@ impl Machine {
         for r in &mut self.revert_results {
             *r = None;
         }
-        for o in &mut self.owner {
-            *o = NONE;
-        }
-        for p in &mut self.passed {
-            *p = false;
+        for slot in &mut self.slots {
+            slot.owner = NONE;
+            slot.passed = false;
         }
         self.failed.clear();
         self.revert_failures.clear();
@@ -298,8 +309,8 @@ impl Machine {
 
     /// A reverted run starts over: atoms back to `Pending`, then the flow.
     pub(crate) fn restart(&mut self) -> Result<(), TransitionError> {
-        for i in 0..self.state.len() as u32 {
-            if self.state[i as usize] != AtomState::Pending {
+        for i in 0..self.slots.len() as u32 {
+            if self.slots[i as usize].state != AtomState::Pending {
                 self.set_state(i, AtomState::Pending)?;
             }
             self.set_intention(i, Intention::Execute);
@@ -310,7 +321,7 @@ impl Machine {
 
     /// Everything back to `Pending`, whatever the states were.
     pub(crate) fn reset(&mut self) {
-        for i in 0..self.state.len() as u32 {
+        for i in 0..self.slots.len() as u32 {
             self.force_state(i, AtomState::Pending);
             self.set_intention(i, Intention::Execute);
         }
@@ -324,8 +335,8 @@ impl Machine {
     /// gone): atoms caught `Running` run again, atoms caught `Reverting` revert
     /// again, a controller caught `Retrying` runs again.
     pub(crate) fn recover_interrupted(&mut self) {
-        for i in 0..self.state.len() as u32 {
-            match self.state[i as usize] {
+        for i in 0..self.slots.len() as u32 {
+            match self.slots[i as usize].state {
                 AtomState::Running => {
                     self.outputs[i as usize] = None;
                     self.force_state(i, AtomState::Pending);
@@ -356,25 +367,28 @@ impl Machine {
             return;
         }
         let g = self.g.clone();
-        for i in 0..self.state.len() as u32 {
+        for i in 0..self.slots.len() as u32 {
             let iu = i as usize;
-            self.waiting[iu] = g
+            self.slots[iu].waiting = g
                 .preds(i)
                 .iter()
                 .filter(|&&p| {
                     !matches!(
-                        self.state[p as usize],
+                        self.slots[p as usize].state,
                         AtomState::Success | AtomState::Ignore
                     )
                 })
                 .count() as u32;
-            let ready_state = self.state[iu] == AtomState::Pending
-                || (self.state[iu] == AtomState::Retrying
+            let ready_state = self.slots[iu].state == AtomState::Pending
+                || (self.slots[iu].state == AtomState::Retrying
                     && self.waits.iter().all(|(r, _)| *r != i));
-            if self.intention[iu] == Intention::Execute && self.waiting[iu] == 0 && ready_state {
+            if self.slots[iu].intention == Intention::Execute
+                && self.slots[iu].waiting == 0
+                && ready_state
+            {
                 self.push_forward(i);
             }
-            if self.intention[iu] == Intention::Revert {
+            if self.slots[iu].intention == Intention::Revert {
                 self.count_revert_waits(i);
             }
         }
@@ -388,16 +402,17 @@ impl Machine {
     /// Whether atom `i` still has to be undone (or, ignored, passed) by a revert.
     fn to_undo(&self, i: u32) -> bool {
         let iu = i as usize;
-        self.state[iu].has_executed() || (self.state[iu] == AtomState::Ignore && !self.passed[iu])
+        self.slots[iu].state.has_executed()
+            || (self.slots[iu].state == AtomState::Ignore && !self.slots[iu].passed)
     }
 
     /// Whether atom `i` keeps its predecessors from reverting.
     fn blocks_revert(&self, i: u32) -> bool {
         let iu = i as usize;
-        active(self.state[iu])
-            || (self.state[iu] == AtomState::Ignore
-                && !self.passed[iu]
-                && self.intention[iu] == Intention::Revert)
+        active(self.slots[iu].state)
+            || (self.slots[iu].state == AtomState::Ignore
+                && !self.slots[iu].passed
+                && self.slots[iu].intention == Intention::Revert)
     }
 
     fn count_revert_waits(&mut self, i: u32) {
@@ -407,7 +422,7 @@ impl Machine {
             .iter()
             .filter(|&&s| self.blocks_revert(s))
             .count() as u32;
-        self.rwaiting[i as usize] = w;
+        self.slots[i as usize].rwaiting = w;
         if w == 0 && self.to_undo(i) {
             self.backward.push(i);
         }
@@ -454,7 +469,7 @@ impl Machine {
         Context::new(
             node.name.clone(),
             i,
-            self.attempts[i as usize],
+            self.slots[i as usize].attempts,
             self.notifier.clone(),
             self.control.clone(),
         )
@@ -499,18 +514,18 @@ impl Machine {
         }
         while let Some(i) = self.backward.pop() {
             let iu = i as usize;
-            if self.intention[iu] != Intention::Revert || !self.to_undo(i) {
+            if self.slots[iu].intention != Intention::Revert || !self.to_undo(i) {
                 continue;
             }
-            if self.state[iu] == AtomState::Ignore {
-                self.passed[iu] = true;
+            if self.slots[iu].state == AtomState::Ignore {
+                self.slots[iu].passed = true;
                 self.after_revert(i)?;
                 continue;
             }
             let g = self.g.clone();
             let node = &g.nodes[iu];
             if node.is_barrier() {
-                self.state[iu] = AtomState::Reverted;
+                self.slots[iu].state = AtomState::Reverted;
                 self.after_revert(i)?;
                 continue;
             }
@@ -528,7 +543,9 @@ impl Machine {
             }
             let Some(task) = &node.task else { continue };
             let outcome = match &self.failure[iu] {
-                Some(f) if self.state[iu] == AtomState::Failure => Outcome::Failure(f.clone()),
+                Some(f) if self.slots[iu].state == AtomState::Failure => {
+                    Outcome::Failure(f.clone())
+                }
                 _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
             };
             self.set_state(i, AtomState::Reverting)?;
@@ -556,22 +573,23 @@ impl Machine {
             let iu = i as usize;
             let g = self.g.clone();
             let node = &g.nodes[iu];
-            let retrying = self.state[iu] == AtomState::Retrying && node.retry.is_some();
-            if self.intention[iu] != Intention::Execute
-                || !(self.state[iu] == AtomState::Pending || retrying)
+            let retrying = self.slots[iu].state == AtomState::Retrying && node.retry.is_some();
+            if self.slots[iu].intention != Intention::Execute
+                || !(self.slots[iu].state == AtomState::Pending || retrying)
             {
                 continue;
             }
             if node.is_barrier() {
-                self.state[iu] = AtomState::Success;
+                self.slots[iu].state = AtomState::Success;
                 self.release_successors(i);
                 continue;
             }
             if node.gate != NONE && self.gate_says_no(node.gate)? {
                 continue;
             }
-            if let Some((retry, _)) = &node.retry {
-                self.attempts[iu] += 1;
+            if let Some(controller) = &node.retry {
+                let retry = &controller.0;
+                self.slots[iu].attempts += 1;
                 self.set_state(i, AtomState::Running)?;
                 let args = self.args_of(i);
                 let history = self.histories.entry(i).or_default();
@@ -594,7 +612,7 @@ impl Machine {
                 return self.next_job();
             }
             let Some(task) = &node.task else { continue };
-            self.attempts[iu] += 1;
+            self.slots[iu].attempts += 1;
             self.set_state(i, AtomState::Running)?;
             let args = self.args_of(i);
             let ctx = self.context(i);
@@ -652,7 +670,7 @@ impl Machine {
         depth: Depth,
     ) -> Result<(), TransitionError> {
         let g = self.g.clone();
-        let n = self.state.len();
+        let n = self.slots.len();
         let mut seen = vec![false; n];
         let mut list: Vec<u32> = (region.0..region.1).collect();
         for &i in &list {
@@ -696,7 +714,7 @@ impl Machine {
         list.sort_unstable();
         let mut ignored = Vec::with_capacity(list.len());
         for i in list {
-            if self.state[i as usize] == AtomState::Pending {
+            if self.slots[i as usize].state == AtomState::Pending {
                 self.set_state(i, AtomState::Ignore)?;
                 self.set_intention(i, Intention::Ignore);
                 ignored.push(i);
@@ -712,10 +730,10 @@ impl Machine {
         let g = self.g.clone();
         for &s in g.succs(i) {
             let su = s as usize;
-            self.waiting[su] = self.waiting[su].saturating_sub(1);
-            if self.waiting[su] == 0
-                && self.state[su] == AtomState::Pending
-                && self.intention[su] == Intention::Execute
+            self.slots[su].waiting = self.slots[su].waiting.saturating_sub(1);
+            if self.slots[su].waiting == 0
+                && self.slots[su].state == AtomState::Pending
+                && self.slots[su].intention == Intention::Execute
             {
                 self.push_forward(s);
             }
@@ -728,14 +746,14 @@ impl Machine {
         let g = self.g.clone();
         for &p in g.preds(i) {
             let pu = p as usize;
-            if self.intention[pu] == Intention::Revert {
-                self.rwaiting[pu] = self.rwaiting[pu].saturating_sub(1);
-                if self.rwaiting[pu] == 0 && self.to_undo(p) {
+            if self.slots[pu].intention == Intention::Revert {
+                self.slots[pu].rwaiting = self.slots[pu].rwaiting.saturating_sub(1);
+                if self.slots[pu].rwaiting == 0 && self.to_undo(p) {
                     self.backward.push(p);
                 }
             }
         }
-        let owner = self.owner[i as usize];
+        let owner = self.slots[i as usize].owner;
         if owner != NONE {
             if let Some(k) = self.retries.iter().position(|r| r.controller == owner) {
                 self.retries[k].left = self.retries[k].left.saturating_sub(1);
@@ -786,7 +804,7 @@ impl Machine {
         self.in_flight -= 1;
         match done {
             Done::Waited(r) => {
-                if self.intention[r as usize] == Intention::Execute && !self.halted {
+                if self.slots[r as usize].intention == Intention::Execute && !self.halted {
                     self.push_forward(r);
                 }
             }
@@ -797,9 +815,9 @@ impl Machine {
                         self.outputs[iu] = Some(out);
                         self.set_state(i, AtomState::Success)?;
                         self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
-                        if self.intention[iu] == Intention::Execute {
+                        if self.slots[iu].intention == Intention::Execute {
                             self.release_successors(i);
-                        } else if self.rwaiting[iu] == 0 {
+                        } else if self.slots[iu].rwaiting == 0 {
                             self.backward.push(i);
                         }
                     }
@@ -858,12 +876,12 @@ impl Machine {
         if self.halted {
             return Ok(());
         }
-        if self.intention[xu] == Intention::Revert {
+        if self.slots[xu].intention == Intention::Revert {
             // Already being undone (a retry or a revert of everything).
-            if self.owner[xu] != NONE {
-                self.record_failure(self.owner[xu], x);
+            if self.slots[xu].owner != NONE {
+                self.record_failure(self.slots[xu].owner, x);
             }
-            if self.rwaiting[xu] == 0 {
+            if self.slots[xu].rwaiting == 0 {
                 self.backward.push(x);
             }
             return Ok(());
@@ -874,9 +892,10 @@ impl Machine {
         let g = self.g.clone();
         let mut r = g.nodes[xu].enclosing;
         while r != NONE {
-            let Some((retry, _)) = &g.nodes[r as usize].retry else {
+            let Some(controller) = &g.nodes[r as usize].retry else {
                 break;
             };
+            let retry = &controller.0;
             self.record_failure(r, x);
             let args = self.args_of(r);
             let history = self.histories.entry(r).or_default();
@@ -897,10 +916,11 @@ impl Machine {
     /// then runs `r` again.
     fn begin_retry(&mut self, r: u32) -> Result<(), TransitionError> {
         let g = self.g.clone();
-        let Some((_, (start, end))) = &g.nodes[r as usize].retry else {
+        let Some(controller) = &g.nodes[r as usize].retry else {
             return Ok(());
         };
-        let n = self.state.len();
+        let (start, end) = &controller.1;
+        let n = self.slots.len();
         let mut in_scope = vec![false; n];
         let mut scope: Vec<u32> = (*start..*end).collect();
         for &i in &scope {
@@ -923,11 +943,11 @@ impl Machine {
         let mut left = 0;
         for &i in &scope {
             self.set_intention(i, Intention::Revert);
-            self.owner[i as usize] = r;
+            self.slots[i as usize].owner = r;
             if self.blocks_revert(i) {
                 left += 1;
             }
-            if self.state[i as usize] == AtomState::Retrying {
+            if self.slots[i as usize].state == AtomState::Retrying {
                 self.force_state(i, AtomState::Success);
                 left += 1;
             }
@@ -954,12 +974,12 @@ impl Machine {
         self.set_state(r, AtomState::Retrying)?;
         for &i in &pending.scope {
             let iu = i as usize;
-            if self.state[iu] != AtomState::Pending {
+            if self.slots[iu].state != AtomState::Pending {
                 self.set_state(i, AtomState::Pending)?;
             }
             self.set_intention(i, Intention::Execute);
-            self.owner[iu] = NONE;
-            self.passed[iu] = false;
+            self.slots[iu].owner = NONE;
+            self.slots[iu].passed = false;
             self.outputs[iu] = None;
             self.failure[iu] = None;
             self.revert_results[iu] = None;
@@ -968,12 +988,12 @@ impl Machine {
         self.snapshot = None;
         let g = self.g.clone();
         for &i in &pending.scope {
-            self.waiting[i as usize] = g
+            self.slots[i as usize].waiting = g
                 .preds(i)
                 .iter()
                 .filter(|&&p| {
                     !matches!(
-                        self.state[p as usize],
+                        self.slots[p as usize].state,
                         AtomState::Success | AtomState::Ignore
                     )
                 })
@@ -981,7 +1001,7 @@ impl Machine {
         }
         let attempt = self.histories.get(&r).map_or(0, History::len) + 1;
         let delay = match &g.nodes[r as usize].retry {
-            Some((retry, _)) => retry.backoff.delay(attempt),
+            Some(controller) => controller.0.backoff.delay(attempt),
             None => Duration::ZERO,
         };
         if delay.is_zero() {
@@ -1018,11 +1038,11 @@ impl Machine {
             return true;
         }
         if self.revert_all {
-            return !self.state.iter().any(|s| active(*s));
+            return !self.slots.iter().any(|s| active(s.state));
         }
-        self.state
+        self.slots
             .iter()
-            .all(|s| matches!(s, AtomState::Success | AtomState::Ignore))
+            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore))
     }
 
     /// Stops a suspending run: the flow goes `Suspended`.
@@ -1037,15 +1057,15 @@ impl Machine {
         self.retries.clear();
         self.waits.clear();
         self.forward.clear();
-        for i in 0..self.state.len() as u32 {
+        for i in 0..self.slots.len() as u32 {
             self.set_intention(i, Intention::Revert);
-            self.owner[i as usize] = NONE;
-            if self.state[i as usize] == AtomState::Retrying {
+            self.slots[i as usize].owner = NONE;
+            if self.slots[i as usize].state == AtomState::Retrying {
                 self.force_state(i, AtomState::Success);
             }
         }
         self.backward.clear();
-        for i in 0..self.state.len() as u32 {
+        for i in 0..self.slots.len() as u32 {
             self.count_revert_waits(i);
         }
     }
@@ -1075,9 +1095,9 @@ impl Machine {
             });
         }
         let done = self
-            .state
+            .slots
             .iter()
-            .all(|s| matches!(s, AtomState::Success | AtomState::Ignore));
+            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore));
         if done && !self.revert_all {
             self.set_flow(FlowState::Success)?;
             return Ok(());

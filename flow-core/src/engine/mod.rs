@@ -234,8 +234,8 @@ impl Journal {
         Ok(AtomDetail {
             name: m.g.nodes[iu].name.to_string(),
             kind: m.g.nodes[iu].kind,
-            state: m.state[iu],
-            intention: m.intention[iu],
+            state: m.slots[iu].state,
+            intention: m.slots[iu].intention,
             result,
             failure: m.failure[iu].clone(),
             revert_result,
@@ -244,7 +244,7 @@ impl Journal {
                 .progress
                 .get(iu)
                 .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
-            attempts: m.attempts[iu],
+            attempts: m.slots[iu].attempts,
             version: self.versions[iu],
             meta: Self::history(m, i)?,
         })
@@ -389,7 +389,7 @@ impl Engine {
 
     /// An atom's state, or `None` for an unknown atom.
     pub fn atom_state(&self, atom: &str) -> Option<AtomState> {
-        self.index(atom).map(|i| self.machine.state[i])
+        self.index(atom).map(|i| self.machine.slots[i].state)
     }
 
     /// An atom's outputs, while it is `Success` (not after it was reverted).
@@ -409,7 +409,7 @@ impl Engine {
 
     /// How many times an atom's `execute` was started.
     pub fn attempts(&self, atom: &str) -> Option<u32> {
-        self.index(atom).map(|i| self.machine.attempts[i])
+        self.index(atom).map(|i| self.machine.slots[i].attempts)
     }
 
     /// The value a symbol has now: the latest (in declaration order) atom that
