@@ -506,11 +506,15 @@ impl Engine {
     /// - A flow that ended `Failure` returns [`RunError::NeedsReset`].
     /// - A run whose future was dropped part-way continues where it stopped:
     ///   atoms that were running run again.
+    /// - A suspended run continues where it stopped, forward or in revert.
     ///
     /// # Errors
     /// [`RunError::Reverted`] with every original failure when the flow was
-    /// reverted; [`RunError::RevertFailed`] when a revert failed; input and
-    /// journal errors before or while running.
+    /// reverted (retry controllers having given up); [`RunError::RevertFailed`]
+    /// when a revert failed; [`RunError::Suspended`] when a
+    /// [`RunHandle::suspend`] stopped it (not a failure: run again);
+    /// [`RunError::Cancelled`] when [`RunHandle::cancel`] stopped it and what
+    /// had run was reverted; input and journal errors before or while running.
     pub async fn run(&mut self) -> Result<(), RunError> {
         match self.machine.flow_state {
             FlowState::Success => return Ok(()),
