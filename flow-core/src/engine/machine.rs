@@ -366,19 +366,9 @@ impl Machine {
         if self.halted {
             return;
         }
-        let g = self.g.clone();
         for i in 0..self.slots.len() as u32 {
             let iu = i as usize;
-            self.slots[iu].waiting = g
-                .preds(i)
-                .iter()
-                .filter(|&&p| {
-                    !matches!(
-                        self.slots[p as usize].state,
-                        AtomState::Success | AtomState::Ignore
-                    )
-                })
-                .count() as u32;
+            self.count_waiting(i);
             let ready_state = self.slots[iu].state == AtomState::Pending
                 || (self.slots[iu].state == AtomState::Retrying
                     && self.waits.iter().all(|(r, _)| *r != i));
@@ -392,6 +382,22 @@ impl Machine {
                 self.count_revert_waits(i);
             }
         }
+    }
+
+    /// Counts the predecessors of `i` that are not done (`Success` or `Ignore`).
+    fn count_waiting(&mut self, i: u32) {
+        let g = self.g.clone();
+        let w = g
+            .preds(i)
+            .iter()
+            .filter(|&&p| {
+                !matches!(
+                    self.slots[p as usize].state,
+                    AtomState::Success | AtomState::Ignore
+                )
+            })
+            .count() as u32;
+        self.slots[i as usize].waiting = w;
     }
 
     fn push_forward(&mut self, i: u32) {
@@ -986,19 +992,10 @@ impl Machine {
         }
         self.failed.retain(|a| self.failure[*a as usize].is_some());
         self.snapshot = None;
-        let g = self.g.clone();
         for &i in &pending.scope {
-            self.slots[i as usize].waiting = g
-                .preds(i)
-                .iter()
-                .filter(|&&p| {
-                    !matches!(
-                        self.slots[p as usize].state,
-                        AtomState::Success | AtomState::Ignore
-                    )
-                })
-                .count() as u32;
+            self.count_waiting(i);
         }
+        let g = self.g.clone();
         let attempt = self.histories.get(&r).map_or(0, History::len) + 1;
         let delay = match &g.nodes[r as usize].retry {
             Some(controller) => controller.0.backoff.delay(attempt),
