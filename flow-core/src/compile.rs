@@ -662,6 +662,9 @@ impl<'a> Compiler<'a> {
 
     fn check_options(&mut self, a: u32) {
         let atom = self.arena.atoms[a as usize].atom;
+        if atom.inject.is_empty() && atom.rebind.is_empty() && atom.rename.is_empty() {
+            return;
+        }
         let sig = &atom.signature;
         let reads: Vec<&str> = sig
             .inputs()
