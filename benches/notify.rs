@@ -4,28 +4,17 @@
 //! `cargo bench --bench notify` prints the median ns per task of each case and
 //! its ratio to the case with no listener.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
-use flow::{Atom, CaptureListener, Engine, Event, Flow, FnTask, Listener, Outputs, Signature};
+use flow::{CaptureListener, Engine, Event, Listener};
 
 struct Nothing;
 
 impl Listener for Nothing {
     fn on_event(&self, _: &Event<'_>) {}
-}
-
-fn chain(n: usize) -> flow::CompiledFlow {
-    let mut flow = Flow::linear("chain").input::<u64>("v0");
-    for i in 0..n {
-        let task = FnTask::sync(
-            Signature::new()
-                .requires::<u64>(format!("v{i}"))
-                .provides::<u64>(format!("v{}", i + 1)),
-            |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)),
-        );
-        flow.push(Atom::new(format!("t{i}"), task));
-    }
-    flow.build().expect("the chain is valid")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -35,7 +24,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let n = 20_000;
-    let flow = chain(n);
+    let flow = common::chain(n).build().expect("the chain is valid");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

@@ -10,6 +10,8 @@
 //! cargo test --release --test scaling -- --ignored --nocapture
 //! ```
 
+mod common;
+
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,21 +83,6 @@ fn measure(
         compile: compiled - made,
         run: ran - compiled,
     }
-}
-
-/// Task `i` requires `v{i}: u64` and provides `v{i+1}` = input + 1.
-fn chain(n: usize) -> Flow {
-    let mut flow = Flow::linear("chain").input::<u64>("v0");
-    for i in 0..n {
-        let task = FnTask::sync(
-            Signature::new()
-                .requires::<u64>(format!("v{i}"))
-                .provides::<u64>(format!("v{}", i + 1)),
-            |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)),
-        );
-        flow.push(Atom::new(format!("t{i}"), task));
-    }
-    flow
 }
 
 /// Task `i` requires `v0: u64` and provides `u{i}` = input + i.
@@ -195,7 +182,7 @@ fn scaling<C: FnOnce(&Engine)>(name: &str, make: fn(usize) -> Flow, check: fn(us
 #[test]
 #[ignore = "scaling: run in release with --ignored"]
 fn linear_chain_scales_linearly() {
-    scaling("chain", chain, check_chain);
+    scaling("chain", common::chain, check_chain);
 }
 
 #[test]

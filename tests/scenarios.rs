@@ -1156,16 +1156,7 @@ async fn collect_map_gathers_symbols_by_name() {
 #[tokio::test]
 async fn collect_in_a_graph_links_every_provider() {
     for mode in MODES {
-        let gather = FnTask::sync(
-            Signature::new()
-                .collect::<u32>("parts", ["b", "a"])
-                .provides::<Vec<u32>>("list"),
-            |a| {
-                Ok(Outputs::one(
-                    a.list::<u32>(0)?.into_iter().copied().collect::<Vec<_>>(),
-                ))
-            },
-        );
+        let gather = common::gatherer(["b", "a"]);
         let flow = Flow::graph("g")
             .add(Atom::new("gather", gather))
             .add(provider("pa", "a", 1))
@@ -1262,16 +1253,7 @@ async fn injected_value_wins_over_the_store_and_renamed_output_feeds_later_atoms
 #[tokio::test]
 async fn rebind_applies_to_collected_names() {
     for mode in MODES {
-        let gather = FnTask::sync(
-            Signature::new()
-                .collect::<u32>("parts", ["p", "q"])
-                .provides::<Vec<u32>>("list"),
-            |a| {
-                Ok(Outputs::one(
-                    a.list::<u32>(0)?.into_iter().copied().collect::<Vec<_>>(),
-                ))
-            },
-        );
+        let gather = common::gatherer(["p", "q"]);
         let flow = Flow::linear("rebind")
             .add(provider("pp", "p", 1))
             .add(provider("pq", "q", 2))

@@ -72,3 +72,34 @@ pub fn ran_and_reverted(name: &str, result: &str) -> [String; 4] {
         format!("{name}.t REVERTED(())"),
     ]
 }
+
+/// A linear chain of `n` tasks: task `t{i}` requires `v{i}: u64` and provides
+/// `v{i+1}` = input + 1; the flow declares the input `v0`.
+pub fn chain(n: usize) -> flow::Flow {
+    let mut flow = flow::Flow::linear("chain").input::<u64>("v0");
+    for i in 0..n {
+        let task = FnTask::sync(
+            Signature::new()
+                .requires::<u64>(format!("v{i}"))
+                .provides::<u64>(format!("v{}", i + 1)),
+            |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)),
+        );
+        flow.push(Atom::new(format!("t{i}"), task));
+    }
+    flow
+}
+
+/// A task gathering the `u32` symbols `names`, in that order, into
+/// `list: Vec<u32>`.
+pub fn gatherer(names: [&'static str; 2]) -> FnTask {
+    FnTask::sync(
+        Signature::new()
+            .collect::<u32>("parts", names)
+            .provides::<Vec<u32>>("list"),
+        |a| {
+            Ok(Outputs::one(
+                a.list::<u32>(0)?.into_iter().copied().collect::<Vec<_>>(),
+            ))
+        },
+    )
+}
