@@ -42,3 +42,17 @@
 //! See the `flow_core` documentation for the run-time API in depth.
 
 pub use flow_core::*;
+
+#[doc = include_str!("docs/task.md")]
+pub use flow_macros::task;
+
+/// Items the macros' generated code names. Not a public API: it changes without
+/// notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use flow_core::{
+        Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,
+        RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef, TaskError, TaskInfo, Value,
+        symbol_hash,
+    };
+}

@@ -100,13 +100,36 @@ impl Atom {
         Atom {
             name: name.into(),
             task,
-            signature,
             rebind: Vec::new(),
             inject: Vec::new(),
             rename: Vec::new(),
-            priority: 0,
-            timeout: None,
+            priority: signature.default_priority(),
+            timeout: signature.default_timeout(),
+            signature,
         }
+    }
+
+    /// Places a task made by `#[task]` under the task's own name
+    /// ([`TaskInfo::name`](crate::TaskInfo::name)).
+    ///
+    /// ```
+    /// use flow_core::{Args, Atom, Context, Exec, InputShape, InputInfo, Signature, Task, TaskDef, TaskInfo};
+    /// struct Probe;
+    /// impl Task for Probe {
+    ///     fn signature(&self) -> Signature { Signature::new().requires::<u32>("port") }
+    ///     fn execute(&self, _: Args, _: &Context) -> Exec { Exec::Ready(Ok(Default::default())) }
+    /// }
+    /// impl TaskDef for Probe {
+    ///     const INFO: TaskInfo = TaskInfo {
+    ///         name: "probe",
+    ///         inputs: &[InputInfo::new("port", "u32", InputShape::Required)],
+    ///         outputs: &[],
+    ///     };
+    /// }
+    /// assert_eq!(Atom::of(Probe).name(), "probe");
+    /// ```
+    pub fn of<T: crate::TaskDef>(task: T) -> Self {
+        Atom::new(T::INFO.name, task)
     }
 
     /// The atom's name.

@@ -40,6 +40,7 @@
 
 mod compile;
 pub mod decider;
+mod define;
 pub mod engine;
 mod error;
 mod failure;
@@ -52,6 +53,10 @@ mod task;
 
 pub use compile::CompiledFlow;
 pub use decider::{Decider, Depth, Results};
+pub use define::{
+    InputInfo, InputShape, IntoTaskError, OutputInfo, Provides, RevertReturn, SymbolRef, TaskDef,
+    TaskInfo, symbol_hash,
+};
 pub use engine::control::RunHandle;
 pub use engine::state::{
     AtomKind, AtomState, FlowState, Intention, TransitionError, atom_transition_allowed,

@@ -83,6 +83,8 @@ struct SignatureData {
     revert_inputs: Vec<InputSpec>,
     outputs: Vec<SymbolSpec>,
     blocking: bool,
+    priority: i32,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Signature {
@@ -162,6 +164,41 @@ impl Signature {
     pub fn blocking(mut self) -> Self {
         self.data().blocking = true;
         self
+    }
+
+    /// Sets the priority an atom of this task gets unless its use site says
+    /// otherwise ([`Atom::priority`](crate::Atom::priority)).
+    ///
+    /// ```
+    /// let sig = flow_core::Signature::new().priority(3);
+    /// assert_eq!(sig.default_priority(), 3);
+    /// ```
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.data().priority = priority;
+        self
+    }
+
+    /// Sets the timeout an atom of this task gets unless its use site says
+    /// otherwise ([`Atom::timeout`](crate::Atom::timeout)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sig = flow_core::Signature::new().timeout(Duration::from_secs(30));
+    /// assert_eq!(sig.default_timeout(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.data().timeout = Some(timeout);
+        self
+    }
+
+    /// The priority an atom of this task gets by default (0 unless set).
+    pub fn default_priority(&self) -> i32 {
+        self.0.priority
+    }
+
+    /// The timeout an atom of this task gets by default (none unless set).
+    pub fn default_timeout(&self) -> Option<std::time::Duration> {
+        self.0.timeout
     }
 
     /// The inputs of `execute`, in order.
@@ -438,12 +475,47 @@ impl<T> fmt::Debug for Exec<T> {
 }
 
 /// What an atom's execution ended with, as `revert` is told.
+///
+/// ```
+/// use flow_core::{Failure, Outcome, Outputs, TaskError};
+/// let ok = Outcome::Success(Outputs::one(7u32));
+/// assert_eq!(ok.output::<u32>(0), Some(&7));
+/// assert_eq!(ok.output::<String>(0), None);
+/// assert!(ok.failure().is_none());
+/// let failed = Outcome::Failure(Failure::from_error(TaskError::msg("disk full")));
+/// assert_eq!(failed.output::<u32>(0), None);
+/// assert_eq!(failed.failure().map(|f| f.message()), Some("disk full"));
+/// ```
 #[derive(Clone, Debug)]
 pub enum Outcome {
     /// `execute` succeeded with these outputs.
     Success(Outputs),
     /// `execute` failed (this atom is the one that failed).
     Failure(Failure),
+}
+
+impl Outcome {
+    /// Whether `execute` succeeded.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success(_))
+    }
+
+    /// The output at `index` (in the order of the task's outputs) when `execute`
+    /// succeeded and that output is a `T`; `None` otherwise.
+    pub fn output<T: Data>(&self, index: usize) -> Option<&T> {
+        match self {
+            Outcome::Success(outputs) => outputs.values().get(index)?.downcast_ref(),
+            Outcome::Failure(_) => None,
+        }
+    }
+
+    /// The failure, when this atom's `execute` is the one that failed.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Success(_) => None,
+            Outcome::Failure(failure) => Some(failure),
+        }
+    }
 }
 
 /// The failures of a run, keyed by atom name.

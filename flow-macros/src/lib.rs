@@ -1,5 +1,15 @@
 //! Procedural macros of `flow`: an implementation detail. Depend on the `flow`
 //! crate, which re-exports them with their documentation.
-//!
-//! The `#[task]` attribute and the `flow!` macro arrive here; until then this
-//! crate exports nothing.
+
+mod task;
+mod util;
+
+use proc_macro::TokenStream;
+
+/// Turns a function, or an `impl` block with `execute` and `revert`, into a task.
+///
+/// Documented in the `flow` crate, which re-exports it.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    task::expand(args.into(), item.into()).into()
+}

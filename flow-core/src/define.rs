@@ -1,0 +1,248 @@
+//! What `#[task]` leaves behind: a task's signature as constants, and the small
+//! traits its generated code leans on.
+//!
+//! A task made by `#[task]` implements [`TaskDef`]: its name and, for every input
+//! and output, the symbol's name, a stable hash of the name and the type as text.
+//! These are `const`, so `flow!` can check a flow's data dependencies while the
+//! program compiles; at run time the same task is an ordinary [`Task`].
+//!
+//! ```
+//! use flow_core::{symbol_hash, InputShape, InputInfo, OutputInfo, TaskInfo};
+//! const INFO: TaskInfo = TaskInfo {
+//!     name: "backup",
+//!     inputs: &[InputInfo::new("db", "DbName", InputShape::Required)],
+//!     outputs: &[OutputInfo::new("backup", "Backup")],
+//! };
+//! assert_eq!(INFO.inputs[0].hash, symbol_hash("db"));
+//! assert_eq!(INFO.output("backup").map(|o| o.ty), Some("Backup"));
+//! ```
+
+use std::error::Error as StdError;
+
+use crate::failure::TaskError;
+use crate::symbol::{Data, Value};
+use crate::task::Task;
+
+/// The 64-bit FNV-1a hash of a symbol name: stable across builds, platforms and
+/// versions, and computable in `const`.
+///
+/// ```
+/// assert_eq!(flow_core::symbol_hash(""), 0xcbf2_9ce4_8422_2325);
+/// assert_ne!(flow_core::symbol_hash("db"), flow_core::symbol_hash("bd"));
+/// ```
+pub const fn symbol_hash(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// A symbol named in a collection input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolRef {
+    /// The symbol's name.
+    pub name: &'static str,
+    /// [`symbol_hash`] of the name.
+    pub hash: u64,
+}
+
+impl SymbolRef {
+    /// A reference to symbol `name`.
+    pub const fn new(name: &'static str) -> Self {
+        SymbolRef {
+            name,
+            hash: symbol_hash(name),
+        }
+    }
+}
+
+/// How an input of a [`TaskInfo`] is satisfied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputShape {
+    /// A provider must run earlier.
+    Required,
+    /// Passed when a provider runs earlier (an `Option` or `#[default]` parameter).
+    Optional,
+    /// Gathers the listed symbols, in order, into a `Vec`.
+    Collect(&'static [SymbolRef]),
+    /// Gathers the listed symbols into a `BTreeMap` keyed by name.
+    CollectMap(&'static [SymbolRef]),
+}
+
+/// One input of a [`TaskInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputInfo {
+    /// The parameter's name: the symbol read.
+    pub name: &'static str,
+    /// [`symbol_hash`] of the name.
+    pub hash: u64,
+    /// The symbol's type as written (the element type, for a collection), for
+    /// messages.
+    pub ty: &'static str,
+    /// How the input is satisfied.
+    pub shape: InputShape,
+}
+
+impl InputInfo {
+    /// An input `name: ty`.
+    pub const fn new(name: &'static str, ty: &'static str, shape: InputShape) -> Self {
+        InputInfo {
+            name,
+            hash: symbol_hash(name),
+            ty,
+            shape,
+        }
+    }
+}
+
+/// One output of a [`TaskInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputInfo {
+    /// The symbol provided.
+    pub name: &'static str,
+    /// [`symbol_hash`] of the name.
+    pub hash: u64,
+    /// The symbol's type as written, for messages.
+    pub ty: &'static str,
+}
+
+impl OutputInfo {
+    /// An output `name: ty`.
+    pub const fn new(name: &'static str, ty: &'static str) -> Self {
+        OutputInfo {
+            name,
+            hash: symbol_hash(name),
+            ty,
+        }
+    }
+}
+
+/// A task's signature as constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's name: the function's (or type's) name unless `name = "..."`
+    /// says otherwise. Atoms made with [`Atom::of`](crate::Atom::of) take it.
+    pub name: &'static str,
+    /// The inputs of `execute`, in parameter order.
+    pub inputs: &'static [InputInfo],
+    /// The outputs, in order.
+    pub outputs: &'static [OutputInfo],
+}
+
+impl TaskInfo {
+    /// The input named `name`.
+    pub fn input(&self, name: &str) -> Option<&'static InputInfo> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+
+    /// The output named `name`.
+    pub fn output(&self, name: &str) -> Option<&'static OutputInfo> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+}
+
+/// A task whose signature is known while the program compiles: what `#[task]`
+/// implements.
+///
+/// The run-time [`Task::signature`] of such a task declares the same inputs and
+/// outputs, with their types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task",
+    label = "not a task",
+    note = "add `#[task]` to the function (or to the `impl` block with `execute`) that defines it"
+)]
+pub trait TaskDef: Task {
+    /// The signature as constants.
+    const INFO: TaskInfo;
+}
+
+/// Implemented by a task for each symbol it provides: `H` is the
+/// [`symbol_hash`] of the symbol's name and `Ty` its type. `flow!` asks the
+/// compiler for `<Provider as Provides<H>>::Ty` to compare types exactly.
+pub trait Provides<const H: u64> {
+    /// The type of the symbol.
+    type Ty;
+}
+
+/// The error types a task body may return: any
+/// `std::error::Error + Send + Sync + 'static`, or a [`TaskError`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a task",
+    label = "this error type",
+    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, or be `flow::TaskError` (use `TaskError::msg` for a plain message)"
+)]
+pub trait IntoTaskError {
+    /// Converts into a [`TaskError`].
+    fn into_task_error(self) -> TaskError;
+}
+
+impl<E: StdError + Send + Sync + 'static> IntoTaskError for E {
+    fn into_task_error(self) -> TaskError {
+        TaskError::from(self)
+    }
+}
+
+impl IntoTaskError for TaskError {
+    fn into_task_error(self) -> TaskError {
+        self
+    }
+}
+
+/// What a compensating function may return: `()` (it cannot fail) or
+/// `Result<T, E>`; an `Ok` value other than `()` is kept as the revert result.
+///
+/// ```
+/// use flow_core::{RevertReturn, TaskError};
+/// assert!(().into_revert_result().unwrap().is_none());
+/// assert!(Ok::<(), TaskError>(()).into_revert_result().unwrap().is_none());
+/// let kept = Ok::<u32, TaskError>(4).into_revert_result().unwrap().unwrap();
+/// assert_eq!(kept.downcast_ref::<u32>(), Some(&4));
+/// assert!(Err::<(), _>(TaskError::msg("no")).into_revert_result().is_err());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a compensating function cannot return `{Self}`",
+    label = "this return type",
+    note = "return `()`, or `Result<T, E>` whose error implements `std::error::Error + Send + Sync + 'static`"
+)]
+pub trait RevertReturn {
+    /// The revert result, or the revert's error.
+    ///
+    /// # Errors
+    /// When the compensation failed.
+    fn into_revert_result(self) -> Result<Option<Value>, TaskError>;
+}
+
+impl RevertReturn for () {
+    fn into_revert_result(self) -> Result<Option<Value>, TaskError> {
+        Ok(None)
+    }
+}
+
+impl<T: Data, E: IntoTaskError> RevertReturn for Result<T, E> {
+    fn into_revert_result(self) -> Result<Option<Value>, TaskError> {
+        match self {
+            Ok(value) if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() => {
+                drop(value);
+                Ok(None)
+            }
+            Ok(value) => Ok(Some(Value::new(value))),
+            Err(error) => Err(error.into_task_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_published_vectors() {
+        assert_eq!(symbol_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(symbol_hash("foobar"), 0x8594_4171_f739_67e8);
+    }
+}
