@@ -1,0 +1,8 @@
+//! Compile-time behaviour of the macros: each file under `tests/ui/*/` is a
+//! mistake, and its `.stderr` the exact message the compiler prints.
+
+#[test]
+fn task_mistakes_are_spanned_errors() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/task/*.rs");
+}

@@ -1,0 +1,8 @@
+use flow::task;
+
+#[task]
+struct Backup {
+    db: String,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use flow::task;
+
+#[task(provides = done)]
+fn stop(server: &String) {
+    let _ = server;
+}
+
+fn main() {}

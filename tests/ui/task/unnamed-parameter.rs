@@ -1,0 +1,6 @@
+use flow::task;
+
+#[task]
+fn notify(_: &String) {}
+
+fn main() {}
