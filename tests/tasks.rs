@@ -102,7 +102,7 @@ fn describe(
 fn configure(
     #[default(8080)] port: u16,
     #[default] verbose: bool,
-    #[default("localhost".to_string())] host: &str,
+    #[default("localhost")] host: &str,
     #[default(db("main"))] db: &Db,
 ) -> String {
     format!("{host}:{port} verbose={verbose} db={}", db.name)
@@ -217,8 +217,8 @@ fn info_of_str_and_slice_inputs_names_the_stored_types() {
     assert_eq!(
         info.inputs,
         [
-            flow::InputInfo::new("name", "::std::string::String", InputShape::Required),
-            flow::InputInfo::new("scores", "::std::vec::Vec<u32>", InputShape::Required),
+            flow::InputInfo::new("name", "String", InputShape::Required),
+            flow::InputInfo::new("scores", "Vec<u32>", InputShape::Required),
         ]
     );
     assert_eq!(info.inputs[0].hash, flow::symbol_hash("name"));
@@ -246,10 +246,10 @@ fn info_of_optional_and_defaulted_inputs() {
     assert_eq!(
         describe::INFO.inputs,
         [
-            flow::InputInfo::new("prefix", "::std::string::String", InputShape::Optional),
+            flow::InputInfo::new("prefix", "String", InputShape::Optional),
             flow::InputInfo::new("count", "u32", InputShape::Optional),
             flow::InputInfo::new("db", "Db", InputShape::Optional),
-            flow::InputInfo::new("tags", "::std::vec::Vec<u32>", InputShape::Optional),
+            flow::InputInfo::new("tags", "Vec<u32>", InputShape::Optional),
         ]
     );
     let sig = Task::signature(&describe {});
@@ -268,7 +268,7 @@ fn info_of_optional_and_defaulted_inputs() {
         [
             flow::InputInfo::new("port", "u16", InputShape::Optional),
             flow::InputInfo::new("verbose", "bool", InputShape::Optional),
-            flow::InputInfo::new("host", "::std::string::String", InputShape::Optional),
+            flow::InputInfo::new("host", "String", InputShape::Optional),
             flow::InputInfo::new("db", "Db", InputShape::Optional),
         ]
     );
@@ -395,11 +395,7 @@ fn info_skips_the_context_and_destructures_tuples() {
     assert_eq!(split_addr::INFO.name, "split_addr");
     assert_eq!(
         split_addr::INFO.inputs,
-        [flow::InputInfo::new(
-            "addr",
-            "::std::string::String",
-            InputShape::Required
-        )]
+        [flow::InputInfo::new("addr", "String", InputShape::Required)]
     );
     assert_eq!(
         split_addr::INFO.outputs,
@@ -425,11 +421,7 @@ fn info_skips_the_context_and_destructures_tuples() {
 
     const TOUCH: flow::TaskInfo = flow::TaskInfo {
         name: "touch",
-        inputs: &[flow::InputInfo::new(
-            "path",
-            "::std::string::String",
-            InputShape::Required,
-        )],
+        inputs: &[flow::InputInfo::new("path", "String", InputShape::Required)],
         outputs: &[],
     };
     assert_eq!(touch::INFO, TOUCH);
@@ -730,19 +722,15 @@ impl Tally {
 
 #[test]
 fn info_of_impl_block_tasks() {
-    assert_eq!(
-        Recorder::INFO,
-        flow::TaskInfo {
-            name: "Recorder",
-            inputs: &const {
-                [
-                    flow::InputInfo::new("word", "::std::string::String", InputShape::Required),
-                    flow::InputInfo::new("times", "u32", InputShape::Required),
-                ]
-            },
-            outputs: &const { [flow::OutputInfo::new("echoed", "String")] },
-        }
-    );
+    const RECORDER: flow::TaskInfo = flow::TaskInfo {
+        name: "Recorder",
+        inputs: &[
+            flow::InputInfo::new("word", "String", InputShape::Required),
+            flow::InputInfo::new("times", "u32", InputShape::Required),
+        ],
+        outputs: &[flow::OutputInfo::new("echoed", "String")],
+    };
+    assert_eq!(Recorder::INFO, RECORDER);
     const AB: &[SymbolRef] = &[SymbolRef::new("a"), SymbolRef::new("b")];
     assert_eq!(
         Tally::INFO.inputs,
@@ -800,6 +788,227 @@ async fn impl_block_tasks_use_the_handles_in_their_fields() {
             "{mode:?}"
         );
     }
+}
+
+/// `#[default]` on `&str` and `&[T]`: the fallback is a value of the stored type.
+#[task(provides = who)]
+fn whoami(#[default("anon")] name: &str, #[default] groups: &[u32]) -> String {
+    format!("{name} in {groups:?}")
+}
+
+/// Strings gathered borrowed and owned.
+#[task(provides = joined)]
+fn join_names(
+    #[collect(first, last)] borrowed: Vec<&str>,
+    #[collect(last, first)] owned: Vec<String>,
+) -> String {
+    format!("{} / {}", borrowed.join(" "), owned.join(" "))
+}
+
+/// Maps with an owned key and a borrowed value, and the reverse.
+#[task(provides = mixed)]
+fn mixed_maps(
+    #[collect(a, b)] owned_keys: BTreeMap<String, &u32>,
+    #[collect(b, c)] owned_values: BTreeMap<&str, u32>,
+) -> String {
+    format!("{owned_keys:?} {owned_values:?}")
+}
+
+/// A raw identifier reads the symbol without `r#`.
+#[task(provides = kind)]
+fn raw_name(r#type: &str) -> String {
+    format!("kind {}", r#type)
+}
+
+/// `io::Result<T>`: a `Result` alias without a written error type.
+#[task(provides = parsed)]
+fn parse_number(text: &str) -> std::io::Result<u32> {
+    text.parse::<u32>()
+        .map_err(|e| std::io::Error::other(format!("`{text}`: {e}")))
+}
+
+/// An async task with defaults and an owned context.
+#[task(provides = summary)]
+async fn summarize(
+    #[default(db("fallback"))] db: &Db,
+    #[default("-")] note: &str,
+    ctx: Context,
+) -> String {
+    tokio::task::yield_now().await;
+    format!("{} {note} by {}", db.name, ctx.atom())
+}
+
+/// A sync task with an owned context.
+#[task(provides = stamped)]
+fn stamp(ctx: Context, parsed: u32) -> String {
+    format!("{}#{parsed}", ctx.atom())
+}
+
+#[test]
+fn info_of_more_parameter_forms() {
+    assert_eq!(
+        whoami::INFO.inputs,
+        [
+            flow::InputInfo::new("name", "String", InputShape::Optional),
+            flow::InputInfo::new("groups", "Vec<u32>", InputShape::Optional),
+        ]
+    );
+    const FL: &[SymbolRef] = &[SymbolRef::new("first"), SymbolRef::new("last")];
+    const LF: &[SymbolRef] = &[SymbolRef::new("last"), SymbolRef::new("first")];
+    assert_eq!(
+        join_names::INFO.inputs,
+        [
+            flow::InputInfo::new("borrowed", "String", InputShape::Collect(FL)),
+            flow::InputInfo::new("owned", "String", InputShape::Collect(LF)),
+        ]
+    );
+    let sig = Task::signature(&join_names {});
+    assert!(sig.inputs().iter().all(|i| i.ty().is::<String>()));
+    const AB: &[SymbolRef] = &[SymbolRef::new("a"), SymbolRef::new("b")];
+    const BC: &[SymbolRef] = &[SymbolRef::new("b"), SymbolRef::new("c")];
+    assert_eq!(
+        mixed_maps::INFO.inputs,
+        [
+            flow::InputInfo::new("owned_keys", "u32", InputShape::CollectMap(AB)),
+            flow::InputInfo::new("owned_values", "u32", InputShape::CollectMap(BC)),
+        ]
+    );
+    assert_eq!(raw_name::INFO.inputs[0].name, "type");
+    assert_eq!(raw_name::INFO.inputs[0].hash, flow::symbol_hash("type"));
+    assert_eq!(Task::signature(&raw_name {}).inputs()[0].name(), "type");
+    assert_eq!(
+        parse_number::INFO.outputs,
+        [flow::OutputInfo::new("parsed", "u32")]
+    );
+    same(
+        PhantomData::<<parse_number as Provides<{ flow::symbol_hash("parsed") }>>::Ty>,
+        PhantomData::<u32>,
+    );
+    let inputs: Vec<&str> = summarize::INFO.inputs.iter().map(|i| i.name).collect();
+    assert_eq!(inputs, ["db", "note"]);
+    assert_eq!(
+        stamp::INFO.inputs,
+        [flow::InputInfo::new("parsed", "u32", InputShape::Required)]
+    );
+}
+
+#[tokio::test]
+async fn more_parameter_forms_flow_through() {
+    for mode in MODES {
+        let flow = Flow::linear("forms")
+            .input::<String>("first")
+            .input::<String>("last")
+            .input::<u32>("a")
+            .input::<u32>("b")
+            .input::<u32>("c")
+            .input::<String>("type")
+            .input::<String>("text")
+            .input::<String>("note")
+            .add(Atom::of(whoami {}))
+            .add(Atom::of(join_names {}))
+            .add(Atom::of(mixed_maps {}))
+            .add(Atom::of(raw_name {}))
+            .add(Atom::of(parse_number {}))
+            .add(Atom::of(summarize {}))
+            .add(Atom::new("stamper", stamp {}))
+            .build()
+            .expect("valid flow");
+        let (mut engine, capture) = engine_with(flow, mode, |b| {
+            b.input("first", "Ada".to_string())
+                .input("last", "Lovelace".to_string())
+                .input("a", 1u32)
+                .input("b", 2u32)
+                .input("c", 3u32)
+                .input("type", "raw".to_string())
+                .input("text", "42".to_string())
+                .input("note", "hi".to_string())
+        });
+        engine.run().await.expect("runs");
+        let successes: Vec<String> = capture
+            .events()
+            .into_iter()
+            .filter(|e| e.contains("SUCCESS"))
+            .collect();
+        assert_eq!(
+            successes,
+            [
+                "whoami.t SUCCESS(\"anon in []\")",
+                "join_names.t SUCCESS(\"Ada Lovelace / Lovelace Ada\")",
+                "mixed_maps.t SUCCESS(\"{\\\"a\\\": 1, \\\"b\\\": 2} {\\\"b\\\": 2, \\\"c\\\": 3}\")",
+                "raw_name.t SUCCESS(\"kind raw\")",
+                "parse_number.t SUCCESS(42)",
+                "summarize.t SUCCESS(\"fallback hi by summarize\")",
+                "stamper.t SUCCESS(\"stamper#42\")",
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_io_result_error_is_a_failure_with_its_message() {
+    for mode in MODES {
+        let flow = Flow::linear("parse")
+            .input::<String>("text")
+            .add(Atom::of(parse_number {}))
+            .build()
+            .expect("valid flow");
+        let (mut engine, _) = engine_with(flow, mode, |b| b.input("text", "x1".to_string()));
+        let err = engine.run().await.expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "flow `parse` was reverted: task `parse_number` failed: `x1`: invalid digit found \
+             in string",
+            "{mode:?}"
+        );
+        assert_eq!(err.failures()[0].failure.kind(), FailureKind::Error);
+    }
+}
+
+/// Waits at a barrier shared with another task: finishes only when both run
+/// at once.
+#[derive(Clone)]
+struct Meet {
+    barrier: Arc<tokio::sync::Barrier>,
+}
+
+#[task(provides = met)]
+impl Meet {
+    async fn execute(&self, ctx: &Context) -> String {
+        self.barrier.wait().await;
+        format!("{} met", ctx.atom())
+    }
+}
+
+#[tokio::test]
+async fn the_parallel_engine_runs_async_tasks_at_once() {
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let flow = Flow::unordered("meeting")
+        .add(
+            Atom::new(
+                "left",
+                Meet {
+                    barrier: barrier.clone(),
+                },
+            )
+            .provides_as("met", "left_met"),
+        )
+        .add(Atom::new("right", Meet { barrier }).provides_as("met", "right_met"))
+        .build()
+        .expect("valid flow");
+    let (mut engine, _) = engine_with(flow, flow::Mode::Parallel(2), |b| b);
+    tokio::time::timeout(Duration::from_secs(60), engine.run())
+        .await
+        .expect("both tasks ran at once")
+        .expect("runs");
+    assert_eq!(
+        engine.fetch::<String>("left_met").map(String::as_str),
+        Some("left met")
+    );
+    assert_eq!(
+        engine.fetch::<String>("right_met").map(String::as_str),
+        Some("right met")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1111,6 +1320,127 @@ async fn a_revert_returning_err_fails_the_revert() {
     }
 }
 
+static BOOKINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Reads a defaulted, an optional and a borrowed input; so does its revert.
+#[task(provides = booked, revert = unbook)]
+async fn book(
+    guest: &str,
+    note: Option<&str>,
+    #[default(2)] nights: u32,
+    #[default] extras: &[u32],
+) -> String {
+    tokio::task::yield_now().await;
+    format!("{guest} for {nights} ({note:?}, {extras:?})")
+}
+
+async fn unbook(
+    guest: &str,
+    note: Option<&str>,
+    nights: u32,
+    extras: &[u32],
+    outcome: &Outcome,
+    failures: &Failures,
+) {
+    tokio::task::yield_now().await;
+    lock(&BOOKINGS).push(format!(
+        "unbook {guest} {note:?} {nights} {extras:?} {:?} {:?}",
+        outcome.output::<String>(0),
+        failure_lines(failures)
+    ));
+}
+
+#[tokio::test]
+async fn a_revert_receives_defaulted_and_optional_inputs_as_execute_did() {
+    for mode in MODES {
+        let flow = Flow::linear("hotel")
+            .input::<String>("guest")
+            .input::<Vec<u32>>("extras")
+            .add(Atom::of(book {}))
+            .add(Atom::of(refuse {}))
+            .build()
+            .expect("valid flow");
+        let (mut engine, _) = engine_with(flow, mode, |b| {
+            b.input("guest", "ann".to_string())
+                .input("extras", vec![7u32])
+        });
+        engine.run().await.expect_err("fails");
+        assert_eq!(
+            take(&BOOKINGS),
+            ["unbook ann None 2 [7] Some(\"ann for 2 (None, [7])\") [\"refuse: refused\"]"],
+            "{mode:?}"
+        );
+    }
+}
+
+/// An `impl` block whose `execute` takes no `self`, renamed, whose async
+/// revert returns a value.
+#[derive(Clone)]
+struct Scaler;
+
+#[task(name = "scaler", provides = scaled_up)]
+impl Scaler {
+    fn execute(x: u32, #[default(2)] by: u32, offset: Option<u32>) -> u32 {
+        x * by + offset.unwrap_or(0)
+    }
+
+    async fn revert(
+        &self,
+        offset: Option<u32>,
+        by: u32,
+        outcome: &Outcome,
+    ) -> Result<u32, TaskError> {
+        tokio::task::yield_now().await;
+        let out = outcome.output::<u32>(0).copied().unwrap_or_default();
+        Ok(out * 1000 + by * 10 + offset.unwrap_or(9))
+    }
+}
+
+#[tokio::test]
+async fn an_impl_block_task_without_self_is_renamed_and_returns_a_revert_result() {
+    assert_eq!(Scaler::INFO.name, "scaler");
+    assert_eq!(
+        Scaler::INFO.inputs,
+        [
+            flow::InputInfo::new("x", "u32", InputShape::Required),
+            flow::InputInfo::new("by", "u32", InputShape::Optional),
+            flow::InputInfo::new("offset", "u32", InputShape::Optional),
+        ]
+    );
+    assert_eq!(Scaler::execute(3, 4, Some(1)), 13);
+    for mode in MODES {
+        let flow = Flow::linear("scaling")
+            .input::<u32>("x")
+            .add(Atom::of(Scaler))
+            .add(Atom::of(refuse {}))
+            .build()
+            .expect("valid flow");
+        let (mut engine, capture) = engine_with(flow, mode, |b| b.input("x", 5u32));
+        engine.run().await.expect_err("fails");
+        assert_eq!(
+            engine
+                .revert_result("scaler")
+                .and_then(|v| v.downcast_ref::<u32>()),
+            Some(&10029),
+            "{mode:?}"
+        );
+        assert_eq!(
+            capture.events(),
+            [
+                "scaler.t RUNNING",
+                "scaler.t SUCCESS(10)",
+                "refuse.t RUNNING",
+                "refuse.t FAILURE(Failure: refused)",
+                "refuse.t REVERTING",
+                "refuse.t REVERTED(())",
+                "scaler.t REVERTING",
+                "scaler.t REVERTED(10029)",
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The task context
 // ---------------------------------------------------------------------------
@@ -1272,6 +1602,49 @@ async fn the_context_tells_a_task_that_the_run_was_cancelled() {
                 "make_a.t REVERTING",
                 "make_a.t REVERTED(())",
             ],
+            "{mode:?}"
+        );
+    }
+}
+
+/// Fails on its first execution, records each attempt.
+#[derive(Clone)]
+struct SecondTime {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[task(provides = second)]
+impl SecondTime {
+    fn execute(&self, ctx: &Context) -> Result<u32, TaskError> {
+        lock(&self.log).push(format!("{} attempt {}", ctx.atom(), ctx.attempt()));
+        if ctx.attempt() == 1 {
+            Err(TaskError::msg("not the first time"))
+        } else {
+            Ok(ctx.attempt())
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_attempt_grows_when_a_reverted_flow_runs_again() {
+    for mode in MODES {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let flow = Flow::linear("again")
+            .add(Atom::of(SecondTime { log: log.clone() }))
+            .build()
+            .expect("valid flow");
+        let (mut engine, _) = engine_with(flow, mode, |b| b);
+        let err = engine.run().await.expect_err("the first run fails");
+        assert_eq!(
+            err.to_string(),
+            "flow `again` was reverted: task `SecondTime` failed: not the first time"
+        );
+        assert_eq!(engine.state(), FlowState::Reverted);
+        engine.run().await.expect("the second run succeeds");
+        assert_eq!(engine.fetch::<u32>("second"), Some(&2), "{mode:?}");
+        assert_eq!(
+            take(&log),
+            ["SecondTime attempt 1", "SecondTime attempt 2"],
             "{mode:?}"
         );
     }

@@ -53,8 +53,8 @@ impl Call {
 
     /// The statements that read the arguments, and the call expression.
     fn invoke(&self, inputs: &[Input]) -> (TokenStream, TokenStream) {
-        let mut pre = TokenStream::new();
         let mut lets = TokenStream::new();
+        let mut pre = TokenStream::new();
         let mut values = Vec::new();
         if self.receiver {
             values.push(quote!(__this));

@@ -43,6 +43,8 @@ pub(crate) struct Input {
     pub(crate) ident: Ident,
     /// The symbol's type (the element type, for a collection).
     pub(crate) ty: Type,
+    /// The symbol's type as a reader would write it, for messages.
+    pub(crate) text: String,
     /// The parameter's type as written.
     pub(crate) written: Type,
     pub(crate) shape: Shape,
@@ -218,6 +220,7 @@ pub(crate) fn parse(
             params.push(Param::Input(Box::new(Input {
                 symbol,
                 ident,
+                text: stored_text(&ty),
                 ty,
                 written,
                 shape,
@@ -225,6 +228,14 @@ pub(crate) fn parse(
         }
     }
     params
+}
+
+/// The text of a stored type, without the absolute paths this macro writes
+/// for `&str` (`String`) and `&[T]` (`Vec<T>`).
+fn stored_text(ty: &Type) -> String {
+    type_text(ty)
+        .replace("::std::string::String", "String")
+        .replace("::std::vec::Vec", "Vec")
 }
 
 /// A name as written, without `r#`.
@@ -393,8 +404,7 @@ fn last_is(p: &syn::TypePath, name: &str) -> bool {
 
 impl Input {
     /// The expression that makes the parameter from `__args` (`&Args`), the
-    /// input being at `index`. Statements needed
-    /// first (a default's storage) go to `pre`.
+    /// input being at `index`. A default's storage is declared in `pre`.
     pub(crate) fn read(&self, index: usize, pre: &mut TokenStream) -> TokenStream {
         let ty = &self.ty;
         let span = syn::spanned::Spanned::span(&self.written);
@@ -428,11 +438,7 @@ impl Input {
                     Some(e) => quote::quote_spanned!(syn::spanned::Spanned::span(e)=> #e),
                     None => quote!(<#ty as ::core::default::Default>::default()),
                 };
-                let store = quote::format_ident!(
-                    "__default_{}",
-                    index,
-                    span = proc_macro2::Span::mixed_site()
-                );
+                let written = &self.written;
                 match a {
                     Access::Owned => quote::quote_spanned!(span=>
                         match #args.optional::<#ty>(#index)? {
@@ -441,15 +447,27 @@ impl Input {
                         }
                     ),
                     _ => {
-                        pre.extend(quote!(let #store: #ty;));
                         let v = conv(*a, quote!(__v));
-                        let d = conv(*a, quote!(&#store));
+                        let value = match expr {
+                            Some(e) => quote::quote_spanned!(syn::spanned::Spanned::span(e)=> #e),
+                            None if *a == Access::Borrowed => {
+                                quote!(<#ty as ::core::default::Default>::default())
+                            }
+                            None => quote!(<#written as ::core::default::Default>::default()),
+                        };
+                        let store = quote::format_ident!("__default_{}", index);
+                        pre.extend(quote!(let #store;));
+                        let borrow = if *a == Access::Borrowed {
+                            quote!(&#store)
+                        } else {
+                            quote!(&*#store)
+                        };
                         quote::quote_spanned!(span=>
                             match #args.optional::<#ty>(#index)? {
                                 ::core::option::Option::Some(__v) => #v,
                                 ::core::option::Option::None => {
                                     #store = #value;
-                                    #d
+                                    #borrow
                                 }
                             }
                         )
@@ -513,7 +531,7 @@ impl Input {
     /// The `InputInfo` of this input.
     pub(crate) fn info(&self, rt: &TokenStream) -> TokenStream {
         let name = &self.symbol;
-        let ty = type_text(&self.ty);
+        let ty = &self.text;
         let refs = |list: &Vec<Ident>| {
             let list: Vec<String> = list.iter().map(|n| n.unraw().to_string()).collect();
             quote!(&[#(#rt::SymbolRef::new(#list)),*])
