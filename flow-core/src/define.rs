@@ -154,7 +154,8 @@ impl TaskInfo {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a task",
     label = "not a task",
-    note = "add `#[task]` to the function (or to the `impl` block with `execute`) that defines it"
+    note = "add `#[task]` to the function (or to the `impl` block with `execute`) that defines it",
+    note = "the task of a function `f` made by `#[task]` is the value `f {{}}`, not the function `f`"
 )]
 pub trait TaskDef: Task {
     /// The signature as constants.
