@@ -144,6 +144,15 @@ impl Graph {
 pub struct CompiledFlow(pub(crate) Arc<Graph>);
 
 impl CompiledFlow {
+    /// The latest atom, in declaration order, that publishes `name`, and the
+    /// output's position.
+    pub(crate) fn provider_of(&self, name: &str) -> Option<(usize, usize)> {
+        let g = &self.0;
+        (0..g.atoms)
+            .rev()
+            .find_map(|i| Some((i, g.nodes[i].output_position(name)?)))
+    }
+
     /// The root flow's name.
     pub fn name(&self) -> &str {
         &self.0.name

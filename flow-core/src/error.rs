@@ -401,6 +401,20 @@ pub enum RunError {
         /// What needs it.
         why: &'static str,
     },
+    /// The run succeeded, but a declared output was not produced (its
+    /// provider was ignored by a decider).
+    #[error(
+        "flow `{flow}` finished without all of its declared outputs: a decider skipped a task \
+         that provides one; read the outputs with `Engine::fetch` instead"
+    )]
+    MissingOutputs {
+        /// The flow.
+        flow: String,
+    },
+    /// The flow could not be built (a typed flow builds when it is made; see
+    /// [`TypedFlow`](crate::TypedFlow)).
+    #[error(transparent)]
+    Build(#[from] BuildErrors),
     /// The journal could not be written or read.
     #[error("the journal failed: {0}")]
     Storage(#[from] StorageError),

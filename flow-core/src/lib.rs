@@ -38,6 +38,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod checked;
 mod compile;
 pub mod decider;
 mod define;
@@ -51,6 +52,7 @@ pub mod storage;
 mod symbol;
 mod task;
 
+pub use checked::TypedFlow;
 pub use compile::CompiledFlow;
 pub use decider::{Decider, Depth, Results};
 pub use define::{

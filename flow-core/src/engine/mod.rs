@@ -89,6 +89,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds one already wrapped input to the store.
+    pub fn input_value(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.store.insert_value(name, value);
+        self
+    }
+
     /// Runs one atom at a time, in a deterministic order (the default).
     pub fn serial(mut self) -> Self {
         self.mode = Mode::Serial;
@@ -416,6 +422,12 @@ impl Engine {
     /// published it and has not been reverted, else the store.
     pub fn fetch<T: Data>(&self, name: &str) -> Option<&T> {
         self.fetch_value(name)?.downcast_ref()
+    }
+
+    /// Output `k` of atom `atom` (by position), when it succeeded and was not
+    /// reverted.
+    pub(crate) fn output_at(&self, atom: usize, k: usize) -> Option<&Value> {
+        self.machine.outputs.get(atom)?.as_ref()?.values().get(k)
     }
 
     /// Like [`Engine::fetch`], untyped.

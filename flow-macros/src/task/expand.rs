@@ -112,6 +112,7 @@ pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
         .map(|p| quote_spanned!(syn::spanned::Spanned::span(p)=> .priority(#p)));
     let timeout = options.timeout.as_ref().map(|t| quote!(.timeout(#t)));
 
+    let checks = slot_checks(model, &rt);
     let execute = execute_method(model, &rt, returns);
     let revert = model.revert.as_ref().map(|r| revert_method(model, r, &rt));
 
@@ -126,6 +127,8 @@ pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
             }
 
             #provides_impls
+
+            #checks
 
             impl #rt::Task for #ty {
                 fn signature(&self) -> #rt::Signature {
@@ -253,4 +256,55 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
             }
         }
     }
+}
+
+/// For each input slot (an input, or one symbol of a collection), a trait
+/// whose failure message names the task, the symbol and the types, and the
+/// `SlotCheck` impl that `flow!` asks for; for each input, `Requires`.
+fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
+    let task = &model.task_type;
+    let mut out = TokenStream::new();
+    let mut j = 0usize;
+    for input in &model.inputs {
+        let ty = &input.ty;
+        let hash_name = &input.symbol;
+        if matches!(
+            input.shape,
+            super::params::Shape::Required(_)
+                | super::params::Shape::Optional(_)
+                | super::params::Shape::Default(..)
+        ) {
+            out.extend(quote! {
+                impl #rt::Requires<{ #rt::symbol_hash(#hash_name) }> for #task {
+                    type Ty = #ty;
+                }
+            });
+        }
+        let symbols: Vec<String> = match &input.shape {
+            super::params::Shape::Collect(list, _) | super::params::Shape::CollectMap(list, ..) => {
+                list.iter()
+                    .map(|n| syn::ext::IdentExt::unraw(n).to_string())
+                    .collect()
+            }
+            _ => vec![input.symbol.clone()],
+        };
+        for symbol in symbols {
+            let message = format!(
+                "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{Self}}`",
+                model.name, symbol, input.text, symbol
+            );
+            let label = format!("`{symbol}` is provided as `{{Self}}` here");
+            let name = format_ident!("__flow_slot_{}", j);
+            out.extend(quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = #label)]
+                #[allow(non_camel_case_types, unreachable_pub)]
+                pub trait #name<W> {}
+                impl<W> #name<W> for #ty {}
+                impl<W> #name<W> for #rt::Unresolved {}
+                impl<W, X: #name<W>> #rt::SlotCheck<#j, W, X> for #task {}
+            });
+            j += 1;
+        }
+    }
+    out
 }

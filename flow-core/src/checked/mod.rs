@@ -1,0 +1,237 @@
+//! Compile-time checking of flows written with `flow!`.
+//!
+//! `flow!` describes its flow in a `static` [`FlowTable`]: the tree of groups
+//! and atoms, each atom with its task's [`TaskInfo`](crate::TaskInfo). While the
+//! program compiles, [`resolve`] finds the provider of every input of every
+//! atom, with the rules of [`Flow::build`](crate::Flow::build), and
+//! [`check_atom`] and [`check_graph`], evaluated in constants spanned on the
+//! atom (or graph) in the macro call, stop the build with the same sentence
+//! [`BuildError`](crate::BuildError) prints at run time. The types of the
+//! inputs are then compared exactly by the trait solver, through
+//! [`SlotCheck`], with the provider found here given as a const generic.
+//!
+//! Nothing here is meant to be written by hand: these are the building blocks
+//! of the code `flow!` generates.
+
+mod message;
+mod resolve;
+mod typed;
+
+pub use resolve::{
+    check_atom, check_graph, output_count, provider_at, resolve, slot_count, slot_count_of,
+    slot_hash, symbol_at,
+};
+pub use typed::{FlowInputs, FlowOutputs, TypedFlow};
+
+use crate::define::{OutputInfo, TaskInfo};
+
+/// No parent: the root group.
+pub const NO_NODE: u32 = u32::MAX;
+
+/// The `At` index of an input no provider satisfies (absent, injected, or in
+/// error): its check is skipped.
+pub const UNRESOLVED: usize = usize::MAX;
+
+/// What a node of a [`FlowTable`] is.
+#[derive(Clone, Copy, Debug)]
+pub enum NodeKind {
+    /// An atom running this task.
+    Atom(&'static TaskInfo),
+    /// A linear group.
+    Linear,
+    /// An unordered group.
+    Unordered,
+    /// A graph group.
+    Graph,
+}
+
+/// A node of a [`FlowTable`]: an atom or a group. Nodes are in pre-order, so
+/// a group's subtree is the nodes `index..end`.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeEntry {
+    /// Atom or group, and which.
+    pub kind: NodeKind,
+    /// The atom's or group's name.
+    pub name: &'static str,
+    /// The enclosing group, or [`NO_NODE`] for the root.
+    pub parent: u32,
+    /// One past the last node of the subtree.
+    pub end: u32,
+    /// For an atom: `(input, symbol)` pairs, the input reading the symbol.
+    pub rebinds: &'static [(&'static str, &'static str)],
+    /// For an atom: the inputs given a constant.
+    pub injects: &'static [&'static str],
+    /// For a group with a retry controller: what the controller provides.
+    pub retry: &'static [OutputInfo],
+}
+
+impl NodeEntry {
+    /// An atom of `info`, named `name`, in group `parent`.
+    pub const fn atom(
+        info: &'static TaskInfo,
+        name: &'static str,
+        parent: u32,
+        index: u32,
+    ) -> Self {
+        NodeEntry {
+            kind: NodeKind::Atom(info),
+            name,
+            parent,
+            end: index + 1,
+            rebinds: &[],
+            injects: &[],
+            retry: &[],
+        }
+    }
+
+    /// A group whose subtree ends before `end`.
+    pub const fn group(kind: NodeKind, name: &'static str, parent: u32, end: u32) -> Self {
+        NodeEntry {
+            kind,
+            name,
+            parent,
+            end,
+            rebinds: &[],
+            injects: &[],
+            retry: &[],
+        }
+    }
+
+    const fn info(&self) -> Option<&'static TaskInfo> {
+        match self.kind {
+            NodeKind::Atom(info) => Some(info),
+            _ => None,
+        }
+    }
+}
+
+/// A flow as `flow!` describes it.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowTable {
+    /// The flow's name.
+    pub name: &'static str,
+    /// The declared inputs.
+    pub inputs: &'static [OutputInfo],
+    /// The tree, root first, in pre-order.
+    pub nodes: &'static [NodeEntry],
+    /// Explicit links between items of a graph group: `(from, to)` node indices.
+    pub links: &'static [(u32, u32)],
+}
+
+/// How one input slot of one atom was resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Provided: see [`Slot::provider`].
+    Found,
+    /// Given a constant at the use site.
+    Injected,
+    /// Optional, and nothing provides it.
+    Absent,
+    /// Nothing provides it and the flow does not declare it.
+    Nowhere,
+    /// Only this node, which does not run before, provides it.
+    RunsAfter(u32),
+    /// Only this node, in the same unordered group (the second), provides it.
+    Concurrent(u32, u32),
+    /// Several nodes with no order between them provide it: those inside the
+    /// subtree of this node.
+    Ambiguous(u32),
+    /// More input slots than `flow!` checks per task.
+    TooMany,
+}
+
+/// One input slot (an input, or one symbol of a collection) of one atom.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// The symbol read (after rebinding).
+    pub symbol: &'static str,
+    /// [`symbol_hash`](crate::symbol_hash) of the symbol.
+    pub hash: u64,
+    /// The provider's index for `At`: an atom's node, a group's node for its
+    /// retry controller, the node count for the flow's inputs, or
+    /// [`UNRESOLVED`].
+    pub provider: usize,
+    /// The outcome.
+    pub status: Status,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    symbol: "",
+    hash: 0,
+    provider: UNRESOLVED,
+    status: Status::Absent,
+};
+
+/// Every slot of every atom, resolved once; `base[n]` is where node `n`'s
+/// slots start. `P` is the number of outputs in the flow (the provider index).
+#[derive(Clone, Copy, Debug)]
+pub struct Resolution<const S: usize, const N: usize, const P: usize> {
+    /// The slots, atom after atom.
+    pub slots: [Slot; S],
+    /// Where each node's slots start.
+    pub base: [u32; N],
+    /// Every output, `(hash, node)`, sorted.
+    pub providers: [(u64, u32); P],
+    /// Every atom's name hash and node, sorted (groups get `u64::MAX`).
+    pub names: [(u64, u32); N],
+}
+
+/// How many input slots of a task `flow!` compares by type; a task with more
+/// fails to compile inside `flow!` (the run-time builder has no limit).
+pub const MAX_CHECKED_SLOTS: usize = 24;
+
+/// Maps a provider index to the type of the provider, for the type checks.
+pub trait At<const N: usize> {
+    /// The provider: a task type, or a marker type.
+    type Task;
+}
+
+/// The provider of an input that needs no type check.
+#[derive(Debug)]
+pub struct Unresolved;
+
+impl<const H: u64> crate::Provides<H> for Unresolved {
+    type Ty = Unresolved;
+}
+
+/// What stands in for a task's input slots beyond the last.
+#[derive(Debug)]
+pub struct Padding;
+
+/// Implemented by a task made by `#[task]` for each of its input slots `J`
+/// when the type `X` that provider `W` gives matches the slot's type; its
+/// failure message names the task, the symbol and both types.
+pub trait SlotCheck<const J: usize, W, X> {}
+
+impl<const J: usize, W, X> SlotCheck<J, W, X> for Padding {}
+
+/// Chooses the task (`true`) or [`Padding`] (`false`).
+#[derive(Debug)]
+pub struct Pick<const B: bool>;
+
+/// See [`Pick`].
+pub trait Choose<T> {
+    /// The task or the padding.
+    type Out;
+}
+
+impl<T> Choose<T> for Pick<true> {
+    type Out = T;
+}
+
+impl<T> Choose<T> for Pick<false> {
+    type Out = Padding;
+}
+
+/// Implemented by a task made by `#[task]` for each of its inputs (by the
+/// [`symbol_hash`](crate::symbol_hash) of its name): the type of the input,
+/// which a constant injected at the use site must have.
+#[diagnostic::on_unimplemented(
+    message = "task `{Self}` has no input of that name to give a constant",
+    label = "no such input",
+    note = "use the name of one of the task's parameters (or of a symbol its `#[collect]` lists)"
+)]
+pub trait Requires<const H: u64> {
+    /// The input's type.
+    type Ty;
+}
