@@ -46,6 +46,15 @@ pub use flow_core::*;
 #[doc = include_str!("docs/task.md")]
 pub use flow_macros::task;
 
+/// Builds a flow whose data dependencies are checked while the program
+/// compiles.
+#[macro_export]
+macro_rules! flow {
+    ($($tokens:tt)*) => {
+        $crate::__private::flow_impl!($crate; $($tokens)*)
+    };
+}
+
 /// Items the macros' generated code names. Not a public API: it changes without
 /// notice.
 #[doc(hidden)]
@@ -60,6 +69,8 @@ pub mod __private {
         RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef, TaskError, TaskInfo, Value,
         symbol_hash,
     };
+    pub use flow_core::{Atom, Flow, Retry, TypedFlow};
+    pub use flow_macros::flow_impl;
 }
 
 /// The README's examples, compiled and run as doc tests.

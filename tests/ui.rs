@@ -6,3 +6,9 @@ fn task_mistakes_are_spanned_errors() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/task/*.rs");
 }
+
+#[test]
+fn flow_mistakes_are_compile_errors() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/flow/*.rs");
+}

@@ -1,6 +1,7 @@
 //! Procedural macros of `flow`: an implementation detail. Depend on the `flow`
 //! crate, which re-exports them with their documentation.
 
+mod flow;
 mod task;
 mod util;
 
@@ -12,4 +13,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()
+}
+
+/// The implementation of `flow!`: the `flow!` wrapper of the `flow` crate
+/// calls it with the crate's path first.
+#[doc(hidden)]
+#[proc_macro]
+pub fn flow_impl(input: TokenStream) -> TokenStream {
+    flow::expand(input.into()).into()
 }

@@ -1,0 +1,555 @@
+//! Generation of a `flow!`.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
+use crate::util::{Errors, type_text};
+
+/// How many input slots per task are compared by type (`MAX_CHECKED_SLOTS`
+/// in `flow_core::checked`).
+const CHECKED_SLOTS: usize = 24;
+
+/// A node of the flattened tree.
+struct Node<'a> {
+    parent: u32,
+    end: u32,
+    what: What<'a>,
+    /// The run-time name, as an expression of type `&'static str`.
+    name: TokenStream,
+}
+
+enum What<'a> {
+    Atom(&'a AtomDef),
+    Group(&'a Group, String),
+}
+
+struct Flat<'a> {
+    nodes: Vec<Node<'a>>,
+    groups: usize,
+}
+
+impl<'a> Flat<'a> {
+    fn group(&mut self, g: &'a Group, parent: u32, name: String) -> u32 {
+        let index = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            parent,
+            end: 0,
+            what: What::Group(g, name.clone()),
+            name: quote!(#name),
+        });
+        for item in &g.items {
+            match item {
+                Item::Atom(a) => {
+                    let path = &a.path;
+                    let name = match &a.label {
+                        Some(l) => {
+                            let s = l.to_string();
+                            quote!(#s)
+                        }
+                        None => {
+                            let alias =
+                                format_ident!("__FlowTask{}", self.nodes.len(), span = path.span());
+                            quote_spanned!(path.span()=> <#alias as __rt::TaskDef>::INFO.name)
+                        }
+                    };
+                    let i = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        parent: index,
+                        end: i + 1,
+                        what: What::Atom(a),
+                        name,
+                    });
+                }
+                Item::Group(sub) => {
+                    self.groups += 1;
+                    let name = sub.name.as_ref().map_or_else(
+                        || format!("{}-{}", sub.kind.word(), self.groups),
+                        Ident::to_string,
+                    );
+                    self.group(sub, index, name);
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        self.nodes[index as usize].end = end;
+        index
+    }
+}
+
+/// The label links use for item `item` of a group.
+fn label(item: &Item) -> Option<Ident> {
+    match item {
+        Item::Atom(a) => Some(a.label()),
+        Item::Group(g) => g.name.clone(),
+    }
+}
+
+/// Checks what the tokens alone show: links, retries, declarations.
+fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
+    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+    for (name, _) in &def.inputs {
+        if seen.insert(name.to_string(), ()).is_some() {
+            errors.push(
+                name,
+                format!("the flow input `{name}` is declared twice: declare it once"),
+            );
+        }
+    }
+    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+    for (name, _) in &def.outputs {
+        if seen.insert(name.to_string(), ()).is_some() {
+            errors.push(
+                name,
+                format!("the flow output `{name}` is declared twice: declare it once"),
+            );
+        }
+    }
+    for node in &flat.nodes {
+        let What::Group(g, gname) = &node.what else {
+            continue;
+        };
+        if let Some(retry) = &g.retry {
+            if g.items.is_empty() {
+                errors.add(syn::Error::new(
+                    retry.span,
+                    format!("the retry controller of flow `{gname}` has nothing to control: add tasks to the group, or remove `#[retry]`"),
+                ));
+            }
+        }
+        if g.kind != Kind::Graph {
+            continue;
+        }
+        let mut labels: BTreeMap<String, bool> = BTreeMap::new();
+        for item in &g.items {
+            if let Some(l) = label(item) {
+                if labels
+                    .insert(l.to_string(), matches!(item, Item::Group(_)))
+                    .is_some()
+                {
+                    errors.push(
+                        &l,
+                        format!("graph flow `{gname}` has two items called `{l}`: give one another name with `as`, so links can tell them apart"),
+                    );
+                }
+            }
+        }
+        for link in &g.links {
+            for end in [&link.from, &link.to] {
+                if !labels.contains_key(&end.to_string()) {
+                    errors.push(
+                        end,
+                        format!(
+                            "graph flow `{gname}` links `{}` -> `{}`, but `{end}` is not an item of that graph: link only atoms or flows added to it",
+                            link.from, link.to
+                        ),
+                    );
+                }
+            }
+            if link.decider.is_some() && labels.get(&link.from.to_string()) == Some(&true) {
+                errors.push(
+                    &link.from,
+                    format!(
+                        "graph flow `{gname}` has a decider on the link `{}` -> `{}`, but `{}` is a flow: a decider reads an atom's result, so link from an atom",
+                        link.from, link.to, link.from
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Generates the whole `flow!` expression.
+pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
+    let mut flat = Flat {
+        nodes: Vec::new(),
+        groups: 0,
+    };
+    flat.group(&def.body, u32::MAX, def.name.to_string());
+    let mut errors = Errors::default();
+    check(def, &flat, &mut errors);
+    if let Some(errs) = errors.finish() {
+        return quote!({ #errs; ::core::unreachable!() });
+    }
+
+    let flow_name = def.name.to_string();
+    let outputs_index = flat.nodes.len();
+    let node_count = outputs_index + 1;
+
+    // Declared inputs.
+    let input_infos = def.inputs.iter().map(|(n, ty)| {
+        let (n, t) = (n.to_string(), type_text(ty));
+        quote!(__rt::OutputInfo::new(#n, #t))
+    });
+    let input_provides = def.inputs.iter().map(|(n, ty)| {
+        let n = n.to_string();
+        quote! {
+            impl __rt::Provides<{ __rt::symbol_hash(#n) }> for flow_inputs {
+                type Ty = #ty;
+            }
+        }
+    });
+
+    // The table's nodes.
+    let mut entries = Vec::new();
+    let mut at_impls = Vec::new();
+    let mut retry_types = Vec::new();
+    let mut atom_checks = Vec::new();
+    let mut graph_checks = Vec::new();
+    let mut links = Vec::new();
+    let mut aliases = Vec::new();
+    for (i, node) in flat.nodes.iter().enumerate() {
+        let parent = node.parent;
+        let end = node.end;
+        let name = &node.name;
+        match &node.what {
+            What::Atom(a) => {
+                let span = a.path.span();
+                let alias = format_ident!("__FlowTask{}", i, span = span);
+                let user_path = &a.path;
+                aliases.push(quote_spanned! {span=>
+                    #[allow(dead_code)]
+                    type #alias = #user_path;
+                });
+                let path = &alias;
+                let (rebinds, injects): (Vec<_>, Vec<_>) = a
+                    .bindings
+                    .iter()
+                    .partition(|b| matches!(b, Binding::Rebind(..)));
+                let rebinds = rebinds.iter().filter_map(|b| match b {
+                    Binding::Rebind(input, symbol) => {
+                        let (i, s) = (input.to_string(), symbol.to_string());
+                        Some(quote!((#i, #s)))
+                    }
+                    Binding::Inject(..) => None,
+                });
+                let injects = injects.iter().filter_map(|b| match b {
+                    Binding::Inject(input, _) => {
+                        let i = input.to_string();
+                        Some(quote!(#i))
+                    }
+                    Binding::Rebind(..) => None,
+                });
+                entries.push(quote_spanned! {span=>
+                    __rt::NodeEntry {
+                        kind: __rt::NodeKind::Atom(&<#path as __rt::TaskDef>::INFO),
+                        name: #name,
+                        parent: #parent,
+                        end: #end,
+                        rebinds: &[#(#rebinds),*],
+                        injects: &[#(#injects),*],
+                        retry: &[],
+                    }
+                });
+                at_impls.push(quote! {
+                    impl __rt::At<#i> for __FlowAt {
+                        type Task = #path;
+                    }
+                });
+                let predicates = (0..CHECKED_SLOTS).map(|j| {
+                    quote_spanned! {span=>
+                        <__rt::Pick<{ __rt::symbol_at(&<#path as __rt::TaskDef>::INFO, #j) }> as __rt::Choose<#path>>::Out:
+                            __rt::SlotCheck<
+                                #j,
+                                <__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Task,
+                                <<__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Task
+                                    as __rt::Provides<{ __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Ty,
+                            >,
+                    }
+                });
+                let check_fn = format_ident!("__flow_check_{}", i);
+                atom_checks.push(quote_spanned! {span=>
+                    const _: () = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i);
+                    #[allow(dead_code, non_snake_case)]
+                    fn #check_fn() where #(#predicates)* {}
+                });
+            }
+            What::Group(g, _) => {
+                let kind = match g.kind {
+                    Kind::Linear => quote!(__rt::NodeKind::Linear),
+                    Kind::Unordered => quote!(__rt::NodeKind::Unordered),
+                    Kind::Graph => quote!(__rt::NodeKind::Graph),
+                };
+                let retry = g.retry.as_ref().and_then(|r| r.provides.as_ref());
+                let retry_infos = retry.iter().map(|(n, ty)| {
+                    let (n, t) = (n.to_string(), type_text(ty));
+                    quote!(__rt::OutputInfo::new(#n, #t))
+                });
+                entries.push(quote! {
+                    __rt::NodeEntry {
+                        kind: #kind,
+                        name: #name,
+                        parent: #parent,
+                        end: #end,
+                        rebinds: &[],
+                        injects: &[],
+                        retry: &[#(#retry_infos),*],
+                    }
+                });
+                if let Some((n, ty)) = retry {
+                    let marker = format_ident!("retry_of_{}", sanitize(&node_label(node)));
+                    let n = n.to_string();
+                    retry_types.push(quote! {
+                        #[allow(non_camel_case_types, dead_code)]
+                        struct #marker;
+                        impl __rt::Provides<{ __rt::symbol_hash(#n) }> for #marker {
+                            type Ty = #ty;
+                        }
+                        impl __rt::At<#i> for __FlowAt {
+                            type Task = #marker;
+                        }
+                    });
+                }
+                if g.kind == Kind::Graph {
+                    let span = g.span;
+                    let extra = g.links.len();
+                    graph_checks.push(quote_spanned! {span=>
+                        const _: () = __rt::check_graph::<__FLOW_S, __FLOW_N, __FLOW_P, { __FLOW_S + #extra }>(&__FLOW_TABLE, &__FLOW_RES, #i);
+                    });
+                    // Links by node index.
+                    let first_child = i as u32 + 1;
+                    let mut children = Vec::new();
+                    let mut c = first_child;
+                    while c < end {
+                        children.push(c);
+                        c = flat.nodes[c as usize].end;
+                    }
+                    for link in &g.links {
+                        let find = |l: &Ident| {
+                            children
+                                .iter()
+                                .copied()
+                                .find(|&c| *l == node_label(&flat.nodes[c as usize]))
+                        };
+                        if let (Some(f), Some(t)) = (find(&link.from), find(&link.to)) {
+                            links.push(quote!((#f, #t)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // The outputs, as a last atom of the root group.
+    let output_slots = def.outputs.iter().map(|(n, ty)| {
+        let (n, t) = (n.to_string(), type_text(ty));
+        quote!(__rt::InputInfo::new(#n, #t, __rt::InputShape::Required))
+    });
+    let outputs_name = format!("{flow_name}.outputs");
+    let output_checks = def.outputs.iter().enumerate().map(|(j, (n, ty))| {
+        let trait_name = format_ident!("__flow_output_{}", j);
+        let message = format!(
+            "flow `{flow_name}` declares the output `{n}: {}`, but its provider `{{W}}` provides `{n}` as `{{Self}}`",
+            type_text(ty)
+        );
+        let span = n.span();
+        quote_spanned! {span=>
+            #[diagnostic::on_unimplemented(message = #message)]
+            #[allow(non_camel_case_types)]
+            trait #trait_name<W> {}
+            impl<W> #trait_name<W> for #ty {}
+            impl<W> #trait_name<W> for __rt::Unresolved {}
+            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for __FlowOutputs {}
+        }
+    });
+    let output_predicates = (0..def.outputs.len()).map(|j| {
+        let span = def.outputs[j].0.span();
+        quote_spanned! {span=>
+            __FlowOutputs: __rt::SlotCheck<
+                #j,
+                <__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Task,
+                <<__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Task
+                    as __rt::Provides<{ __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Ty,
+            >,
+        }
+    });
+    let name_span = def.name.span();
+    let outputs_check = quote_spanned! {name_span=>
+        const _: () = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
+        #[allow(dead_code)]
+        fn __flow_check_outputs() where #(#output_predicates)* {}
+    };
+
+    let built = build_group(&def.body, &flat, 0, def);
+    let input_types: Vec<&Type> = def.inputs.iter().map(|(_, t)| t).collect();
+    let output_types: Vec<&Type> = def.outputs.iter().map(|(_, t)| t).collect();
+    let input_names: Vec<String> = def.inputs.iter().map(|(n, _)| n.to_string()).collect();
+    let output_names: Vec<String> = def.outputs.iter().map(|(n, _)| n.to_string()).collect();
+
+    quote! {
+        {
+            use #krate::__private as __rt;
+
+            #(#aliases)*
+
+            #[allow(non_camel_case_types, dead_code)]
+            struct flow_inputs;
+            #(#input_provides)*
+
+            #[allow(dead_code)]
+            struct __FlowOutputs;
+            #(#output_checks)*
+
+            const __FLOW_OUTPUTS_INFO: __rt::TaskInfo = __rt::TaskInfo {
+                name: #outputs_name,
+                inputs: &[#(#output_slots),*],
+                outputs: &[],
+            };
+
+            static __FLOW_TABLE: __rt::FlowTable = __rt::FlowTable {
+                name: #flow_name,
+                inputs: &[#(#input_infos),*],
+                nodes: &[
+                    #(#entries,)*
+                    __rt::NodeEntry {
+                        kind: __rt::NodeKind::Atom(&__FLOW_OUTPUTS_INFO),
+                        name: #outputs_name,
+                        parent: 0,
+                        end: #node_count as u32,
+                        rebinds: &[],
+                        injects: &[],
+                        retry: &[],
+                    },
+                ],
+                links: &[#(#links),*],
+            };
+            const __FLOW_N: usize = #node_count;
+            const __FLOW_S: usize = __rt::slot_count(&__FLOW_TABLE);
+            const __FLOW_P: usize = __rt::output_count(&__FLOW_TABLE);
+            static __FLOW_RES: __rt::Resolution<__FLOW_S, __FLOW_N, __FLOW_P> = __rt::resolve(&__FLOW_TABLE);
+
+            #[allow(dead_code)]
+            struct __FlowAt;
+            impl __rt::At<#node_count> for __FlowAt {
+                type Task = flow_inputs;
+            }
+            impl __rt::At<{ usize::MAX }> for __FlowAt {
+                type Task = __rt::Unresolved;
+            }
+            #(#at_impls)*
+            #(#retry_types)*
+
+            #(#atom_checks)*
+            #(#graph_checks)*
+            #outputs_check
+
+            __rt::TypedFlow::<(#(#input_types,)*), (#(#output_types,)*)>::new(
+                #built,
+                &[#(#input_names),*],
+                &[#(#output_names),*],
+            )
+        }
+    }
+}
+
+fn node_label(node: &Node<'_>) -> String {
+    match &node.what {
+        What::Atom(a) => a.label().to_string(),
+        What::Group(_, name) => name.clone(),
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The run-time builder expression for group `g`, node `index`.
+fn build_group(g: &Group, flat: &Flat<'_>, index: u32, def: &FlowDef) -> TokenStream {
+    let What::Group(_, name) = &flat.nodes[index as usize].what else {
+        return quote!(::core::unreachable!());
+    };
+    let ctor = match g.kind {
+        Kind::Linear => quote!(linear),
+        Kind::Unordered => quote!(unordered),
+        Kind::Graph => quote!(graph),
+    };
+    let mut out = quote!(__rt::Flow::#ctor(#name));
+    if index == 0 {
+        for (n, ty) in &def.inputs {
+            let n = n.to_string();
+            out.extend(quote!(.input::<#ty>(#n)));
+        }
+    }
+    if let Some(retry) = &g.retry {
+        let expr = &retry.expr;
+        let with = match &retry.provides {
+            Some((n, _)) => {
+                let n = n.to_string();
+                quote!(__rt::Retry::provides(#expr, #n))
+            }
+            None => quote!(#expr),
+        };
+        out.extend(quote!(.retry(#with)));
+    }
+    let mut c = index + 1;
+    let end = flat.nodes[index as usize].end;
+    let mut names: BTreeMap<String, TokenStream> = BTreeMap::new();
+    for item in &g.items {
+        let node = &flat.nodes[c as usize];
+        names.insert(node_label(node), node.name.clone());
+        let built = match item {
+            Item::Atom(a) => build_atom(a, &node.name, c),
+            Item::Group(sub) => build_group(sub, flat, c, def),
+        };
+        out.extend(quote!(.add(#built)));
+        c = node.end;
+    }
+    debug_assert!(c == end);
+    for link in &g.links {
+        let (Some(from), Some(to)) = (
+            names.get(&link.from.to_string()),
+            names.get(&link.to.to_string()),
+        ) else {
+            continue;
+        };
+        match &link.decider {
+            Some(d) => out.extend(quote!(.link_if(#from, #to, #d))),
+            None => out.extend(quote!(.link(#from, #to))),
+        }
+    }
+    out
+}
+
+fn build_atom(a: &AtomDef, name: &TokenStream, index: u32) -> TokenStream {
+    let span = a.path.span();
+    let path = format_ident!("__FlowTask{}", index, span = span);
+    let value = match (&a.fields, &a.value) {
+        (_, Some(expr)) => quote_spanned!(expr.span()=> { let __task: #path = #expr; __task }),
+        (Some(fields), None) => quote_spanned!(span=> #path { #fields }),
+        (None, None) => quote_spanned!(span=> #path {}),
+    };
+    let mut out = quote!(__rt::Atom::new(#name, #value));
+    for b in &a.bindings {
+        match b {
+            Binding::Rebind(input, symbol) => {
+                let (i, s) = (input.to_string(), symbol.to_string());
+                out.extend(quote!(.rebind(#i, #s)));
+            }
+            Binding::Inject(input, expr) => {
+                let i = input.to_string();
+                let espan = expr.span();
+                let ispan = input.span();
+                let ty = quote_spanned!(ispan=> <#path as __rt::Requires<{ __rt::symbol_hash(#i) }>>::Ty);
+                out.extend(
+                    quote_spanned!(espan=> .inject(#i, { let __value: #ty = #expr; __value })),
+                );
+            }
+        }
+    }
+    if let Some(p) = &a.priority {
+        out.extend(quote_spanned!(p.span()=> .priority(#p)));
+    }
+    out
+}

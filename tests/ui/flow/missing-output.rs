@@ -1,0 +1,14 @@
+use flow::{flow, task};
+
+#[task(provides = backup)]
+fn back_up(db: &String) -> String {
+    format!("{db}.bak")
+}
+
+fn main() {
+    let _ = flow! {
+        nightly(db: String) -> (report: String) {
+            back_up,
+        }
+    };
+}

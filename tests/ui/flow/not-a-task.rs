@@ -1,0 +1,11 @@
+use flow::flow;
+
+struct Backup;
+
+fn main() {
+    let _ = flow! {
+        nightly() {
+            Backup,
+        }
+    };
+}
