@@ -60,9 +60,9 @@ macro_rules! flow {
 #[doc(hidden)]
 pub mod __private {
     pub use flow_core::checked::{
-        At, Choose, FlowTable, NodeEntry, NodeKind, Padding, Pick, Requires, Resolution, SlotCheck,
-        Unresolved, check_atom, check_graph, output_count, provider_at, resolve, slot_count,
-        slot_hash, symbol_at,
+        Accepts, At, Choose, FlowTable, IsProvider, NodeEntry, NodeKind, Padding, Pick, Requires,
+        Resolution, SlotCheck, Unresolved, Wire, check_atom, check_graph, output_count,
+        provider_at, resolve, slot_count, slot_hash, symbol_at,
     };
     pub use flow_core::{
         Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,

@@ -12,3 +12,9 @@ fn flow_mistakes_are_compile_errors() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/flow/*.rs");
 }
+
+#[test]
+fn flow_syntax_forms_compile_and_run() {
+    let cases = trybuild::TestCases::new();
+    cases.pass("tests/ui/flow-pass/*.rs");
+}

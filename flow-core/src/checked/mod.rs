@@ -205,6 +205,31 @@ pub trait SlotCheck<const J: usize, W, X> {}
 
 impl<const J: usize, W, X> SlotCheck<J, W, X> for Padding {}
 
+/// Implemented by every provider: tasks made by `#[task]`, and the marker
+/// types `flow!` makes for the flow's inputs and retry controllers.
+pub trait IsProvider {}
+
+/// Provider `Self` gives task `T`'s input slot `J` a value of type `X` that
+/// fits. Holds trivially when the slot needs no check ([`Unresolved`]).
+pub trait Accepts<T, const J: usize, X> {}
+
+impl<T, const J: usize> Accepts<T, J, Unresolved> for Unresolved {}
+
+impl<W: IsProvider, T: SlotCheck<J, W, X>, const J: usize, X> Accepts<T, J, X> for W {}
+
+/// The check of one input slot: in flow `Self` (its provider map), task `T`'s
+/// slot `J` is provided by the provider at index `P` under the symbol whose
+/// hash is `H`.
+pub trait Wire<T, const J: usize, const P: usize, const H: u64> {}
+
+impl<F, T, const J: usize, const P: usize, const H: u64> Wire<T, J, P, H> for F
+where
+    F: At<P>,
+    <F as At<P>>::Task: crate::Provides<H>,
+    <F as At<P>>::Task: Accepts<T, J, <<F as At<P>>::Task as crate::Provides<H>>::Ty>,
+{
+}
+
 /// Chooses the task (`true`) or [`Padding`] (`false`).
 #[derive(Debug)]
 pub struct Pick<const B: bool>;

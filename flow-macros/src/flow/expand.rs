@@ -252,13 +252,12 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 });
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
-                        <__rt::Pick<{ __rt::symbol_at(&<#path as __rt::TaskDef>::INFO, #j) }> as __rt::Choose<#path>>::Out:
-                            __rt::SlotCheck<
-                                #j,
-                                <__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Task,
-                                <<__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Task
-                                    as __rt::Provides<{ __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #i, #j) }>>::Ty,
-                            >,
+                        __FlowAt: __rt::Wire<
+                            #path,
+                            #j,
+                            { __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) },
+                            { __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #i, #j) },
+                        >,
                     }
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
@@ -296,6 +295,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     retry_types.push(quote! {
                         #[allow(non_camel_case_types, dead_code)]
                         struct #marker;
+                        impl __rt::IsProvider for #marker {}
                         impl __rt::Provides<{ __rt::symbol_hash(#n) }> for #marker {
                             type Ty = #ty;
                         }
@@ -359,11 +359,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     let output_predicates = (0..def.outputs.len()).map(|j| {
         let span = def.outputs[j].0.span();
         quote_spanned! {span=>
-            __FlowOutputs: __rt::SlotCheck<
+            __FlowAt: __rt::Wire<
+                __FlowOutputs,
                 #j,
-                <__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Task,
-                <<__FlowAt as __rt::At<{ __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Task
-                    as __rt::Provides<{ __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) }>>::Ty,
+                { __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) },
+                { __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) },
             >,
         }
     });
@@ -388,6 +388,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 
             #[allow(non_camel_case_types, dead_code)]
             struct flow_inputs;
+            impl __rt::IsProvider for flow_inputs {}
             #(#input_provides)*
 
             #[allow(dead_code)]

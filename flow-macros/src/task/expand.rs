@@ -128,6 +128,8 @@ pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
 
             #provides_impls
 
+            impl #rt::IsProvider for #ty {}
+
             #checks
 
             impl #rt::Task for #ty {
