@@ -4,17 +4,19 @@
 //! stop-server -> backup-database -> { upgrade-database, upgrade-application } -> start-server
 //! ```
 //!
-//! The two upgrades form an unordered group and run at the same time on the
-//! parallel engine. Data passes between the steps as typed symbols: the run is
-//! given `server: String` and `version: String`, `backup-database` provides
-//! `backup: String` for `upgrade-database`, which provides `schema: u32`, and
-//! `upgrade-application` provides `app_version: String`; `start-server` needs
-//! both. `Flow::build` checks all of this before anything runs.
+//! Each step is a function (or, for the application upgrade, a struct) made a
+//! task by `#[task]`: its parameters are the symbols it requires, `provides`
+//! names what it returns, and `revert` names the function that undoes it.
+//! `flow!` arranges the steps; the two upgrades form an unordered group and run
+//! at the same time on the parallel engine. The compiler checks that every
+//! step gets every input it needs, with the right type, from a step that runs
+//! before it: the run is given `server` and `version`, `backup-database`
+//! provides `backup` for `upgrade-database`, which provides `schema`, and
+//! `upgrade-application` provides `app_version`; `start-server` needs both.
 //!
-//! Every step has a revert that undoes it. Run with `--fail-app-upgrade` to make
-//! the application upgrade fail: the engine then reverts everything that ran, in
-//! reverse order (both upgrades, then the backup, then the stop), and the
-//! program exits with status 1.
+//! Run with `--fail-app-upgrade` to make the application upgrade fail: the
+//! engine then reverts everything that ran, in reverse order (both upgrades,
+//! then the backup, then the stop), and the program exits with status 1.
 //!
 //! ```text
 //! cargo run --example upgrade
@@ -28,8 +30,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use flow::{
-    Atom, CompiledFlow, Detail, Engine, Event, Flow, FnTask, Listener, Outcome, Outputs, RunError,
-    Signature, TaskError,
+    Detail, Event, Failures, Listener, Outcome, RunError, TaskError, TypedFlow, flow, task,
 };
 
 const USAGE: &str = "usage: upgrade [--fail-app-upgrade] [--help]";
@@ -54,149 +55,100 @@ async fn work(millis: u64) {
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
-/// `stop-server(server: String)`; its revert starts the server again.
-fn stop_server() -> FnTask {
-    FnTask::sync(Signature::new().requires::<String>("server"), |args| {
-        say!("      stopping {}", args.get::<String>(0)?);
-        Ok(Outputs::new())
-    })
-    .on_revert_sync(|input| {
-        say!(
-            "      undo: starting {} again",
-            input.args.get::<String>(0)?
-        );
-        Ok(None)
-    })
+/// Stops the server; undone by starting it again.
+#[task(name = "stop-server", revert = start_again)]
+fn stop_server(server: &str) {
+    say!("      stopping {server}");
 }
 
-/// `backup-database(server: String, version: String) -> backup: String`; its
-/// revert deletes the backup.
-fn backup_database() -> FnTask {
-    let signature = Signature::new()
-        .requires::<String>("server")
-        .requires::<String>("version")
-        .provides::<String>("backup");
-    FnTask::asynchronous(signature, |args, _ctx| async move {
-        let server = args.get::<String>(0)?;
-        let version = args.get::<String>(1)?;
-        let backup = format!("/var/backups/{server}-before-{version}.sql");
-        say!("      backing up the database of {server} to {backup}");
-        work(30).await;
-        Ok(Outputs::one(backup))
-    })
-    .on_revert_sync(|input| {
-        let backup = match &input.outcome {
-            Outcome::Success(out) => out
-                .values()
-                .first()
-                .and_then(|v| v.downcast_ref::<String>()),
-            Outcome::Failure(_) => None,
-        };
-        if let Some(backup) = backup {
-            say!("      undo: deleting the backup {backup}");
-        }
-        Ok(None)
-    })
+fn start_again(server: &str, _outcome: &Outcome, _failures: &Failures) {
+    say!("      undo: starting {server} again");
 }
 
-/// `upgrade-database(backup: String, version: String) -> schema: u32`; its
-/// revert restores the database from the backup.
-fn upgrade_database() -> FnTask {
-    let signature = Signature::new()
-        .requires::<String>("backup")
-        .requires::<String>("version")
-        .provides::<u32>("schema");
-    FnTask::asynchronous(signature, |args, _ctx| async move {
-        say!(
-            "      migrating the database schema to {}",
-            args.get::<String>(1)?
-        );
-        work(50).await;
-        Ok(Outputs::one(42u32))
-    })
-    .on_revert_sync(|input| {
-        let backup = input.args.get::<String>(0)?;
-        let why: Vec<&str> = input.failures.keys().map(String::as_str).collect();
-        say!(
-            "      undo: restoring the database from {backup} (because {} failed)",
-            why.join(", ")
-        );
-        Ok(None)
-    })
+/// Backs the database up; undone by deleting the backup.
+#[task(name = "backup-database", provides = backup, revert = delete_backup)]
+async fn backup_database(server: &str, version: &str) -> String {
+    let backup = format!("/var/backups/{server}-before-{version}.sql");
+    say!("      backing up the database of {server} to {backup}");
+    work(30).await;
+    backup
 }
 
-/// `upgrade-application(server: String, version: String) -> app_version: String`;
-/// fails on purpose when `fail` is set. Its revert puts the old release back.
-fn upgrade_application(fail: bool) -> FnTask {
-    let signature = Signature::new()
-        .requires::<String>("server")
-        .requires::<String>("version")
-        .provides::<String>("app_version");
-    FnTask::asynchronous(signature, move |args, _ctx| async move {
-        let server = args.get::<String>(0)?;
-        let version = args.get::<String>(1)?;
+async fn delete_backup(_server: &str, _version: &str, outcome: &Outcome, _failures: &Failures) {
+    if let Some(backup) = outcome.output::<String>(0) {
+        say!("      undo: deleting the backup {backup}");
+    }
+}
+
+/// Migrates the schema; undone by restoring the backup.
+#[task(name = "upgrade-database", provides = schema, revert = restore_database)]
+async fn upgrade_database(_backup: &str, version: &str) -> u32 {
+    say!("      migrating the database schema to {version}");
+    work(50).await;
+    42
+}
+
+async fn restore_database(backup: &str, _version: &str, _outcome: &Outcome, failures: &Failures) {
+    let why: Vec<&str> = failures.keys().map(String::as_str).collect();
+    say!(
+        "      undo: restoring the database from {backup} (because {} failed)",
+        why.join(", ")
+    );
+}
+
+/// Installs the new release; fails on purpose when `fail` is set.
+#[derive(Clone, Debug)]
+struct UpgradeApplication {
+    fail: bool,
+}
+
+#[task(name = "upgrade-application", provides = app_version)]
+impl UpgradeApplication {
+    async fn execute(&self, server: &str, version: &str) -> Result<String, TaskError> {
         say!("      installing application {version} on {server}");
         work(100).await;
-        if fail {
+        if self.fail {
             return Err(TaskError::msg(format!(
                 "package checksum mismatch for application {version}"
             )));
         }
-        Ok(Outputs::one(version.clone()))
-    })
-    .on_revert_sync(|input| {
-        let server = input.args.get::<String>(0)?;
-        match &input.outcome {
-            Outcome::Success(_) => {
-                say!("      undo: reinstalling the previous release on {server}")
-            }
+        Ok(version.to_string())
+    }
+
+    fn revert(&self, server: &str, outcome: &Outcome) {
+        if outcome.is_success() {
+            say!("      undo: reinstalling the previous release on {server}");
+        } else {
             // This step is the one that failed: clean up what it left behind.
-            Outcome::Failure(_) => {
-                say!("      undo: removing the half-installed release from {server}")
-            }
+            say!("      undo: removing the half-installed release from {server}");
         }
-        Ok(None)
-    })
+    }
 }
 
-/// `start-server(server: String, schema: u32, app_version: String)`; its revert
-/// stops the server again.
-fn start_server() -> FnTask {
-    let signature = Signature::new()
-        .requires::<String>("server")
-        .requires::<u32>("schema")
-        .requires::<String>("app_version");
-    FnTask::sync(signature, |args| {
-        say!(
-            "      starting {} (application {}, schema {})",
-            args.get::<String>(0)?,
-            args.get::<String>(2)?,
-            args.get::<u32>(1)?
-        );
-        Ok(Outputs::new())
-    })
-    .on_revert_sync(|input| {
-        say!("      undo: stopping {}", input.args.get::<String>(0)?);
-        Ok(None)
-    })
+/// Starts the server on the new release; undone by stopping it again.
+#[task(name = "start-server", revert = stop_again)]
+fn start_server(server: &str, schema: u32, app_version: &str) {
+    say!("      starting {server} (application {app_version}, schema {schema})");
 }
 
-fn upgrade_flow(fail_app_upgrade: bool) -> Result<CompiledFlow, flow::BuildErrors> {
-    Flow::linear("upgrade")
-        .input::<String>("server")
-        .input::<String>("version")
-        .add(Atom::new("stop-server", stop_server()))
-        .add(Atom::new("backup-database", backup_database()))
-        .add(
-            Flow::unordered("upgrades")
-                .add(Atom::new("upgrade-database", upgrade_database()))
-                .add(Atom::new(
-                    "upgrade-application",
-                    upgrade_application(fail_app_upgrade),
-                )),
-        )
-        .add(Atom::new("start-server", start_server()))
-        .build()
+fn stop_again(server: &str, _schema: u32, _app_version: &str, _o: &Outcome, _f: &Failures) {
+    say!("      undo: stopping {server}");
+}
+
+/// The upgrade, checked by the compiler: every input has an earlier provider
+/// of its type.
+fn upgrade_flow(fail_app_upgrade: bool) -> TypedFlow<(String, String), ()> {
+    flow! {
+        upgrade(server: String, version: String) {
+            stop_server,
+            backup_database,
+            unordered upgrades {
+                upgrade_database,
+                UpgradeApplication { fail: fail_app_upgrade },
+            },
+            start_server,
+        }
+    }
 }
 
 /// Prints each state change as a readable line.
@@ -259,19 +211,15 @@ async fn main() -> ExitCode {
         Ok(fail) => fail,
         Err(code) => return code,
     };
-    let flow = match upgrade_flow(fail_app_upgrade) {
-        Ok(flow) => flow,
-        Err(errors) => {
-            complain!("upgrade: {errors}");
+    let upgrade = upgrade_flow(fail_app_upgrade);
+    let builder = match upgrade.engine(("web-01".to_string(), "2.0.0".to_string())) {
+        Ok(builder) => builder,
+        Err(error) => {
+            complain!("upgrade: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let mut engine = Engine::builder(flow)
-        .input("server", "web-01".to_string())
-        .input("version", "2.0.0".to_string())
-        .parallel(2)
-        .listener(Progress)
-        .build();
+    let mut engine = builder.parallel(2).listener(Progress).build();
     match engine.run().await {
         Ok(()) => {
             say!("web-01 runs application 2.0.0");

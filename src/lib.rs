@@ -46,8 +46,7 @@ pub use flow_core::*;
 #[doc = include_str!("docs/task.md")]
 pub use flow_macros::task;
 
-/// Builds a flow whose data dependencies are checked while the program
-/// compiles.
+#[doc = include_str!("docs/flow.md")]
 #[macro_export]
 macro_rules! flow {
     ($($tokens:tt)*) => {
