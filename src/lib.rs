@@ -59,9 +59,10 @@ macro_rules! flow {
 #[doc(hidden)]
 pub mod __private {
     pub use flow_core::checked::{
-        Accepts, At, Choose, FlowTable, IsProvider, NodeEntry, NodeKind, Padding, Pick, Requires,
-        Resolution, SlotCheck, Unresolved, Wire, check_atom, check_graph, output_count,
-        provider_at, resolve, slot_count, slot_hash, symbol_at,
+        AT_FANOUT, Accepts, AtHi, AtLo, Choose, FlowTable, IsProvider, NodeEntry, NodeKind,
+        Padding, Pick, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_atom,
+        check_graph, name_retry, output_count, provider_at, resolve, row, slot_count, slot_hash,
+        symbol_at,
     };
     pub use flow_core::{
         Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,

@@ -72,6 +72,7 @@ build_time() {
 }
 
 printf '%-8s %-14s %-14s %s\n' tasks without_s with_s ratio
+[ -n "${GENERATE_ONLY:-}" ] && { for n in "${sizes[@]}"; do generate "$n" "$work/chain-$n"; done; exit 0; }
 for n in "${sizes[@]}"; do
     dir="$work/chain-$n"
     generate "$n" "$dir"

@@ -18,8 +18,8 @@ mod resolve;
 mod typed;
 
 pub use resolve::{
-    check_atom, check_graph, output_count, provider_at, resolve, slot_count, slot_count_of,
-    slot_hash, symbol_at,
+    Row, check_atom, check_graph, output_count, provider_at, resolve, row, slot_count,
+    slot_count_of, slot_hash, symbol_at,
 };
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};
 
@@ -180,8 +180,21 @@ pub struct Resolution<const S: usize, const N: usize, const P: usize> {
 /// fails to compile inside `flow!` (the run-time builder has no limit).
 pub const MAX_CHECKED_SLOTS: usize = 24;
 
-/// Maps a provider index to the type of the provider, for the type checks.
-pub trait At<const N: usize> {
+/// How many provider indices one [`AtLo`] table holds. Provider types are
+/// found in two steps (`index / AT_FANOUT`, then `index % AT_FANOUT`) so that
+/// the compiler never picks among thousands of impls of one trait for one
+/// type.
+pub const AT_FANOUT: usize = 128;
+
+/// First step from a provider index to the provider's type: the table of
+/// indices `H * AT_FANOUT ..`.
+pub trait AtHi<const H: usize> {
+    /// The table.
+    type Next;
+}
+
+/// Second step from a provider index to the provider's type.
+pub trait AtLo<const L: usize> {
     /// The provider: a task type, or a marker type.
     type Task;
 }
@@ -218,15 +231,20 @@ impl<T, const J: usize> Accepts<T, J, Unresolved> for Unresolved {}
 impl<W: IsProvider, T: SlotCheck<J, W, X>, const J: usize, X> Accepts<T, J, X> for W {}
 
 /// The check of one input slot: in flow `Self` (its provider map), task `T`'s
-/// slot `J` is provided by the provider at index `P` under the symbol whose
-/// hash is `H`.
-pub trait Wire<T, const J: usize, const P: usize, const H: u64> {}
+/// slot `J` is provided by the provider at index `HI * AT_FANOUT + LO` under
+/// the symbol whose hash is `H`.
+pub trait Wire<T, const J: usize, const HI: usize, const LO: usize, const H: u64> {}
 
-impl<F, T, const J: usize, const P: usize, const H: u64> Wire<T, J, P, H> for F
+/// The provider at `HI * AT_FANOUT + LO` in flow `F`.
+type ProviderAt<F, const HI: usize, const LO: usize> = <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
+
+impl<F, T, const J: usize, const HI: usize, const LO: usize, const H: u64> Wire<T, J, HI, LO, H>
+    for F
 where
-    F: At<P>,
-    <F as At<P>>::Task: crate::Provides<H>,
-    <F as At<P>>::Task: Accepts<T, J, <<F as At<P>>::Task as crate::Provides<H>>::Ty>,
+    F: AtHi<HI>,
+    <F as AtHi<HI>>::Next: AtLo<LO>,
+    ProviderAt<F, HI, LO>: crate::Provides<H>,
+    ProviderAt<F, HI, LO>: Accepts<T, J, <ProviderAt<F, HI, LO> as crate::Provides<H>>::Ty>,
 {
 }
 
@@ -259,4 +277,14 @@ impl<T> Choose<T> for Pick<false> {
 pub trait Requires<const H: u64> {
     /// The input's type.
     type Ty;
+}
+
+/// Names the retry controller of group `group` `<group>.retry`, unless its
+/// strategy was given a name of its own with [`Retry::named`](crate::Retry::named).
+pub fn name_retry(retry: crate::Retry, group: &str) -> crate::Retry {
+    if retry.name == "retry" {
+        retry.named(format!("{group}.retry"))
+    } else {
+        retry
+    }
 }

@@ -377,17 +377,23 @@ pub const fn resolve<const S: usize, const N: usize, const P: usize>(
     }
 }
 
-/// The provider index (for `At`) of slot `j` of node `a`, or [`UNRESOLVED`]
-/// when `j` is past the atom's slots.
+/// The provider index of slot `j` of node `a`: a node, the node count for
+/// the flow's inputs, one more for no provider to check (also past the
+/// atom's slots). `flow!` maps each index to a type with `AtHi` and `AtLo`.
 pub const fn provider_at<const S: usize, const N: usize, const P: usize>(
     t: &FlowTable,
     r: &Resolution<S, N, P>,
     a: usize,
     j: usize,
 ) -> usize {
-    match t.nodes[a].info() {
+    let p = match t.nodes[a].info() {
         Some(info) if j < slot_count_of(info) => r.slots[r.base[a] as usize + j].provider,
         _ => UNRESOLVED,
+    };
+    if p == UNRESOLVED {
+        t.nodes.len() + 1
+    } else {
+        p
     }
 }
 
@@ -402,6 +408,45 @@ pub const fn slot_hash<const S: usize, const N: usize, const P: usize>(
         Some(info) if j < slot_count_of(info) => r.slots[r.base[a] as usize + j].hash,
         _ => 0,
     }
+}
+
+/// The provider and symbol of every checked slot of one atom, split for the
+/// type checks: `hi[j] * AT_FANOUT + lo[j]` is slot `j`'s provider index and
+/// `hash[j]` the hash of the symbol it reads.
+///
+/// `flow!` computes one per atom, from the flow's statics, and its type checks
+/// read only this small constant.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    /// `provider / AT_FANOUT` per slot.
+    pub hi: [usize; MAX_CHECKED_SLOTS],
+    /// `provider % AT_FANOUT` per slot.
+    pub lo: [usize; MAX_CHECKED_SLOTS],
+    /// The symbol's hash per slot.
+    pub hash: [u64; MAX_CHECKED_SLOTS],
+}
+
+/// Checks atom `a` ([`check_atom`]) and returns its [`Row`].
+pub const fn row<const S: usize, const N: usize, const P: usize>(
+    t: &FlowTable,
+    r: &Resolution<S, N, P>,
+    a: usize,
+) -> Row {
+    check_atom(t, r, a);
+    let mut out = Row {
+        hi: [0; MAX_CHECKED_SLOTS],
+        lo: [0; MAX_CHECKED_SLOTS],
+        hash: [0; MAX_CHECKED_SLOTS],
+    };
+    let mut j = 0;
+    while j < MAX_CHECKED_SLOTS {
+        let p = provider_at(t, r, a, j);
+        out.hi[j] = p / super::AT_FANOUT;
+        out.lo[j] = p % super::AT_FANOUT;
+        out.hash[j] = slot_hash(t, r, a, j);
+        j += 1;
+    }
+    out
 }
 
 /// Whether `j` is one of the slots of `info` (else its check is padding).
@@ -446,6 +491,15 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
             .code(node.name)
             .push(" has more inputs than `flow!` checks (24 input symbols per task): gather some into a struct, or build this flow with the run-time builder, which has no limit")
             .fail();
+    }
+    // Use-site options name inputs the task has?
+    check_injects(node.name, info, node.injects);
+    let mut k = 0;
+    while k < node.rebinds.len() {
+        if !reads(info, node.rebinds[k].0) {
+            unknown(node.name, "rebinds", node.rebinds[k].0, info);
+        }
+        k += 1;
     }
     // The name: taken by an earlier atom?
     let h = symbol_hash(node.name);
@@ -532,6 +586,56 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         }
         j += 1;
     }
+}
+
+/// Whether `info` reads `name`: an input, or a symbol a collection lists.
+const fn reads(info: &TaskInfo, name: &str) -> bool {
+    let count = slot_count_of(info);
+    let mut j = 0;
+    while j < count {
+        if same(slot_input(info, j).1, name) {
+            return true;
+        }
+        j += 1;
+    }
+    false
+}
+
+const fn check_injects(atom: &str, info: &TaskInfo, injects: &[&str]) {
+    let mut k = 0;
+    while k < injects.len() {
+        if !reads(info, injects[k]) {
+            unknown(atom, "injects", injects[k], info);
+        }
+        k += 1;
+    }
+}
+
+/// The sentence of `BuildError::UnknownParameter` for an input.
+const fn unknown(atom: &str, what: &str, name: &str, info: &TaskInfo) -> ! {
+    let mut m = Msg::new()
+        .push("atom ")
+        .code(atom)
+        .push(" ")
+        .push(what)
+        .push(" ")
+        .code(name)
+        .push(", but its task has no such input: ");
+    let count = slot_count_of(info);
+    if count == 0 {
+        m = m.push("it has no inputs");
+    } else {
+        m = m.push("its inputs are ");
+        let mut j = 0;
+        while j < count {
+            if j > 0 {
+                m = m.push(", ");
+            }
+            m = m.code(slot_input(info, j).1);
+            j += 1;
+        }
+    }
+    m.fail()
 }
 
 const fn head(atom: &str, symbol: &str, ty: &str) -> Msg {

@@ -75,6 +75,7 @@ pub struct TypedFlow<I, O> {
     built: Result<CompiledFlow, BuildErrors>,
     inputs: &'static [&'static str],
     outputs: Vec<Option<(usize, usize)>>,
+    output_names: Vec<&'static str>,
     _types: PhantomData<fn(I) -> O>,
 }
 
@@ -93,14 +94,15 @@ impl<I: FlowInputs, O: FlowOutputs> TypedFlow<I, O> {
     #[doc(hidden)]
     pub fn new(flow: Flow, inputs: &'static [&'static str], outputs: &[&'static str]) -> Self {
         let built = flow.build();
-        let outputs = match &built {
+        let positions = match &built {
             Ok(compiled) => outputs.iter().map(|o| compiled.provider_of(o)).collect(),
             Err(_) => Vec::new(),
         };
         TypedFlow {
             built,
             inputs,
-            outputs,
+            outputs: positions,
+            output_names: outputs.to_vec(),
             _types: PhantomData,
         }
     }
@@ -136,10 +138,15 @@ impl<I: FlowInputs, O: FlowOutputs> TypedFlow<I, O> {
     /// The declared outputs after a run of `engine`, `None` when one is
     /// missing (the run did not finish, or was reverted).
     pub fn outputs(&self, engine: &Engine) -> Option<O> {
+        // An output no task provides is one of the flow's inputs, passed through.
         let values: Vec<Option<&Value>> = self
             .outputs
             .iter()
-            .map(|p| p.and_then(|(atom, k)| engine.output_at(atom, k)))
+            .zip(&self.output_names)
+            .map(|(p, name)| match p {
+                Some((atom, k)) => engine.output_at(*atom, *k),
+                None => engine.store().value(name),
+            })
             .collect();
         O::from_values(&values)
     }

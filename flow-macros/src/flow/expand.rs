@@ -117,7 +117,7 @@ fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
             if g.items.is_empty() {
                 errors.add(syn::Error::new(
                     retry.span,
-                    format!("the retry controller of flow `{gname}` has nothing to control: add tasks to the group, or remove `#[retry]`"),
+                    format!("retry controller `{gname}.retry` of flow `{gname}` has nothing to control: add atoms to the flow, or remove the controller"),
                 ));
             }
         }
@@ -245,24 +245,16 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         retry: &[],
                     }
                 });
-                at_impls.push(quote! {
-                    impl __rt::At<#i> for __FlowAt {
-                        type Task = #path;
-                    }
-                });
+                at_impls.push((i, quote!(#path)));
+                let row = format_ident!("__FLOW_ROW_{}", i);
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
-                        __FlowAt: __rt::Wire<
-                            #path,
-                            #j,
-                            { __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #i, #j) },
-                            { __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #i, #j) },
-                        >,
+                        __FlowAt: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
                     }
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
                 atom_checks.push(quote_spanned! {span=>
-                    const _: () = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i);
+                    const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
                     #[allow(dead_code, non_snake_case)]
                     fn #check_fn() where #(#predicates)* {}
                 });
@@ -299,10 +291,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         impl __rt::Provides<{ __rt::symbol_hash(#n) }> for #marker {
                             type Ty = #ty;
                         }
-                        impl __rt::At<#i> for __FlowAt {
-                            type Task = #marker;
-                        }
                     });
+                    at_impls.push((i, quote!(#marker)));
                 }
                 if g.kind == Kind::Graph {
                     let span = g.span;
@@ -362,18 +352,22 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             __FlowAt: __rt::Wire<
                 __FlowOutputs,
                 #j,
-                { __rt::provider_at(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) },
-                { __rt::slot_hash(&__FLOW_TABLE, &__FLOW_RES, #outputs_index, #j) },
+                { __FLOW_ROW_OUTPUTS.hi[#j] },
+                { __FLOW_ROW_OUTPUTS.lo[#j] },
+                { __FLOW_ROW_OUTPUTS.hash[#j] },
             >,
         }
     });
     let name_span = def.name.span();
     let outputs_check = quote_spanned! {name_span=>
-        const _: () = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
+        const __FLOW_ROW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
         #[allow(dead_code)]
         fn __flow_check_outputs() where #(#output_predicates)* {}
     };
 
+    at_impls.push((node_count, quote!(flow_inputs)));
+    at_impls.push((node_count + 1, quote!(__rt::Unresolved)));
+    let provider_map = provider_map(&at_impls);
     let built = build_group(&def.body, &flat, 0, def);
     let input_types: Vec<&Type> = def.inputs.iter().map(|(_, t)| t).collect();
     let output_types: Vec<&Type> = def.outputs.iter().map(|(_, t)| t).collect();
@@ -425,13 +419,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 
             #[allow(dead_code)]
             struct __FlowAt;
-            impl __rt::At<#node_count> for __FlowAt {
-                type Task = flow_inputs;
-            }
-            impl __rt::At<{ usize::MAX }> for __FlowAt {
-                type Task = __rt::Unresolved;
-            }
-            #(#at_impls)*
+            #provider_map
             #(#retry_types)*
 
             #(#atom_checks)*
@@ -445,6 +433,39 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             )
         }
     }
+}
+
+/// `AtHi` and `AtLo` impls mapping each provider index to its type, in
+/// tables of `AT_FANOUT` (128) entries.
+fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
+    const FANOUT: usize = 128;
+    let mut tables: BTreeMap<usize, Vec<(usize, &TokenStream)>> = BTreeMap::new();
+    for (index, ty) in entries {
+        tables
+            .entry(index / FANOUT)
+            .or_default()
+            .push((index % FANOUT, ty));
+    }
+    let mut out = TokenStream::new();
+    for (hi, rows) in tables {
+        let table = format_ident!("__FlowAt{}", hi);
+        let rows = rows.iter().map(|(lo, ty)| {
+            quote! {
+                impl __rt::AtLo<#lo> for #table {
+                    type Task = #ty;
+                }
+            }
+        });
+        out.extend(quote! {
+            #[allow(dead_code)]
+            struct #table;
+            impl __rt::AtHi<#hi> for __FlowAt {
+                type Next = #table;
+            }
+            #(#rows)*
+        });
+    }
+    out
 }
 
 fn node_label(node: &Node<'_>) -> String {
@@ -485,12 +506,13 @@ fn build_group(g: &Group, flat: &Flat<'_>, index: u32, def: &FlowDef) -> TokenSt
     }
     if let Some(retry) = &g.retry {
         let expr = &retry.expr;
+        let named = quote!(__rt::name_retry(#expr, #name));
         let with = match &retry.provides {
             Some((n, _)) => {
                 let n = n.to_string();
-                quote!(__rt::Retry::provides(#expr, #n))
+                quote!(__rt::Retry::provides(#named, #n))
             }
-            None => quote!(#expr),
+            None => named,
         };
         out.extend(quote!(.retry(#with)));
     }

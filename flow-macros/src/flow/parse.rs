@@ -253,7 +253,7 @@ fn parse_item(input: ParseStream<'_>) -> syn::Result<Item> {
     } else {
         None
     };
-    let label = if input.peek(Token![as]) {
+    let mut label = if input.peek(Token![as]) {
         input.parse::<Token![as]>()?;
         Some(input.parse::<Ident>()?)
     } else {
@@ -283,6 +283,10 @@ fn parse_item(input: ParseStream<'_>) -> syn::Result<Item> {
                 _ => bindings.push(Binding::Inject(name, value)),
             }
         }
+    }
+    if label.is_none() && input.peek(Token![as]) {
+        input.parse::<Token![as]>()?;
+        label = Some(input.parse::<Ident>()?);
     }
     let value = if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;

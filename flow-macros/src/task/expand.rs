@@ -267,6 +267,7 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
     let task = &model.task_type;
     let mut out = TokenStream::new();
     let mut j = 0usize;
+    let mut required: Vec<String> = Vec::new();
     for input in &model.inputs {
         let ty = &input.ty;
         let hash_name = &input.symbol;
@@ -275,7 +276,9 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
             super::params::Shape::Required(_)
                 | super::params::Shape::Optional(_)
                 | super::params::Shape::Default(..)
-        ) {
+        ) && !required.contains(hash_name)
+        {
+            required.push(hash_name.clone());
             out.extend(quote! {
                 impl #rt::Requires<{ #rt::symbol_hash(#hash_name) }> for #task {
                     type Ty = #ty;
@@ -290,6 +293,22 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
             }
             _ => vec![input.symbol.clone()],
         };
+        if matches!(
+            input.shape,
+            super::params::Shape::Collect(..) | super::params::Shape::CollectMap(..)
+        ) {
+            for symbol in &symbols {
+                if required.contains(symbol) {
+                    continue;
+                }
+                required.push(symbol.clone());
+                out.extend(quote! {
+                    impl #rt::Requires<{ #rt::symbol_hash(#symbol) }> for #task {
+                        type Ty = #ty;
+                    }
+                });
+            }
+        }
         for symbol in symbols {
             let message = format!(
                 "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{Self}}`",
