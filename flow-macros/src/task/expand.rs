@@ -311,7 +311,7 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
         }
         for symbol in symbols {
             let message = format!(
-                "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{Self}}`",
+                "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{Self}}`: make the types agree, or rebind the input to another symbol",
                 model.name, symbol, input.text, symbol
             );
             let label = format!("`{symbol}` is provided as `{{Self}}` here");
