@@ -19,7 +19,7 @@ mod typed;
 
 pub use resolve::{
     Row, check_atom, check_graph, output_count, provider_at, resolve, row, slot_count,
-    slot_count_of, slot_hash, symbol_at,
+    slot_count_of, slot_hash,
 };
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};
 
@@ -66,37 +66,6 @@ pub struct NodeEntry {
 }
 
 impl NodeEntry {
-    /// An atom of `info`, named `name`, in group `parent`.
-    pub const fn atom(
-        info: &'static TaskInfo,
-        name: &'static str,
-        parent: u32,
-        index: u32,
-    ) -> Self {
-        NodeEntry {
-            kind: NodeKind::Atom(info),
-            name,
-            parent,
-            end: index + 1,
-            rebinds: &[],
-            injects: &[],
-            retry: &[],
-        }
-    }
-
-    /// A group whose subtree ends before `end`.
-    pub const fn group(kind: NodeKind, name: &'static str, parent: u32, end: u32) -> Self {
-        NodeEntry {
-            kind,
-            name,
-            parent,
-            end,
-            rebinds: &[],
-            injects: &[],
-            retry: &[],
-        }
-    }
-
     const fn info(&self) -> Option<&'static TaskInfo> {
         match self.kind {
             NodeKind::Atom(info) => Some(info),
@@ -136,8 +105,6 @@ pub enum Status {
     /// Several nodes with no order between them provide it: those inside the
     /// subtree of this node.
     Ambiguous(u32),
-    /// More input slots than `flow!` checks per task.
-    TooMany,
 }
 
 /// One input slot (an input, or one symbol of a collection) of one atom.
@@ -207,16 +174,10 @@ impl<const H: u64> crate::Provides<H> for Unresolved {
     type Ty = Unresolved;
 }
 
-/// What stands in for a task's input slots beyond the last.
-#[derive(Debug)]
-pub struct Padding;
-
 /// Implemented by a task made by `#[task]` for each of its input slots `J`
 /// when the type `X` that provider `W` gives matches the slot's type; its
 /// failure message names the task, the symbol and both types.
 pub trait SlotCheck<const J: usize, W, X> {}
-
-impl<const J: usize, W, X> SlotCheck<J, W, X> for Padding {}
 
 /// Implemented by every provider: tasks made by `#[task]`, and the marker
 /// types `flow!` makes for the flow's inputs and retry controllers.
@@ -246,24 +207,6 @@ where
     ProviderAt<F, HI, LO>: crate::Provides<H>,
     ProviderAt<F, HI, LO>: Accepts<T, J, <ProviderAt<F, HI, LO> as crate::Provides<H>>::Ty>,
 {
-}
-
-/// Chooses the task (`true`) or [`Padding`] (`false`).
-#[derive(Debug)]
-pub struct Pick<const B: bool>;
-
-/// See [`Pick`].
-pub trait Choose<T> {
-    /// The task or the padding.
-    type Out;
-}
-
-impl<T> Choose<T> for Pick<true> {
-    type Out = T;
-}
-
-impl<T> Choose<T> for Pick<false> {
-    type Out = Padding;
 }
 
 /// Implemented by a task made by `#[task]` for each of its inputs (by the

@@ -449,11 +449,6 @@ pub const fn row<const S: usize, const N: usize, const P: usize>(
     out
 }
 
-/// Whether `j` is one of the slots of `info` (else its check is padding).
-pub const fn symbol_at(info: &TaskInfo, j: usize) -> bool {
-    j < slot_count_of(info)
-}
-
 /// Appends the path of node `n`: the names of its groups and its own, with `/`.
 const fn path(mut m: Msg, t: &FlowTable, n: u32) -> Msg {
     let mut chain = [0u32; 64];
@@ -524,7 +519,7 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         let (input, _, _) = slot_input(info, j);
         let ty = info.inputs[input].ty;
         match slot.status {
-            Status::Found | Status::Injected | Status::Absent | Status::TooMany => {}
+            Status::Found | Status::Injected | Status::Absent => {}
             Status::Nowhere => head(node.name, slot.symbol, ty)
                 .push(", but no earlier task in flow ")
                 .code(t.name)

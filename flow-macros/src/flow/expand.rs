@@ -11,8 +11,11 @@ use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
 use crate::util::{Errors, type_text};
 
 /// How many input slots per task are compared by type (`MAX_CHECKED_SLOTS`
-/// in `flow_core::checked`).
+/// in `flow_core::checked`; the generated code asserts they agree).
 const CHECKED_SLOTS: usize = 24;
+
+/// Entries per provider table (`AT_FANOUT` in `flow_core::checked`).
+const FANOUT: usize = 128;
 
 /// A node of the flattened tree.
 struct Node<'a> {
@@ -417,6 +420,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             const __FLOW_P: usize = __rt::output_count(&__FLOW_TABLE);
             static __FLOW_RES: __rt::Resolution<__FLOW_S, __FLOW_N, __FLOW_P> = __rt::resolve(&__FLOW_TABLE);
 
+            const _: () = ::core::assert!(
+                __rt::MAX_CHECKED_SLOTS == #CHECKED_SLOTS && __rt::AT_FANOUT == #FANOUT,
+                "flow-macros and flow-core disagree: use the same version of both",
+            );
+
             #[allow(dead_code)]
             struct __FlowAt;
             #provider_map
@@ -438,7 +446,6 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 /// `AtHi` and `AtLo` impls mapping each provider index to its type, in
 /// tables of `AT_FANOUT` (128) entries.
 fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
-    const FANOUT: usize = 128;
     let mut tables: BTreeMap<usize, Vec<(usize, &TokenStream)>> = BTreeMap::new();
     for (index, ty) in entries {
         tables
