@@ -43,7 +43,15 @@ async fn a_successful_run_is_journaled_with_results_and_inputs() {
     let (run, _) = journal.load_flow(engine.run_id()).await.unwrap();
     assert_eq!(run.name, "journaled");
     assert_eq!(run.state, FlowState::Success);
-    assert_eq!(run.meta, json!({ "inputs": { "x": 41 } }));
+    assert_eq!(
+        run.meta,
+        json!({
+            "inputs": { "x": 41 },
+            "atoms": [["add", "TASK"], ["five", "TASK"]],
+            "revert_all": false,
+            "cancelled": false,
+        })
+    );
     assert!(journal.logbook(run.logbook).is_some());
 
     let atoms = atoms_by_name(&journal, &engine).await;
@@ -120,7 +128,10 @@ async fn the_memory_backend_rejects_atoms_of_an_unknown_run() {
     let id = flow::FlowId::new();
     let err = journal.save_atoms(id, Vec::new()).await.unwrap_err();
     assert!(matches!(err, StorageError::NotFound(got) if got == id));
-    assert_eq!(err.to_string(), format!("no run with id {id} in the store"));
+    assert_eq!(
+        err.to_string(),
+        format!("no run with id {id} in the store: list the runs with `Backend::list_flows`")
+    );
     assert!(matches!(
         journal.load_flow(id).await,
         Err(StorageError::NotFound(_))

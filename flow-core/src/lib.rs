@@ -65,14 +65,17 @@ pub use engine::state::{
     flow_transition_allowed,
 };
 pub use engine::{Engine, EngineBuilder, Mode};
-pub use error::{AtomFailure, BuildError, BuildErrors, Method, Missing, RunError};
+pub use error::{AtomFailure, BuildError, BuildErrors, Method, Missing, ResumeError, RunError};
 pub use failure::{Failure, FailureKind, TaskError};
 pub use flow::{Atom, Flow, Item, Link, Pattern};
 pub use notify::{CaptureListener, Detail, DurationListener, Event, Listener, LoggingListener};
 pub use retry::{Attempt, Backoff, Decision, History, Retry, RetryStrategy};
 pub use storage::{
-    AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, MemoryBackend, StorageError,
+    AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, MemoryBackend, Operation,
+    StorageError,
 };
+#[cfg(feature = "sqlite")]
+pub use storage::{SqliteBackend, SqliteOptions, Synchronous};
 pub use symbol::{CodecError, Data, Name, Store, SymbolSpec, TypeInfo, Value};
 pub use task::{
     ArgError, Args, Context, Exec, Failures, FnTask, InputKind, InputSpec, Outcome, Outputs,

@@ -49,6 +49,11 @@ impl CodecError {
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
+
+    /// What serde said, without the type: `invalid type: string "x", expected u64`.
+    pub fn reason(&self) -> String {
+        self.source.to_string()
+    }
 }
 
 /// The identity of a symbol's type, with the codec that persists its values.

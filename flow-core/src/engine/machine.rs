@@ -65,7 +65,7 @@ pub(crate) struct Machine {
     pub(crate) failure: Vec<Option<Failure>>,
     pub(crate) revert_results: Vec<Option<Value>>,
     /// Atoms whose `execute` failed, in the order it happened.
-    failed: Vec<u32>,
+    pub(crate) failed: Vec<u32>,
     pub(crate) revert_failures: Vec<(u32, Failure)>,
     snapshot: Option<Arc<Failures>>,
     forward: BinaryHeap<(i32, u32)>,
@@ -77,7 +77,7 @@ pub(crate) struct Machine {
     /// A revert failed: nothing new starts.
     pub(crate) halted: bool,
     /// Everything is being reverted.
-    revert_all: bool,
+    pub(crate) revert_all: bool,
     /// The run was cancelled.
     pub(crate) cancelled: bool,
     /// The run is suspending: nothing new starts.
@@ -110,7 +110,7 @@ pub(crate) struct Slot {
     /// For atoms to revert: successors not yet undone.
     rwaiting: u32,
     /// For atoms being reverted for a retry: its controller; else `NONE`.
-    owner: u32,
+    pub(crate) owner: u32,
     /// How many times `execute` was started.
     pub(crate) attempts: u32,
 }
@@ -173,11 +173,21 @@ impl Machine {
     }
 
     fn mark(&mut self, i: u32) {
+        if self.g.nodes[i as usize].is_barrier() {
+            return;
+        }
         if let Some(d) = &mut self.dirty {
             if !d.marked[i as usize] {
                 d.marked[i as usize] = true;
                 d.atoms.push(i);
             }
+        }
+    }
+
+    /// The flow's record changed (its state, or how it is being reverted).
+    fn mark_flow(&mut self) {
+        if let Some(d) = &mut self.dirty {
+            d.flow = true;
         }
     }
 
@@ -357,6 +367,45 @@ impl Machine {
         for (r, _) in waits {
             self.push_forward(r);
         }
+    }
+
+    /// Takes up a run loaded from the journal: atoms caught `Running` run again,
+    /// atoms caught `Reverting` revert again, the retries whose sub-flows were
+    /// being reverted go on, and failures not yet resolved are resolved.
+    pub(crate) fn restored(&mut self) -> Result<(), TransitionError> {
+        self.recover_interrupted();
+        let n = self.slots.len() as u32;
+        let mut scopes: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for i in 0..n {
+            let slot = &mut self.slots[i as usize];
+            if slot.owner != NONE && slot.intention == Intention::Revert && !self.revert_all {
+                scopes.entry(slot.owner).or_default().push(i);
+            } else {
+                slot.owner = NONE;
+            }
+        }
+        for (controller, scope) in scopes {
+            let left = scope.iter().filter(|&&i| self.blocks_revert(i)).count();
+            let pending = PendingRetry {
+                controller,
+                scope,
+                left,
+            };
+            if left == 0 {
+                self.run_again(pending)?;
+            } else {
+                self.retries.push(pending);
+            }
+        }
+        if !self.revert_all && !self.halted {
+            for i in 0..n {
+                let slot = &self.slots[i as usize];
+                if slot.state == AtomState::Failure && slot.intention == Intention::Execute {
+                    self.on_failure(i)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Fills the counters and the ready queues from the current states.
@@ -864,6 +913,7 @@ impl Machine {
             return;
         };
         let name = self.g.nodes[atom as usize].name.to_string();
+        self.mark(controller);
         if let Some(last) = self
             .histories
             .entry(controller)
@@ -950,6 +1000,7 @@ impl Machine {
         for &i in &scope {
             self.set_intention(i, Intention::Revert);
             self.slots[i as usize].owner = r;
+            self.mark(i);
             if self.blocks_revert(i) {
                 left += 1;
             }
@@ -985,6 +1036,7 @@ impl Machine {
             }
             self.set_intention(i, Intention::Execute);
             self.slots[iu].owner = NONE;
+            self.mark(i);
             self.slots[iu].passed = false;
             self.outputs[iu] = None;
             self.failure[iu] = None;
@@ -1013,6 +1065,7 @@ impl Machine {
     pub(crate) fn cancel(&mut self) {
         if !self.cancelled {
             self.cancelled = true;
+            self.mark_flow();
             if !self.halted {
                 self.revert_everything();
             }
@@ -1054,9 +1107,13 @@ impl Machine {
         self.retries.clear();
         self.waits.clear();
         self.forward.clear();
+        self.mark_flow();
         for i in 0..self.slots.len() as u32 {
             self.set_intention(i, Intention::Revert);
-            self.slots[i as usize].owner = NONE;
+            if self.slots[i as usize].owner != NONE {
+                self.slots[i as usize].owner = NONE;
+                self.mark(i);
+            }
             if self.slots[i as usize].state == AtomState::Retrying {
                 self.force_state(i, AtomState::Success);
             }

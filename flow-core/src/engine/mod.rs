@@ -14,6 +14,7 @@
 pub(crate) mod control;
 mod exec;
 pub(crate) mod machine;
+mod resume;
 pub mod state;
 
 use std::collections::HashMap;
@@ -161,6 +162,7 @@ impl EngineBuilder {
             started: false,
             versions: vec![0; n],
             progress: progress.unwrap_or_else(|| Arc::from(Vec::new())),
+            definition: None,
         });
         Engine {
             flow: self.flow,
@@ -179,9 +181,25 @@ struct Journal {
     started: bool,
     versions: Vec<u64>,
     progress: Arc<[AtomicU32]>,
+    definition: Option<serde_json::Value>,
 }
 
 impl Journal {
+    /// The flow's atoms, as stored with the run: `[["name", "TASK"], ..]`.
+    fn definition(&mut self, m: &Machine) -> serde_json::Value {
+        self.definition
+            .get_or_insert_with(|| {
+                let g = &m.g;
+                serde_json::Value::Array(
+                    g.nodes[..g.atoms]
+                        .iter()
+                        .map(|n| serde_json::json!([n.name.as_ref(), resume::kind_str(n.kind)]))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
     fn encode(m: &Machine, i: u32, outputs: &Outputs) -> Result<serde_json::Value, StorageError> {
         let node = &m.g.nodes[i as usize];
         let mut list = Vec::with_capacity(outputs.len());
@@ -195,10 +213,31 @@ impl Journal {
         Ok(serde_json::Value::Array(list))
     }
 
-    /// A controller's history as JSON: `{"history": [{"value": .., "failures": {..}}]}`.
-    fn history(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
+    /// An atom's metadata: a controller's history
+    /// (`{"history": [{"value": .., "failures": {..}}]}`), and the controller
+    /// whose retry is reverting the atom (`{"owner": name}`).
+    fn meta(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
+        let mut meta = serde_json::Map::new();
+        let owner = m.slots[i as usize].owner;
+        if owner != crate::compile::NONE {
+            meta.insert(
+                "owner".into(),
+                serde_json::Value::String(m.g.nodes[owner as usize].name.to_string()),
+            );
+        }
+        if let Some(history) = Self::history(m, i)? {
+            meta.insert("history".into(), history);
+        }
+        Ok(if meta.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Object(meta)
+        })
+    }
+
+    fn history(m: &Machine, i: u32) -> Result<Option<serde_json::Value>, StorageError> {
         let Some(history) = m.histories.get(&i) else {
-            return Ok(serde_json::Value::Null);
+            return Ok(None);
         };
         let mut attempts = Vec::with_capacity(history.len());
         for attempt in history.attempts() {
@@ -213,7 +252,7 @@ impl Journal {
             let failures = serde_json::to_value(&attempt.failures).unwrap_or_default();
             attempts.push(serde_json::json!({ "value": value, "failures": failures }));
         }
-        Ok(serde_json::json!({ "history": attempts }))
+        Ok(Some(serde_json::Value::Array(attempts)))
     }
 
     fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
@@ -252,7 +291,7 @@ impl Journal {
                 .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
             attempts: m.slots[iu].attempts,
             version: self.versions[iu],
-            meta: Self::history(m, i)?,
+            meta: Self::meta(m, i)?,
         })
     }
 
@@ -288,13 +327,19 @@ impl Journal {
                 })?;
                 inputs.insert(k.to_string(), json);
             }
+            let definition = self.definition(m);
             self.backend
                 .save_flow(FlowDetail {
                     id: run_id,
                     logbook: self.logbook.unwrap_or_default(),
                     name: m.g.name.to_string(),
                     state: m.flow_state,
-                    meta: serde_json::json!({ "inputs": inputs }),
+                    meta: serde_json::json!({
+                        "inputs": inputs,
+                        "atoms": definition,
+                        "revert_all": m.revert_all,
+                        "cancelled": m.cancelled,
+                    }),
                     updated_at: now_unix(),
                 })
                 .await?;

@@ -8,8 +8,11 @@
 //! Backends implement [`Backend`]; [`MemoryBackend`] keeps everything in memory.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -19,6 +22,8 @@ use crate::engine::state::{AtomKind, AtomState, FlowState, Intention};
 use crate::failure::Failure;
 
 pub use memory::MemoryBackend;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteBackend, SqliteOptions, Synchronous};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -148,12 +153,50 @@ pub struct AtomDetail {
     pub meta: serde_json::Value,
 }
 
+/// The operation of a [`Backend`] that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Opening the store (and bringing its schema up to date).
+    Open,
+    /// [`Backend::save_logbook`].
+    SaveLogbook,
+    /// [`Backend::save_flow`].
+    SaveFlow,
+    /// [`Backend::save_atoms`].
+    SaveAtoms,
+    /// [`Backend::load_flow`].
+    LoadFlow,
+    /// [`Backend::list_flows`].
+    ListFlows,
+}
+
+impl Operation {
+    /// The operation as messages print it: `open`, `save_atoms`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Open => "open",
+            Operation::SaveLogbook => "save_logbook",
+            Operation::SaveFlow => "save_flow",
+            Operation::SaveAtoms => "save_atoms",
+            Operation::LoadFlow => "load_flow",
+            Operation::ListFlows => "list_flows",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why the journal could not be written or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
     /// The run is not in the store.
-    #[error("no run with id {0} in the store")]
+    #[error("no run with id {0} in the store: list the runs with `Backend::list_flows`")]
     NotFound(FlowId),
     /// A value could not be encoded for the journal.
     #[error("atom `{atom}`: output `{symbol}` cannot be stored: {source}")]
@@ -166,9 +209,88 @@ pub enum StorageError {
         #[source]
         source: crate::symbol::CodecError,
     },
-    /// The backend failed.
-    #[error("the storage backend failed: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The file exists but is not a store of this library.
+    #[error(
+        "`{}` is not a flow store ({detail}): give the path of a store, or of a file that does not exist yet",
+        path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The store was written by a newer version of this library.
+    #[error(
+        "the store `{}` has schema version {found}, newer than the {supported} this version of flow knows: \
+         upgrade flow to open it",
+        path.display()
+    )]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: i64,
+        /// The newest version this library knows.
+        supported: i64,
+    },
+    /// Another connection holds the store's lock for longer than the busy timeout.
+    #[error(
+        "{op}: the store `{}` is locked by another connection: wait for it to finish, \
+         or raise the busy timeout",
+        path.display()
+    )]
+    Locked {
+        /// What was being done.
+        op: Operation,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store cannot be written.
+    #[error(
+        "{op}: the store `{}` is read-only: open it writable (and check the permissions \
+         of the file and its directory) to run flows in it",
+        path.display()
+    )]
+    ReadOnly {
+        /// What was being done.
+        op: Operation,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A stored record does not read back (edited by hand, or damaged).
+    #[error("{op}: a stored record is damaged: {detail}")]
+    Corrupt {
+        /// What was being done.
+        op: Operation,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The backend failed otherwise.
+    #[error("{op}: the storage backend failed: {source}")]
+    Backend {
+        /// What was being done.
+        op: Operation,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StorageError {
+    /// The operation that failed, when the error says.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            StorageError::Locked { op, .. }
+            | StorageError::ReadOnly { op, .. }
+            | StorageError::Corrupt { op, .. }
+            | StorageError::Backend { op, .. } => Some(*op),
+            StorageError::NotAStore { .. } | StorageError::NewerSchema { .. } => {
+                Some(Operation::Open)
+            }
+            StorageError::NotFound(_) | StorageError::Encode { .. } => None,
+        }
+    }
 }
 
 /// A journal backend: narrow, asynchronous, fallible.
