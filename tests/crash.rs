@@ -1,2 +1,735 @@
-//! placeholder
-fn main() {}
+//! Crash test: a child process runs a 200-task flow against a SQLite store and
+//! is killed with SIGKILL at 50 seeded points (while tasks execute, while they
+//! are reverted, inside a retry); each time the run is then resumed to the end
+//! from the store, and checked against a run that never crashed:
+//!
+//! - the final flow state, every atom's final state, and the outputs are equal;
+//! - a task recorded `Success` at the kill never runs again (unless a retry
+//!   after the kill resets it, as it would without a crash);
+//! - only tasks recorded `Running` at the kill run one time more than without
+//!   a crash, and only tasks recorded `Reverting` are reverted one time more;
+//! - every result acknowledged in the store at the kill is the one the resumed
+//!   run uses.
+//!
+//! The flow: a chain of 50, an unordered fan of 40 and its join, a retry group
+//! of 30 in which one task fails on the controller's first two attempts, a
+//! second fan of 40 and its join, and a chain of 38; in the revert scenario its
+//! last task fails, so everything is reverted.
+//!
+//! This file is its own test harness: with `FLOW_CRASH_CHILD` set it is the
+//! child; without, it runs the test.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use flow::{
+    Atom, AtomState, Backend, CompiledFlow, Engine, Event, Flow, FlowId, FlowState, FnTask,
+    Listener, Outputs, Retry, RunError, Signature, SqliteBackend, TaskError,
+};
+
+const CHAIN_1: usize = 50;
+const FAN: usize = 40;
+const GROUP: usize = 30;
+/// The task of the retry group that fails while the controller's attempt is below 3.
+const FLAKY: usize = 10;
+const CHAIN_2: usize = 38;
+const TASKS: usize = CHAIN_1 + FAN + 1 + GROUP + FAN + 1 + CHAIN_2;
+const POINTS: usize = 50;
+const SEED: u64 = 0x5EED_F10E;
+
+/// Where a child stops and waits to be killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// In `execute`, before the side effect.
+    ExecBefore,
+    /// In `execute`, after the side effect.
+    ExecAfter,
+    /// In `revert`, before the side effect.
+    RevertBefore,
+    /// In `revert`, after the side effect.
+    RevertAfter,
+    /// When the engine records a task's success, before the journal has it.
+    Succeeded,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::ExecBefore,
+        Kind::ExecAfter,
+        Kind::RevertBefore,
+        Kind::RevertAfter,
+        Kind::Succeeded,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::ExecBefore => "exec-before",
+            Kind::ExecAfter => "exec-after",
+            Kind::RevertBefore => "revert-before",
+            Kind::RevertAfter => "revert-after",
+            Kind::Succeeded => "succeeded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// The process's crash point, and how many events of each kind it saw.
+struct Hooks {
+    point: Option<(Kind, usize)>,
+    seen: [AtomicUsize; 5],
+}
+
+/// Where the side effects go (the parent changes it per case).
+static LOGS: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn set_logs(dir: &Path) {
+    *LOGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(dir.to_path_buf());
+}
+
+static HOOKS: OnceLock<Hooks> = OnceLock::new();
+
+fn hooks() -> &'static Hooks {
+    HOOKS.get().expect("hooks are set before any flow runs")
+}
+
+/// Counts an event; at the crash point, tells the parent and waits to be killed.
+fn event(kind: Kind) {
+    let h = hooks();
+    let n = h.seen[kind as usize].fetch_add(1, Ordering::SeqCst) + 1;
+    if h.point == Some((kind, n)) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "CRASH-POINT");
+        let _ = out.flush();
+        drop(out);
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The task's side effect: one line in its own log.
+fn side_effect(task: &str, line: &str) {
+    let dir = LOGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+        .expect("the log directory is set before any flow runs");
+    let path = dir.join(task);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    f.write_all(format!("{line}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+fn mix(name: &str, sum: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ sum.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A task named `name` requiring `inputs` (all `u64`) and providing `name`.
+fn step(name: String, inputs: Vec<String>) -> Atom {
+    step_with(name, inputs, Extra::None)
+}
+
+enum Extra {
+    None,
+    /// Fails while the retry controller's `try` is below 3.
+    Flaky,
+    /// Fails when the run's `fail_at_end` is true.
+    FailAtEnd,
+}
+
+fn step_with(name: String, inputs: Vec<String>, extra: Extra) -> Atom {
+    let mut sig = Signature::new();
+    for i in &inputs {
+        sig = sig.requires::<u64>(i.clone());
+    }
+    let n = inputs.len();
+    sig = match extra {
+        Extra::None => sig,
+        Extra::Flaky => sig.requires::<u32>("try"),
+        Extra::FailAtEnd => sig.requires::<bool>("fail_at_end"),
+    };
+    let sig = sig.provides::<u64>(name.clone());
+    let exec_name = name.clone();
+    let revert_name = name.clone();
+    let flaky = matches!(extra, Extra::Flaky);
+    let at_end = matches!(extra, Extra::FailAtEnd);
+    let task = FnTask::new(sig, move |args, ctx| {
+        let name = &exec_name;
+        let result = (|| {
+            event(Kind::ExecBefore);
+            side_effect(name, &format!("execute {}", ctx.attempt()));
+            event(Kind::ExecAfter);
+            let mut sum = 0u64;
+            for k in 0..n {
+                sum = sum.wrapping_add(*args.get::<u64>(k)?);
+            }
+            if flaky && *args.get::<u32>(n)? < 3 {
+                return Err(TaskError::msg(format!("{name}: not yet")));
+            }
+            if at_end && *args.get::<bool>(n)? {
+                return Err(TaskError::msg(format!("{name}: the last step failed")));
+            }
+            Ok(Outputs::one(mix(name, sum)))
+        })();
+        flow::Exec::Ready(result)
+    })
+    .on_revert_sync(move |_| {
+        event(Kind::RevertBefore);
+        side_effect(&revert_name, "revert");
+        event(Kind::RevertAfter);
+        Ok(None)
+    });
+    Atom::new(name, task)
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:03}")).collect()
+}
+
+/// The 200-task flow.
+fn definition() -> CompiledFlow {
+    let mut top = Flow::linear("crash")
+        .input::<u64>("seed")
+        .input::<bool>("fail_at_end");
+    let mut prev = "seed".to_string();
+    for name in names("a", CHAIN_1) {
+        top.push(step(name.clone(), vec![prev]));
+        prev = name;
+    }
+    let mut fan = Flow::unordered("fan-1");
+    for name in names("p", FAN) {
+        fan.push(step(name, vec![prev.clone()]));
+    }
+    top.push(fan);
+    top.push(step("join-1".into(), names("p", FAN)));
+    prev = "join-1".into();
+    let mut group = Flow::linear("group").retry(Retry::times(3).named("r").provides("try"));
+    for (i, name) in names("g", GROUP).into_iter().enumerate() {
+        let extra = if i == FLAKY {
+            Extra::Flaky
+        } else {
+            Extra::None
+        };
+        group.push(step_with(name.clone(), vec![prev], extra));
+        prev = name;
+    }
+    top.push(group);
+    let mut fan = Flow::unordered("fan-2");
+    for name in names("q", FAN) {
+        fan.push(step(name, vec![prev.clone()]));
+    }
+    top.push(fan);
+    top.push(step("join-2".into(), names("q", FAN)));
+    prev = "join-2".into();
+    let tail = names("z", CHAIN_2);
+    let last = tail.len() - 1;
+    for (i, name) in tail.into_iter().enumerate() {
+        let extra = if i == last {
+            Extra::FailAtEnd
+        } else {
+            Extra::None
+        };
+        top.push(step_with(name.clone(), vec![prev], extra));
+        prev = name;
+    }
+    top.build().expect("the crash flow builds")
+}
+
+/// Stops at the crash point when the engine records a success.
+struct OnSuccess;
+
+impl Listener for OnSuccess {
+    fn on_event(&self, event: &Event<'_>) {
+        if let Event::Atom {
+            state: AtomState::Success,
+            ..
+        } = event
+        {
+            self::event(Kind::Succeeded);
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+// ---------------------------------------------------------------- the child
+
+fn child() -> ExitCode {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let (kind, n) = var("FLOW_CRASH_AT")
+        .split_once(':')
+        .map(|(k, n)| (Kind::parse(k).expect("a kind"), n.parse().expect("a count")))
+        .expect("FLOW_CRASH_AT is kind:n");
+    let parallel = var("FLOW_CRASH_PARALLEL") == "1";
+    let fail_at_end = var("FLOW_CRASH_FAIL") == "1";
+    let _ = HOOKS.set(Hooks {
+        point: Some((kind, n)),
+        seen: Default::default(),
+    });
+    set_logs(Path::new(&var("FLOW_CRASH_LOGS")));
+    let store = Arc::new(SqliteBackend::open(var("FLOW_CRASH_DB")).expect("the store opens"));
+    runtime().block_on(async move {
+        let builder = Engine::builder(definition())
+            .input("seed", 7u64)
+            .input("fail_at_end", fail_at_end)
+            .storage(store)
+            .listener(OnSuccess);
+        let mut engine = if parallel {
+            builder.parallel(4).build()
+        } else {
+            builder.build()
+        };
+        println!("RUN {}", engine.run_id());
+        let _ = std::io::stdout().flush();
+        let _ = engine.run().await;
+    });
+    // Reaching the end means the crash point was never met.
+    println!("FINISHED");
+    ExitCode::SUCCESS
+}
+
+// --------------------------------------------------------------- the parent
+
+/// What one run did: executions and reverts per task (from the side-effect
+/// logs), and its end (from the store).
+#[derive(Debug, Default)]
+struct Record {
+    executed: BTreeMap<String, usize>,
+    reverted: BTreeMap<String, usize>,
+}
+
+fn read_logs(dir: &Path) -> Record {
+    let mut r = Record::default();
+    for entry in std::fs::read_dir(dir).expect("the log directory") {
+        let entry = entry.expect("a log entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(entry.path()).expect("a log");
+        for line in text.lines() {
+            let map = if line.starts_with("execute") {
+                &mut r.executed
+            } else {
+                &mut r.reverted
+            };
+            *map.entry(name.clone()).or_default() += 1;
+        }
+    }
+    r
+}
+
+struct End {
+    state: FlowState,
+    atoms: BTreeMap<String, AtomState>,
+    results: BTreeMap<String, serde_json::Value>,
+    history: usize,
+    error: Option<String>,
+}
+
+async fn end_of(store: &SqliteBackend, id: FlowId, outcome: Result<(), RunError>) -> End {
+    let (run, atoms) = store.load_flow(id).await.expect("the run is stored");
+    let history = atoms
+        .iter()
+        .find(|a| a.name == "r")
+        .and_then(|a| a.meta.get("history"))
+        .and_then(|h| h.as_array())
+        .map_or(0, Vec::len);
+    End {
+        state: run.state,
+        atoms: atoms.iter().map(|a| (a.name.clone(), a.state)).collect(),
+        results: atoms
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), a.result.clone()?)))
+            .collect(),
+        history,
+        error: outcome.err().map(|e| e.to_string()),
+    }
+}
+
+/// A run that never crashed.
+fn reference(
+    rt: &tokio::runtime::Runtime,
+    work: &Path,
+    fail_at_end: bool,
+) -> (Record, End, [usize; 5]) {
+    let dir = work.join(format!("reference-{fail_at_end}"));
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).expect("a directory");
+    set_logs(&logs);
+    let before = seen();
+    let store = Arc::new(SqliteBackend::open(dir.join("store.db")).expect("the store opens"));
+    let end = rt.block_on(async {
+        let mut engine = Engine::builder(definition())
+            .input("seed", 7u64)
+            .input("fail_at_end", fail_at_end)
+            .storage(store.clone())
+            .listener(OnSuccess)
+            .parallel(4)
+            .build();
+        let outcome = engine.run().await;
+        end_of(&store, engine.run_id(), outcome).await
+    });
+    let after = seen();
+    let mut counts = [0; 5];
+    for k in 0..5 {
+        counts[k] = after[k] - before[k];
+    }
+    (read_logs(&logs), end, counts)
+}
+
+fn seen() -> [usize; 5] {
+    let h = hooks();
+    std::array::from_fn(|k| h.seen[k].load(Ordering::SeqCst))
+}
+
+/// A small seeded generator (xorshift*), so the points are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+}
+
+struct Case {
+    fail_at_end: bool,
+    kind: Kind,
+    n: usize,
+    parallel: bool,
+}
+
+fn cases(forward: &[usize; 5], backward: &[usize; 5]) -> Vec<Case> {
+    let mut rng = Rng(SEED);
+    let plan: [(bool, Kind, usize); 9] = [
+        (false, Kind::ExecBefore, 8),
+        (false, Kind::ExecAfter, 8),
+        (false, Kind::Succeeded, 6),
+        (false, Kind::RevertBefore, 4),
+        (false, Kind::RevertAfter, 4),
+        (true, Kind::ExecAfter, 4),
+        (true, Kind::Succeeded, 2),
+        (true, Kind::RevertBefore, 7),
+        (true, Kind::RevertAfter, 7),
+    ];
+    let mut out = Vec::new();
+    for (fail_at_end, kind, count) in plan {
+        let total = if fail_at_end { backward } else { forward }[kind as usize];
+        assert!(total > 0, "no {} events to crash at", kind.name());
+        for _ in 0..count {
+            out.push(Case {
+                fail_at_end,
+                kind,
+                n: 1 + rng.below(total),
+                parallel: out.len() % 2 == 1,
+            });
+        }
+    }
+    assert_eq!(out.len(), POINTS);
+    out
+}
+
+/// What a case found, for the totals at the end.
+#[derive(Default)]
+struct Found {
+    running_at_kill: usize,
+    reverting_at_kill: usize,
+    ran_twice: usize,
+    reverted_twice: usize,
+}
+
+fn run_case(
+    rt: &tokio::runtime::Runtime,
+    work: &Path,
+    index: usize,
+    case: &Case,
+    expected: &(Record, End, [usize; 5]),
+    found: &mut Found,
+) -> Result<(), String> {
+    let dir = work.join(format!("case-{index:02}"));
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let db = dir.join("store.db");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .env("FLOW_CRASH_CHILD", "1")
+        .env("FLOW_CRASH_AT", format!("{}:{}", case.kind.name(), case.n))
+        .env("FLOW_CRASH_PARALLEL", if case.parallel { "1" } else { "0" })
+        .env("FLOW_CRASH_FAIL", if case.fail_at_end { "1" } else { "0" })
+        .env("FLOW_CRASH_DB", &db)
+        .env("FLOW_CRASH_LOGS", &logs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut run_id = None;
+    let mut crashed = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(id) = line.strip_prefix("RUN ") {
+            run_id = Some(id.parse::<FlowId>().map_err(|e| e.to_string())?);
+        } else if line == "CRASH-POINT" {
+            crashed = true;
+            break;
+        }
+    }
+    // SIGKILL.
+    child
+        .kill()
+        .map_err(|e| format!("cannot kill the child: {e}"))?;
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !crashed {
+        return Err(format!(
+            "the child ended ({status}) without reaching its crash point"
+        ));
+    }
+    let id = run_id.ok_or("the child did not say its run id")?;
+
+    // The state at the kill.
+    let at_kill = read_logs(&logs);
+    let store = Arc::new(SqliteBackend::open(&db).map_err(|e| e.to_string())?);
+    let (_, stored) = rt
+        .block_on(store.load_flow(id))
+        .map_err(|e| format!("the store after the kill: {e}"))?;
+    let state_at_kill: BTreeMap<String, AtomState> =
+        stored.iter().map(|a| (a.name.clone(), a.state)).collect();
+    let acknowledged: BTreeMap<String, serde_json::Value> = stored
+        .iter()
+        .filter(|a| a.state == AtomState::Success)
+        .filter_map(|a| Some((a.name.clone(), a.result.clone()?)))
+        .collect();
+
+    // Resume to the end, in this process.
+    set_logs(&logs);
+    let end = rt.block_on(async {
+        let mut engine = Engine::builder(definition())
+            .storage(store.clone())
+            .parallel(4)
+            .resume(id)
+            .await
+            .map_err(|e| format!("resume: {e}"))?;
+        let outcome = engine.run().await;
+        Ok::<_, String>(end_of(&store, id, outcome).await)
+    })?;
+    let after = read_logs(&logs);
+
+    let (reference, expected_end, _) = expected;
+    let mut problems = Vec::new();
+    if end.state != expected_end.state {
+        problems.push(format!(
+            "flow ended {:?}, expected {:?}",
+            end.state, expected_end.state
+        ));
+    }
+    if end.error != expected_end.error {
+        problems.push(format!(
+            "run returned {:?}, expected {:?}",
+            end.error, expected_end.error
+        ));
+    }
+    if end.atoms != expected_end.atoms {
+        for (name, state) in &expected_end.atoms {
+            if end.atoms.get(name) != Some(state) {
+                problems.push(format!(
+                    "atom {name} ended {:?}, expected {state:?}",
+                    end.atoms.get(name)
+                ));
+            }
+        }
+    }
+    if end.results != expected_end.results {
+        problems.push("the final results differ from the run without a crash".into());
+    }
+    if end.history != expected_end.history {
+        problems.push(format!(
+            "the controller made {} attempts, expected {}",
+            end.history, expected_end.history
+        ));
+    }
+    let in_group = |name: &str| name.starts_with('g');
+    for name in names_all() {
+        let at = state_at_kill
+            .get(&name)
+            .copied()
+            .unwrap_or(AtomState::Pending);
+        for (what, map, reference_map, extra_state) in [
+            (
+                "executed",
+                &after.executed,
+                &reference.executed,
+                AtomState::Running,
+            ),
+            (
+                "reverted",
+                &after.reverted,
+                &reference.reverted,
+                AtomState::Reverting,
+            ),
+        ] {
+            let got = map.get(&name).copied().unwrap_or(0);
+            let want = reference_map.get(&name).copied().unwrap_or(0);
+            if got == want + 1 && at == extra_state {
+                if extra_state == AtomState::Running {
+                    found.ran_twice += 1;
+                } else {
+                    found.reverted_twice += 1;
+                }
+            } else if got != want {
+                problems.push(format!(
+                    "task {name} {what} {got} times, {want} without a crash; at the kill it was {at:?}"
+                ));
+            }
+        }
+        if at == AtomState::Running {
+            found.running_at_kill += 1;
+        }
+        if at == AtomState::Reverting {
+            found.reverting_at_kill += 1;
+        }
+        if at == AtomState::Success && !in_group(&name) {
+            let times = after.executed.get(&name).copied().unwrap_or(0);
+            if times != 1 {
+                problems.push(format!(
+                    "task {name} was Success at the kill but executed {times} times"
+                ));
+            }
+            let before = at_kill.executed.get(&name).copied().unwrap_or(0);
+            if before != 1 {
+                problems.push(format!(
+                    "task {name} was Success at the kill after {before} executions"
+                ));
+            }
+            if !case.fail_at_end {
+                let result = end.results.get(&name);
+                if result != acknowledged.get(&name) {
+                    problems.push(format!(
+                        "the acknowledged result of {name} ({:?}) became {result:?}",
+                        acknowledged.get(&name)
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n  "))
+    }
+}
+
+fn names_all() -> Vec<String> {
+    let mut all = Vec::with_capacity(TASKS);
+    all.extend(names("a", CHAIN_1));
+    all.extend(names("p", FAN));
+    all.push("join-1".into());
+    all.extend(names("g", GROUP));
+    all.extend(names("q", FAN));
+    all.push("join-2".into());
+    all.extend(names("z", CHAIN_2));
+    all
+}
+
+fn parent() -> ExitCode {
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let _ = HOOKS.set(Hooks {
+        point: None,
+        seen: Default::default(),
+    });
+    let rt = runtime();
+    let started = std::time::Instant::now();
+    assert_eq!(names_all().len(), TASKS);
+    assert_eq!(TASKS, 200);
+    let forward = reference(&rt, work.path(), false);
+    let backward = reference(&rt, work.path(), true);
+    assert_eq!(
+        forward.1.state,
+        FlowState::Success,
+        "the reference run succeeds"
+    );
+    assert_eq!(forward.1.history, 3, "the reference run retries twice");
+    assert_eq!(
+        backward.1.state,
+        FlowState::Reverted,
+        "the failing reference run reverts"
+    );
+    let cases = cases(&forward.2, &backward.2);
+    let mut found = Found::default();
+    let mut failed = 0;
+    for (i, case) in cases.iter().enumerate() {
+        let expected = if case.fail_at_end {
+            &backward
+        } else {
+            &forward
+        };
+        let label = format!(
+            "case {i:02}: {} #{} ({}, {})",
+            case.kind.name(),
+            case.n,
+            if case.fail_at_end {
+                "revert"
+            } else {
+                "forward"
+            },
+            if case.parallel { "parallel" } else { "serial" }
+        );
+        match run_case(&rt, work.path(), i, case, expected, &mut found) {
+            Ok(()) => println!("{label} ... ok"),
+            Err(e) => {
+                failed += 1;
+                println!("{label} ... FAILED\n  {e}");
+            }
+        }
+    }
+    println!(
+        "\n{} kill points in {:.1}s: {} tasks caught Running ({} of them ran twice), {} caught Reverting ({} reverted twice)",
+        cases.len(),
+        started.elapsed().as_secs_f64(),
+        found.running_at_kill,
+        found.ran_twice,
+        found.reverting_at_kill,
+        found.reverted_twice
+    );
+    if found.ran_twice == 0 || found.reverted_twice == 0 || found.reverting_at_kill == 0 {
+        println!("FAILED: the kill points never caught a task mid-way; the test proves nothing");
+        return ExitCode::FAILURE;
+    }
+    if failed > 0 {
+        println!("FAILED: {failed} of {} cases", cases.len());
+        return ExitCode::FAILURE;
+    }
+    println!("test result: ok. {} kill points", cases.len());
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("FLOW_CRASH_CHILD").is_some() {
+        child()
+    } else {
+        parent()
+    }
+}
