@@ -14,26 +14,61 @@
 //! provides `backup` for `upgrade-database`, which provides `schema`, and
 //! `upgrade-application` provides `app_version`; `start-server` needs both.
 //!
+//! Every run is journaled to a SQLite store, `upgrade.db` in the current
+//! directory unless `--store FILE` names another: each step's state and result
+//! are on disk before the next step starts. The program prints the run's id.
+//!
 //! Run with `--fail-app-upgrade` to make the application upgrade fail: the
 //! engine then reverts everything that ran, in reverse order (both upgrades,
 //! then the backup, then the stop), and the program exits with status 1.
 //!
+//! Run with `--crash-during STEP` to make the process die in the middle of a
+//! step, as if the machine lost power. Then `--resume RUN-ID` takes the run up
+//! from the store: the steps that had finished are not run again (their
+//! results come from the store), the step that was running runs again, and the
+//! rest follows. `--list` lists the runs in the store.
+//!
 //! ```text
 //! cargo run --example upgrade
 //! cargo run --example upgrade -- --fail-app-upgrade
+//! cargo run --example upgrade -- --crash-during upgrade-database
+//! cargo run --example upgrade -- --resume 67e55044-10b1-426f-9247-bb680e5fe0c8
+//! cargo run --example upgrade -- --list
 //! ```
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use flow::{
-    Detail, Event, Failures, Listener, Outcome, RunError, TaskError, TypedFlow, flow, task,
+    Backend, Detail, Engine, Event, Failures, FlowId, Listener, Outcome, RunError, SqliteBackend,
+    TaskError, TypedFlow, flow, task,
 };
 
-const USAGE: &str = "usage: upgrade [--fail-app-upgrade] [--help]";
+const USAGE: &str = "usage: upgrade [--store FILE] [--fail-app-upgrade] [--crash-during STEP] \
+                     [--resume RUN-ID] [--list] [--help]";
+
+/// The store, in the current directory unless `--store` says otherwise.
+const DEFAULT_STORE: &str = "upgrade.db";
+
+/// The steps, by name.
+const STEPS: [&str; 5] = [
+    "stop-server",
+    "backup-database",
+    "upgrade-database",
+    "upgrade-application",
+    "start-server",
+];
+
+/// The step in which to simulate a crash (`--crash-during`).
+static CRASH_DURING: OnceLock<String> = OnceLock::new();
+
+/// This run's id and store, for the hint printed at a simulated crash.
+static RUN: OnceLock<(FlowId, PathBuf)> = OnceLock::new();
 
 /// Prints a line to stdout. Unlike `println!`, it does not panic when stdout
 /// is closed (for example when piped into `head`).
@@ -55,10 +90,27 @@ async fn work(millis: u64) {
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
+/// With `--crash-during STEP`, the process dies in the middle of `STEP`, as if
+/// the machine lost power: nothing is cleaned up, and the run stays in the
+/// store as it was at that instant.
+fn maybe_crash(step: &str) {
+    if CRASH_DURING.get().map(String::as_str) == Some(step) {
+        say!("      *** the process dies here (simulated crash) ***");
+        if let Some((id, path)) = RUN.get() {
+            say!(
+                "resume with: cargo run --example upgrade -- --store {} --resume {id}",
+                path.display()
+            );
+        }
+        std::process::exit(137);
+    }
+}
+
 /// Stops the server; undone by starting it again.
 #[task(name = "stop-server", revert = start_again)]
 fn stop_server(server: &str) {
     say!("      stopping {server}");
+    maybe_crash("stop-server");
 }
 
 fn start_again(server: &str, _outcome: &Outcome, _failures: &Failures) {
@@ -71,6 +123,7 @@ async fn backup_database(server: &str, version: &str) -> String {
     let backup = format!("/var/backups/{server}-before-{version}.sql");
     say!("      backing up the database of {server} to {backup}");
     work(30).await;
+    maybe_crash("backup-database");
     backup
 }
 
@@ -85,6 +138,7 @@ async fn delete_backup(_server: &str, _version: &str, outcome: &Outcome, _failur
 async fn upgrade_database(_backup: &str, version: &str) -> u32 {
     say!("      migrating the database schema to {version}");
     work(50).await;
+    maybe_crash("upgrade-database");
     42
 }
 
@@ -107,6 +161,7 @@ impl UpgradeApplication {
     async fn execute(&self, server: &str, version: &str) -> Result<String, TaskError> {
         say!("      installing application {version} on {server}");
         work(100).await;
+        maybe_crash("upgrade-application");
         if self.fail {
             return Err(TaskError::msg(format!(
                 "package checksum mismatch for application {version}"
@@ -129,6 +184,7 @@ impl UpgradeApplication {
 #[task(name = "start-server", revert = stop_again)]
 fn start_server(server: &str, schema: u32, app_version: &str) {
     say!("      starting {server} (application {app_version}, schema {schema})");
+    maybe_crash("start-server");
 }
 
 fn stop_again(server: &str, _schema: u32, _app_version: &str, _o: &Outcome, _f: &Failures) {
@@ -184,42 +240,146 @@ impl fmt::Display for Change<'_> {
     }
 }
 
-/// Reads the command line: `Ok(fail_app_upgrade)`, or the exit code to stop with.
-fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<bool, ExitCode> {
-    let mut fail_app_upgrade = false;
-    for arg in args {
+/// What the command line asks for.
+#[derive(Debug, Default)]
+struct Options {
+    store: Option<PathBuf>,
+    fail_app_upgrade: bool,
+    crash_during: Option<String>,
+    resume: Option<FlowId>,
+    list: bool,
+}
+
+/// Reads the command line: the options, or the exit code to stop with.
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, ExitCode> {
+    let mut options = Options::default();
+    let mut args = args.into_iter();
+    let usage = |message: String| {
+        complain!("upgrade: {message}\n{USAGE}");
+        ExitCode::from(2)
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .and_then(|v| v.into_string().ok())
+                .ok_or_else(|| usage(format!("{name} needs a value")))
+        };
         match arg.to_str() {
-            Some("--fail-app-upgrade") => fail_app_upgrade = true,
+            Some("--fail-app-upgrade") => options.fail_app_upgrade = true,
+            Some("--list") => options.list = true,
+            Some("--store") => options.store = Some(PathBuf::from(value("--store")?)),
+            Some("--crash-during") => {
+                let step = value("--crash-during")?;
+                if !STEPS.contains(&step.as_str()) {
+                    return Err(usage(format!(
+                        "--crash-during: no step `{step}`; the steps are {}",
+                        STEPS.join(", ")
+                    )));
+                }
+                options.crash_during = Some(step);
+            }
+            Some("--resume") => {
+                let id = value("--resume")?;
+                options.resume = Some(id.parse().map_err(|e| usage(format!("--resume: {e}")))?);
+            }
             Some("-h" | "--help") => {
                 say!("{USAGE}");
                 return Err(ExitCode::SUCCESS);
             }
-            _ => {
-                complain!("upgrade: unknown argument {arg:?}\n{USAGE}");
-                return Err(ExitCode::from(2));
-            }
+            _ => return Err(usage(format!("unknown argument {arg:?}"))),
         }
     }
-    Ok(fail_app_upgrade)
+    Ok(options)
+}
+
+/// Lists the runs in the store.
+async fn list(store: &SqliteBackend) -> ExitCode {
+    match store.list_flows().await {
+        Ok(runs) => {
+            for run in runs {
+                say!("{}  {:<10} {}", run.id, run.state.as_str(), run.name);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            complain!("upgrade: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 // One thread is enough: the steps only wait, and the two upgrades still overlap.
 // It also keeps the printed output in a stable order.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let fail_app_upgrade = match parse_args(std::env::args_os().skip(1)) {
-        Ok(fail) => fail,
+    let options = match parse_args(std::env::args_os().skip(1)) {
+        Ok(options) => options,
         Err(code) => return code,
     };
-    let upgrade = upgrade_flow(fail_app_upgrade);
-    let builder = match upgrade.engine(("web-01".to_string(), "2.0.0".to_string())) {
-        Ok(builder) => builder,
+    let path = options
+        .store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+    let store = match SqliteBackend::open(&path) {
+        Ok(store) => Arc::new(store),
         Err(error) => {
             complain!("upgrade: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let mut engine = builder.parallel(2).listener(Progress).build();
+    if options.list {
+        return list(&store).await;
+    }
+    if let Some(step) = options.crash_during.clone() {
+        let _ = CRASH_DURING.set(step);
+    }
+    let upgrade = upgrade_flow(options.fail_app_upgrade);
+    let engine = match options.resume {
+        Some(id) => {
+            say!("resuming run {id} from {}", path.display());
+            let builder = match upgrade.resuming() {
+                Ok(builder) => builder,
+                Err(error) => {
+                    complain!("upgrade: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let resumed = builder
+                .storage(store)
+                .parallel(2)
+                .listener(Progress)
+                .resume(id)
+                .await;
+            match resumed {
+                Ok(engine) => engine,
+                Err(error) => {
+                    complain!("upgrade: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => {
+            let builder = match upgrade.engine(("web-01".to_string(), "2.0.0".to_string())) {
+                Ok(builder) => builder,
+                Err(error) => {
+                    complain!("upgrade: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let engine = builder
+                .storage(store)
+                .parallel(2)
+                .listener(Progress)
+                .build();
+            say!("run {} in {}", engine.run_id(), path.display());
+            engine
+        }
+    };
+    let _ = RUN.set((engine.run_id(), path.clone()));
+    finish(engine).await
+}
+
+async fn finish(mut engine: Engine) -> ExitCode {
     match engine.run().await {
         Ok(()) => {
             say!("web-01 runs application 2.0.0");

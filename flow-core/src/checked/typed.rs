@@ -135,6 +135,40 @@ impl<I: FlowInputs, O: FlowOutputs> TypedFlow<I, O> {
         Ok(builder)
     }
 
+    /// An engine builder with no inputs, to take up a stored run with
+    /// [`EngineBuilder::resume`] (the run's inputs come from the store).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use flow_core::{Atom, Flow, FnTask, MemoryBackend, Outputs, Signature, TypedFlow};
+    ///
+    /// let add = FnTask::sync(
+    ///     Signature::new().requires::<u32>("a").provides::<u32>("sum"),
+    ///     |args| Ok(Outputs::one(args.get::<u32>(0)? + 1)),
+    /// );
+    /// let flow: TypedFlow<(u32,), (u32,)> =
+    ///     TypedFlow::new(Flow::linear("inc").input::<u32>("a").add(Atom::new("add", add)), &["a"], &["sum"]);
+    ///
+    /// let store = Arc::new(MemoryBackend::new());
+    /// let mut first = flow.engine((41,)).unwrap().storage(store.clone()).build();
+    /// first.run().await.unwrap();
+    ///
+    /// let again = flow.resuming().unwrap().storage(store).resume(first.run_id()).await.unwrap();
+    /// assert_eq!(flow.outputs(&again), Some((42,)));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// [`RunError::Build`] when the flow could not be built.
+    pub fn resuming(&self) -> Result<EngineBuilder, RunError> {
+        let compiled = self
+            .built
+            .as_ref()
+            .map_err(|e| RunError::Build(e.clone()))?;
+        Ok(Engine::builder(compiled.clone()))
+    }
+
     /// The declared outputs after a run of `engine`, `None` when one is
     /// missing (the run did not finish, or was reverted).
     pub fn outputs(&self, engine: &Engine) -> Option<O> {
