@@ -75,7 +75,7 @@ pub use storage::{
     StorageError,
 };
 #[cfg(feature = "sqlite")]
-pub use storage::{SqliteBackend, SqliteOptions, Synchronous};
+pub use storage::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
 pub use symbol::{CodecError, Data, Name, Store, SymbolSpec, TypeInfo, Value};
 pub use task::{
     ArgError, Args, Context, Exec, Failures, FnTask, InputKind, InputSpec, Outcome, Outputs,

@@ -167,11 +167,13 @@ impl Engine {
             FlowState::Running | FlowState::Suspending | FlowState::Resuming => FlowState::Running,
             other => other,
         };
+        // What was loaded is in the journal already; what taking the run up
+        // changes (atoms caught mid-way, failures resolved again) is not, and
+        // goes with the first flush.
+        let _ = m.take_dirty();
         if matches!(m.flow_state, FlowState::Running | FlowState::Suspended) {
             m.restored()?;
         }
-        // What was restored is already in the journal.
-        let _ = m.take_dirty();
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use crate::failure::Failure;
 
 pub use memory::MemoryBackend;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteBackend, SqliteOptions, Synchronous};
+pub use sqlite::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {

@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::{AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, Operation, StorageError};
@@ -201,6 +203,24 @@ pub struct SqliteBackend {
     path: PathBuf,
     writer: Option<mpsc::Sender<(Write, Reply)>>,
     reader: mpsc::Sender<Read>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// What the writer of a [`SqliteBackend`] has done since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Writes (`save_*` calls) they held: with many concurrent runs, many
+    /// more than `commits`.
+    pub writes: u64,
 }
 
 impl fmt::Debug for SqliteBackend {
@@ -234,6 +254,7 @@ impl SqliteBackend {
     /// As [`SqliteBackend::open`].
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
+        let stats = Arc::new(Counters::default());
         let writer = if options.read_only {
             let conn = connect(&path, &options, false)?;
             check_header(&conn, &path, false)?;
@@ -245,8 +266,9 @@ impl SqliteBackend {
             let (tx, rx) = mpsc::channel::<(Write, Reply)>();
             let p = path.clone();
             let max_batch = options.max_batch;
+            let counters = stats.clone();
             spawn("flow-sqlite-writer", move || {
-                writer_loop(conn, &p, &rx, max_batch);
+                writer_loop(conn, &p, &rx, max_batch, &counters);
             })?;
             Some(tx)
         };
@@ -264,12 +286,22 @@ impl SqliteBackend {
             path,
             writer,
             reader: tx,
+            stats,
         })
     }
 
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many transactions the writer committed, and how many writes they
+    /// held.
+    pub fn stats(&self) -> SqliteStats {
+        SqliteStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            writes: self.stats.writes.load(Ordering::Relaxed),
+        }
     }
 
     fn write(&self, write: Write) -> BoxFuture<'_, Result<(), StorageError>> {
@@ -474,6 +506,7 @@ fn writer_loop(
     path: &Path,
     rx: &mpsc::Receiver<(Write, Reply)>,
     max_batch: usize,
+    counters: &Counters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -484,6 +517,12 @@ fn writer_loop(
             }
         }
         let results = commit(&mut conn, path, &batch);
+        if results.iter().any(Result::is_ok) {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters
+                .writes
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
         for ((_, reply), result) in batch.into_iter().zip(results) {
             let _ = reply.send(result);
         }
@@ -552,8 +591,8 @@ fn apply(
             .execute(params![
                 b.id.to_string(),
                 b.name,
-                b.created_at,
-                b.updated_at,
+                finite(b.created_at),
+                finite(b.updated_at),
                 b.meta.to_string()
             ])?;
         }
@@ -570,7 +609,7 @@ fn apply(
                 f.name,
                 f.state.as_str(),
                 f.meta.to_string(),
-                f.updated_at
+                finite(f.updated_at)
             ])?;
         }
         Write::Atoms(flow, atoms) => {
@@ -602,7 +641,7 @@ fn apply(
                     a.failure.as_ref().map(json_text),
                     a.revert_result.as_ref().map(ToString::to_string),
                     a.revert_failure.as_ref().map(json_text),
-                    f64::from(a.progress),
+                    finite(f64::from(a.progress)),
                     a.attempts,
                     a.version.min(i64::MAX as u64) as i64,
                     a.meta.to_string()
@@ -611,6 +650,11 @@ fn apply(
         }
     }
     Ok(Ok(()))
+}
+
+/// SQLite stores NaN as NULL; a number that is not finite is stored as 0.
+fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> String {
@@ -656,6 +700,17 @@ const FLOW_STATES: [FlowState; 8] = [
     FlowState::Resuming,
 ];
 
+/// A stored value as an error message shows it.
+fn shown(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Null => "NULL".into(),
+        SqlValue::Integer(n) => n.to_string(),
+        SqlValue::Real(x) => x.to_string(),
+        SqlValue::Text(t) => t.clone(),
+        SqlValue::Blob(b) => format!("a blob of {} bytes", b.len()),
+    }
+}
+
 /// Reads one stored record, or says what is wrong with it.
 struct Parse {
     op: Operation,
@@ -667,6 +722,35 @@ impl Parse {
         StorageError::Corrupt {
             op: self.op,
             detail: format!("{}: `{field}` holds `{text}`", self.what),
+        }
+    }
+
+    fn text(&self, field: &str, v: SqlValue) -> Result<String, StorageError> {
+        match v {
+            SqlValue::Text(t) => Ok(t),
+            other => Err(self.bad(field, &shown(&other))),
+        }
+    }
+
+    fn opt_text(&self, field: &str, v: SqlValue) -> Result<Option<String>, StorageError> {
+        match v {
+            SqlValue::Null => Ok(None),
+            other => self.text(field, other).map(Some),
+        }
+    }
+
+    fn real(&self, field: &str, v: SqlValue) -> Result<f64, StorageError> {
+        match v {
+            SqlValue::Real(x) => Ok(x),
+            SqlValue::Integer(n) => Ok(n as f64),
+            other => Err(self.bad(field, &shown(&other))),
+        }
+    }
+
+    fn int(&self, field: &str, v: SqlValue) -> Result<i64, StorageError> {
+        match v {
+            SqlValue::Integer(n) => Ok(n),
+            other => Err(self.bad(field, &shown(&other))),
         }
     }
 
@@ -729,41 +813,38 @@ impl Parse {
     }
 }
 
-/// The columns of a `flows` row, as text.
-struct FlowRow {
-    id: String,
-    logbook: String,
-    name: String,
-    state: String,
-    meta: String,
-    updated_at: f64,
-}
+/// The columns of a `flows` row, as stored.
+struct FlowRow([SqlValue; 6]);
 
 const FLOW_COLUMNS: &str = "id, logbook_id, name, state, meta, updated_at";
 
 fn flow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FlowRow> {
-    Ok(FlowRow {
-        id: r.get(0)?,
-        logbook: r.get(1)?,
-        name: r.get(2)?,
-        state: r.get(3)?,
-        meta: r.get(4)?,
-        updated_at: r.get(5)?,
-    })
+    Ok(FlowRow([
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ]))
 }
 
 fn flow_detail(op: Operation, row: FlowRow) -> Result<FlowDetail, StorageError> {
+    let [id, logbook, name, state, meta, updated_at] = row.0;
     let p = Parse {
         op,
-        what: format!("run {}", row.id),
+        what: match &id {
+            SqlValue::Text(id) => format!("run {id}"),
+            _ => "a run".into(),
+        },
     };
     Ok(FlowDetail {
-        id: p.id("id", &row.id)?,
-        logbook: p.id::<LogbookId>("logbook_id", &row.logbook)?,
-        name: row.name,
-        state: p.flow_state(&row.state)?,
-        meta: p.json("meta", &row.meta)?,
-        updated_at: row.updated_at,
+        id: p.id("id", &p.text("id", id)?)?,
+        logbook: p.id::<LogbookId>("logbook_id", &p.text("logbook_id", logbook)?)?,
+        name: p.text("name", name)?,
+        state: p.flow_state(&p.text("state", state)?)?,
+        meta: p.json("meta", &p.text("meta", meta)?)?,
+        updated_at: p.real("updated_at", updated_at)?,
     })
 }
 
@@ -774,8 +855,10 @@ fn load(
 ) -> Result<(FlowDetail, Vec<AtomDetail>), StorageError> {
     let op = Operation::LoadFlow;
     let err = |e| sql_error(op, path, e);
+    // One snapshot for the run and its atoms.
+    let tx = conn.unchecked_transaction().map_err(err)?;
     let id = flow.to_string();
-    let row = conn
+    let row = tx
         .prepare_cached(&format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?1"))
         .map_err(err)?
         .query_row([&id], flow_row)
@@ -783,6 +866,14 @@ fn load(
         .map_err(err)?
         .ok_or(StorageError::NotFound(flow))?;
     let detail = flow_detail(op, row)?;
+    let atoms = load_atoms(&tx, path, &id)?;
+    tx.commit().map_err(err)?;
+    Ok((detail, atoms))
+}
+
+fn load_atoms(conn: &Connection, path: &Path, id: &str) -> Result<Vec<AtomDetail>, StorageError> {
+    let op = Operation::LoadFlow;
+    let err = |e| sql_error(op, path, e);
     let mut stmt = conn
         .prepare_cached(
             "SELECT name, kind, state, intention, result, failure, revert_result,
@@ -790,36 +881,58 @@ fn load(
              FROM atoms WHERE flow_id = ?1 ORDER BY name",
         )
         .map_err(err)?;
-    let mut rows = stmt.query([&id]).map_err(err)?;
+    let mut rows = stmt.query([id]).map_err(err)?;
     let mut atoms = Vec::new();
     while let Some(r) = rows.next().map_err(err)? {
-        let name: String = r.get(0).map_err(err)?;
-        let text = |k: usize| -> Result<String, StorageError> { r.get(k).map_err(err) };
-        let opt = |k: usize| -> Result<Option<String>, StorageError> { r.get(k).map_err(err) };
+        let cells: [SqlValue; 12] = std::array::from_fn(|k| r.get(k).unwrap_or(SqlValue::Null));
+        let [
+            name,
+            kind,
+            state,
+            intention,
+            result,
+            failure,
+            revert_result,
+            revert_failure,
+            progress,
+            attempts,
+            version,
+            meta,
+        ] = cells;
+        let p = Parse {
+            op,
+            what: format!("run {id}"),
+        };
+        let name = p.text("name", name)?;
         let p = Parse {
             op,
             what: format!("run {id}, atom `{name}`"),
         };
-        let progress: f64 = r.get(8).map_err(err)?;
-        let attempts: i64 = r.get(9).map_err(err)?;
-        let version: i64 = r.get(10).map_err(err)?;
+        let attempts = p.int("attempts", attempts)?;
+        let version = p.int("version", version)?;
         atoms.push(AtomDetail {
-            kind: p.kind(&text(1)?)?,
-            state: p.atom_state(&text(2)?)?,
-            intention: p.intention(&text(3)?)?,
-            result: p.opt_json("result", opt(4)?.as_deref())?,
-            failure: p.failure("failure", opt(5)?.as_deref())?,
-            revert_result: p.opt_json("revert_result", opt(6)?.as_deref())?,
-            revert_failure: p.failure("revert_failure", opt(7)?.as_deref())?,
-            progress: progress as f32,
+            kind: p.kind(&p.text("kind", kind)?)?,
+            state: p.atom_state(&p.text("state", state)?)?,
+            intention: p.intention(&p.text("intention", intention)?)?,
+            result: p.opt_json("result", p.opt_text("result", result)?.as_deref())?,
+            failure: p.failure("failure", p.opt_text("failure", failure)?.as_deref())?,
+            revert_result: p.opt_json(
+                "revert_result",
+                p.opt_text("revert_result", revert_result)?.as_deref(),
+            )?,
+            revert_failure: p.failure(
+                "revert_failure",
+                p.opt_text("revert_failure", revert_failure)?.as_deref(),
+            )?,
+            progress: p.real("progress", progress)? as f32,
             attempts: u32::try_from(attempts)
                 .map_err(|_| p.bad("attempts", &attempts.to_string()))?,
             version: u64::try_from(version).map_err(|_| p.bad("version", &version.to_string()))?,
-            meta: p.json("meta", &text(11)?)?,
+            meta: p.json("meta", &p.text("meta", meta)?)?,
             name,
         });
     }
-    Ok((detail, atoms))
+    Ok(atoms)
 }
 
 fn list(conn: &Connection, path: &Path) -> Result<Vec<FlowDetail>, StorageError> {
