@@ -31,14 +31,15 @@ fn store(dir: &std::path::Path, name: &str, sync: Synchronous) -> Arc<SqliteBack
     Arc::new(SqliteBackend::open_with(&path, options).expect("the store opens"))
 }
 
-/// `runs` runs of a `tasks`-task chain at once: seconds.
+/// `runs` runs of a `tasks`-task chain at once: seconds, and the writes per
+/// commit.
 fn concurrent(
     rt: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     sync: Synchronous,
     runs: usize,
     tasks: usize,
-) -> f64 {
+) -> (f64, f64) {
     let store = store(dir, "concurrent.db", sync);
     let flow = common::chain(tasks).build().expect("the chain is valid");
     rt.block_on(async {
@@ -57,7 +58,9 @@ fn concurrent(
         while let Some(done) = set.join_next().await {
             assert_eq!(done.expect("the run did not panic"), Some(tasks as u64));
         }
-        start.elapsed().as_secs_f64()
+        let secs = start.elapsed().as_secs_f64();
+        let stats = store.stats();
+        (secs, stats.writes as f64 / stats.commits as f64)
     })
 }
 
@@ -99,13 +102,14 @@ fn main() {
         .expect("runtime");
     let (runs, tasks, samples) = (1_000, 10, 5);
     for (label, sync) in [("FULL", Synchronous::Full), ("NORMAL", Synchronous::Normal)] {
-        let times: Vec<f64> = (0..samples)
+        let (times, batches): (Vec<f64>, Vec<f64>) = (0..samples)
             .map(|_| concurrent(&rt, dir.path(), sync, runs, tasks))
-            .collect();
+            .unzip();
         let secs = median(times);
         println!(
-            "concurrent  synchronous={label:<6} {runs} runs x {tasks} tasks: {:>8.0} task completions/s ({secs:.3} s, median of {samples})",
-            (runs * tasks) as f64 / secs
+            "concurrent  synchronous={label:<6} {runs} runs x {tasks} tasks: {:>8.0} task completions/s ({secs:.3} s, {:.0} writes per commit, median of {samples})",
+            (runs * tasks) as f64 / secs,
+            median(batches)
         );
         let n = 1_000;
         let times: Vec<f64> = (0..samples)

@@ -83,8 +83,13 @@ impl Kind {
 /// The process's crash point, and how many events of each kind it saw.
 struct Hooks {
     point: Option<(Kind, usize)>,
+    /// At the point, suspend the run instead of waiting to be killed.
+    suspend: bool,
     seen: [AtomicUsize; 5],
 }
+
+/// The child's run, for a suspension at the point.
+static HANDLE: OnceLock<flow::RunHandle> = OnceLock::new();
 
 /// Where the side effects go (the parent changes it per case).
 static LOGS: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
@@ -106,6 +111,12 @@ fn event(kind: Kind) {
     let h = hooks();
     let n = h.seen[kind as usize].fetch_add(1, Ordering::SeqCst) + 1;
     if h.point == Some((kind, n)) {
+        if h.suspend {
+            if let Some(handle) = HANDLE.get() {
+                handle.suspend();
+            }
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "CRASH-POINT");
         let _ = out.flush();
@@ -288,6 +299,7 @@ fn child() -> ExitCode {
     let fail_at_end = var("FLOW_CRASH_FAIL") == "1";
     let _ = HOOKS.set(Hooks {
         point: Some((kind, n)),
+        suspend: var("FLOW_CRASH_SUSPEND") == "1",
         seen: Default::default(),
     });
     set_logs(Path::new(&var("FLOW_CRASH_LOGS")));
@@ -303,9 +315,14 @@ fn child() -> ExitCode {
         } else {
             builder.build()
         };
+        let _ = HANDLE.set(engine.handle());
         println!("RUN {}", engine.run_id());
         let _ = std::io::stdout().flush();
-        let _ = engine.run().await;
+        if let Err(RunError::Suspended { .. }) = engine.run().await {
+            println!("SUSPENDED");
+            let _ = std::io::stdout().flush();
+            std::process::exit(0);
+        }
     });
     // Reaching the end means the crash point was never met.
     println!("FINISHED");
@@ -421,6 +438,9 @@ struct Case {
     kind: Kind,
     n: usize,
     parallel: bool,
+    /// Suspend the run at the point (the child then exits by itself) instead
+    /// of killing it.
+    suspend: bool,
 }
 
 fn cases(forward: &[usize; 5], backward: &[usize; 5]) -> Vec<Case> {
@@ -446,10 +466,21 @@ fn cases(forward: &[usize; 5], backward: &[usize; 5]) -> Vec<Case> {
                 kind,
                 n: 1 + rng.below(total),
                 parallel: out.len() % 2 == 1,
+                suspend: false,
             });
         }
     }
     assert_eq!(out.len(), POINTS);
+    // Suspended during revert, then resumed by another process (this one).
+    for parallel in [false, true] {
+        out.push(Case {
+            fail_at_end: true,
+            kind: Kind::RevertAfter,
+            n: 1 + rng.below(backward[Kind::RevertAfter as usize]),
+            parallel,
+            suspend: true,
+        });
+    }
     out
 }
 
@@ -480,6 +511,7 @@ fn run_case(
         .env("FLOW_CRASH_AT", format!("{}:{}", case.kind.name(), case.n))
         .env("FLOW_CRASH_PARALLEL", if case.parallel { "1" } else { "0" })
         .env("FLOW_CRASH_FAIL", if case.fail_at_end { "1" } else { "0" })
+        .env("FLOW_CRASH_SUSPEND", if case.suspend { "1" } else { "0" })
         .env("FLOW_CRASH_DB", &db)
         .env("FLOW_CRASH_LOGS", &logs)
         .stdout(Stdio::piped())
@@ -488,34 +520,54 @@ fn run_case(
         .map_err(|e| format!("cannot start the child: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut run_id = None;
-    let mut crashed = false;
+    let mut stopped = false;
+    let awaited = if case.suspend {
+        "SUSPENDED"
+    } else {
+        "CRASH-POINT"
+    };
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(id) = line.strip_prefix("RUN ") {
             run_id = Some(id.parse::<FlowId>().map_err(|e| e.to_string())?);
-        } else if line == "CRASH-POINT" {
-            crashed = true;
+        } else if line == awaited {
+            stopped = true;
             break;
         }
     }
-    // SIGKILL.
-    child
-        .kill()
-        .map_err(|e| format!("cannot kill the child: {e}"))?;
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !crashed {
-        return Err(format!(
-            "the child ended ({status}) without reaching its crash point"
-        ));
+    if case.suspend {
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if !stopped || !status.success() {
+            return Err(format!(
+                "the child ended ({status}) without suspending its run"
+            ));
+        }
+    } else {
+        // SIGKILL.
+        child
+            .kill()
+            .map_err(|e| format!("cannot kill the child: {e}"))?;
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if !stopped {
+            return Err(format!(
+                "the child ended ({status}) without reaching its crash point"
+            ));
+        }
     }
     let id = run_id.ok_or("the child did not say its run id")?;
 
     // The state at the kill.
     let at_kill = read_logs(&logs);
     let store = Arc::new(SqliteBackend::open(&db).map_err(|e| e.to_string())?);
-    let (_, stored) = rt
+    let (stored_run, stored) = rt
         .block_on(store.load_flow(id))
         .map_err(|e| format!("the store after the kill: {e}"))?;
+    if case.suspend && stored_run.state != FlowState::Suspended {
+        return Err(format!(
+            "the suspended run is stored {:?}, not Suspended",
+            stored_run.state
+        ));
+    }
     let state_at_kill: BTreeMap<String, AtomState> =
         stored.iter().map(|a| (a.name.clone(), a.state)).collect();
     let acknowledged: BTreeMap<String, serde_json::Value> = stored
@@ -658,6 +710,7 @@ fn parent() -> ExitCode {
     let work = tempfile::tempdir().expect("a temporary directory");
     let _ = HOOKS.set(Hooks {
         point: None,
+        suspend: false,
         seen: Default::default(),
     });
     let rt = runtime();
@@ -687,7 +740,8 @@ fn parent() -> ExitCode {
             &forward
         };
         let label = format!(
-            "case {i:02}: {} #{} ({}, {})",
+            "case {i:02}: {}{} #{} ({}, {})",
+            if case.suspend { "suspend at " } else { "" },
             case.kind.name(),
             case.n,
             if case.fail_at_end {
@@ -706,7 +760,7 @@ fn parent() -> ExitCode {
         }
     }
     println!(
-        "\n{} kill points in {:.1}s: {} tasks caught Running ({} of them ran twice), {} caught Reverting ({} reverted twice)",
+        "\n{} cases in {:.1}s: {} tasks caught Running ({} of them ran twice), {} caught Reverting ({} reverted twice)",
         cases.len(),
         started.elapsed().as_secs_f64(),
         found.running_at_kill,
@@ -722,7 +776,10 @@ fn parent() -> ExitCode {
         println!("FAILED: {failed} of {} cases", cases.len());
         return ExitCode::FAILURE;
     }
-    println!("test result: ok. {} kill points", cases.len());
+    println!(
+        "test result: ok. {POINTS} kill points, {} suspensions",
+        cases.len() - POINTS
+    );
     ExitCode::SUCCESS
 }
 

@@ -1,7 +1,7 @@
 //! Compile-time checking of flows written with `flow!`.
 //!
 //! `flow!` describes its flow in a `static` [`FlowTable`]: the tree of groups
-//! and atoms, each atom with its task's [`TaskInfo`](crate::TaskInfo). While the
+//! and atoms, each atom with its task's [`TaskInfo`]. While the
 //! program compiles, [`resolve`] finds the provider of every input of every
 //! atom, with the rules of [`Flow::build`](crate::Flow::build), and
 //! [`check_atom`] and [`check_graph`], evaluated in constants spanned on the

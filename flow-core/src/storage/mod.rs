@@ -3,9 +3,41 @@
 //!
 //! The models follow the *logbook → flow detail → atom detail* shape: a
 //! [`LogBook`] groups runs, a [`FlowDetail`] is one run (its state and inputs), an
-//! [`AtomDetail`] is one atom of a run. Values are stored as JSON.
+//! [`AtomDetail`] is one atom of a run (retry controllers keep their history in
+//! its metadata). Values are stored as JSON, through serde: the codec of each
+//! symbol comes with its declared type.
 //!
-//! Backends implement [`Backend`]; [`MemoryBackend`] keeps everything in memory.
+//! Backends implement [`Backend`]:
+//! - [`SqliteBackend`] (feature `sqlite`, on by default), the embedded default:
+//!   one file, durable by default, group commit across concurrent runs;
+//! - [`MemoryBackend`] keeps everything in memory.
+//!
+//! # When the journal is written
+//!
+//! An engine with a journal writes what changed before it starts each atom:
+//! an atom's `RUNNING` is on disk before its `execute` is called, and its
+//! result is on disk before any atom that depends on it starts. The end of a
+//! run is written before [`Engine::run`](crate::Engine::run) returns. Progress
+//! reaches the journal with the atom's next write.
+//!
+//! # Resuming
+//!
+//! [`EngineBuilder::resume`](crate::EngineBuilder::resume) takes a stored run
+//! up with the same flow definition; its documentation says what happens to
+//! each state. Where the semantics leave a choice, this library does this:
+//! - a revert repeated after a crash sees the same
+//!   [`Context::attempt`](crate::Context::attempt) as the first try (the
+//!   number of the execution it undoes); a repeated `execute` sees the next
+//!   number;
+//! - a retry controller caught waiting out its backoff starts its next
+//!   attempt at once: the wait is not repeated;
+//! - a `Failure` is resolved again only when the journal does not hold its
+//!   consequences (the intentions it set); one already being reverted goes on
+//!   being reverted;
+//! - the run's inputs come from the journal; inputs given to the builder are
+//!   ignored;
+//! - a stored revert result comes back as a `serde_json::Value` (a revert's
+//!   result has no declared type).
 
 mod memory;
 #[cfg(feature = "sqlite")]
