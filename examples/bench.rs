@@ -1,0 +1,193 @@
+//! Measures one benchmark case and prints it as one JSON line, for scripts that
+//! compare `flow` with other systems in the same run.
+//!
+//! ```text
+//! cargo run --release --example bench -- SHAPE SIZE ENGINE [--repeat N] [--workers N]
+//! cargo run --release --example bench -- linear_chain 1000000 serial
+//! {"shape":"linear_chain","size":1000000,"tasks":1000000,"engine":"serial","build_ns_per_task":..,"run_ns_per_task":..,"total_ns_per_task":..,"peak_rss_bytes":..,"repeat":1}
+//! ```
+//!
+//! SHAPE is one of `linear_chain`, `binary_tree`, `fan_out_in`, `wavefront`,
+//! `embarrassing`, `revert_chain`; ENGINE is `serial` (one thread) or
+//! `parallel` (`--workers` tokio worker threads, 2 by default, and as many
+//! atoms at once). Build is the flow's construction, validation and
+//! compilation; run is making the engine and running it. With `--repeat N`
+//! the case runs N times in this process and the medians are printed. Run one
+//! case per process: `peak_rss_bytes` is the process's high-water mark.
+
+#[path = "../benches/shapes.rs"]
+mod shapes;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use flow::{Engine, RunError};
+
+const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N]";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The process's peak resident set (`VmHWM`), in bytes; 0 where unknown.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+struct Case {
+    shape: String,
+    size: usize,
+    parallel: bool,
+    repeat: usize,
+    workers: usize,
+}
+
+fn parse() -> Result<Case, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut positional = Vec::new();
+    let mut repeat = 1;
+    let mut workers = 2;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |name: &str| -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .ok_or_else(|| format!("{name} needs a positive number"))
+        };
+        match arg.as_str() {
+            "--repeat" => repeat = number("--repeat")?,
+            "--workers" => workers = number("--workers")?,
+            "-h" | "--help" => return Err(String::new()),
+            _ => positional.push(arg.clone()),
+        }
+    }
+    let [shape, size, engine] = positional.as_slice() else {
+        return Err("expected SHAPE SIZE ENGINE".into());
+    };
+    if !shapes::SHAPES.contains(&shape.as_str()) {
+        return Err(format!(
+            "unknown shape `{shape}`; the shapes are {}",
+            shapes::SHAPES.join(", ")
+        ));
+    }
+    let size = size
+        .replace('_', "")
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s >= 1.0)
+        .ok_or_else(|| format!("`{size}` is not a size (1000, 1e6, 1_000_000)"))?
+        as usize;
+    let parallel = match engine.as_str() {
+        "serial" => false,
+        "parallel" => true,
+        other => return Err(format!("unknown engine `{other}`: serial or parallel")),
+    };
+    Ok(Case {
+        shape: shape.clone(),
+        size,
+        parallel,
+        repeat,
+        workers,
+    })
+}
+
+fn main() -> ExitCode {
+    let case = match parse() {
+        Ok(case) => case,
+        Err(message) => {
+            let mut err = std::io::stderr().lock();
+            if message.is_empty() {
+                let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(err, "bench: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = if case.parallel {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(case.workers)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().build()
+    }
+    .expect("a tokio runtime");
+
+    let mut builds = Vec::with_capacity(case.repeat);
+    let mut runs = Vec::with_capacity(case.repeat);
+    let mut tasks = 0;
+    for _ in 0..case.repeat {
+        let start = Instant::now();
+        let (flow, n) = shapes::build(&case.shape, case.size).expect("a known shape");
+        let compiled = match flow.build() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bench: the {} flow does not build: {e}", case.shape);
+                return ExitCode::FAILURE;
+            }
+        };
+        builds.push(start.elapsed().as_secs_f64());
+        tasks = n;
+        let start = Instant::now();
+        let outcome = rt.block_on(async {
+            let builder = Engine::builder(compiled).input("v0", 0u64);
+            let mut engine = if case.parallel {
+                builder.parallel(case.workers).build()
+            } else {
+                builder.build()
+            };
+            let result = engine.run().await;
+            let check = shapes::expected(&case.shape, case.size)
+                .map(|(symbol, value)| (engine.fetch::<u64>(&symbol).copied(), value));
+            (result, check)
+        });
+        runs.push(start.elapsed().as_secs_f64());
+        match (&case.shape[..], outcome) {
+            ("revert_chain", (Err(RunError::Reverted { .. }), _)) => {}
+            ("revert_chain", (other, _)) => {
+                eprintln!("bench: revert_chain did not revert: {other:?}");
+                return ExitCode::FAILURE;
+            }
+            (_, (Ok(()), check)) => {
+                if let Some((got, want)) = check {
+                    if got != Some(want) {
+                        eprintln!("bench: wrong result {got:?}, expected {want}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            (_, (Err(e), _)) => {
+                eprintln!("bench: the run failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let per_task = |secs: f64| secs * 1e9 / tasks as f64;
+    let build = per_task(median(builds));
+    let run = per_task(median(runs));
+    let line = serde_json::json!({
+        "shape": case.shape,
+        "size": case.size,
+        "tasks": tasks,
+        "engine": if case.parallel { "parallel" } else { "serial" },
+        "workers": if case.parallel { case.workers } else { 1 },
+        "build_ns_per_task": build.round(),
+        "run_ns_per_task": run.round(),
+        "total_ns_per_task": (build + run).round(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "repeat": case.repeat,
+    });
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    ExitCode::SUCCESS
+}
