@@ -173,11 +173,8 @@ impl Machine {
     }
 
     fn mark(&mut self, i: u32) {
-        if self.g.nodes[i as usize].is_barrier() {
-            return;
-        }
         if let Some(d) = &mut self.dirty {
-            if !d.marked[i as usize] {
+            if !d.marked[i as usize] && !self.g.nodes[i as usize].is_barrier() {
                 d.marked[i as usize] = true;
                 d.atoms.push(i);
             }

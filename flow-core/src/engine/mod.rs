@@ -193,7 +193,7 @@ impl Journal {
                 serde_json::Value::Array(
                     g.nodes[..g.atoms]
                         .iter()
-                        .map(|n| serde_json::json!([n.name.as_ref(), resume::kind_str(n.kind)]))
+                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind.as_str()]))
                         .collect(),
                 )
             })

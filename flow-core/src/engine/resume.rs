@@ -9,20 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::compile::NONE;
-use crate::engine::state::{AtomKind, AtomState, FlowState};
+use crate::engine::state::{AtomState, FlowState};
 use crate::engine::{Engine, EngineBuilder};
 use crate::error::ResumeError;
 use crate::retry::{Attempt, History};
 use crate::storage::{AtomDetail, FlowDetail, FlowId};
 use crate::symbol::{Store, Value};
 use crate::task::{Failures, Outputs};
-
-pub(crate) fn kind_str(kind: AtomKind) -> &'static str {
-    match kind {
-        AtomKind::Task => "TASK",
-        AtomKind::Retry => "RETRY",
-    }
-}
 
 impl EngineBuilder {
     /// Loads run `run` from the journal set with [`EngineBuilder::storage`] and
@@ -186,7 +179,7 @@ fn check_definition(
     let g = &engine.flow.0;
     let now: BTreeMap<&str, &str> = g.nodes[..g.atoms]
         .iter()
-        .map(|n| (n.name.as_ref(), kind_str(n.kind)))
+        .map(|n| (n.name.as_ref(), n.kind.as_str()))
         .collect();
     let mut stored: BTreeMap<String, String> = BTreeMap::new();
     if let Some(list) = detail.meta.get("atoms").and_then(|a| a.as_array()) {
@@ -203,7 +196,7 @@ fn check_definition(
     for a in atoms {
         stored
             .entry(a.name.clone())
-            .or_insert_with(|| kind_str(a.kind).to_string());
+            .or_insert_with(|| a.kind.as_str().to_string());
     }
     let added: Vec<String> = if listed {
         now.keys()

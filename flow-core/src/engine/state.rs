@@ -111,6 +111,19 @@ pub enum Intention {
     Ignore,
 }
 
+impl Intention {
+    /// The intention as the journal stores it: `EXECUTE`, `REVERT`, `RETRY`,
+    /// `IGNORE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intention::Execute => "EXECUTE",
+            Intention::Revert => "REVERT",
+            Intention::Retry => "RETRY",
+            Intention::Ignore => "IGNORE",
+        }
+    }
+}
+
 /// What an atom is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AtomKind {
@@ -118,6 +131,16 @@ pub enum AtomKind {
     Task,
     /// A retry controller.
     Retry,
+}
+
+impl AtomKind {
+    /// The kind as the journal stores it: `TASK` or `RETRY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AtomKind::Task => "TASK",
+            AtomKind::Retry => "RETRY",
+        }
+    }
 }
 
 /// An illegal state change: a bug in the engine, reported rather than panicking.

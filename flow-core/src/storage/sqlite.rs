@@ -634,9 +634,9 @@ fn apply(
                 stmt.execute(params![
                     id,
                     a.name,
-                    kind_str(a.kind),
+                    a.kind.as_str(),
                     a.state.as_str(),
-                    intention_str(a.intention),
+                    a.intention.as_str(),
                     a.result.as_ref().map(ToString::to_string),
                     a.failure.as_ref().map(json_text),
                     a.revert_result.as_ref().map(ToString::to_string),
@@ -659,22 +659,6 @@ fn finite(x: f64) -> f64 {
 
 fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-fn kind_str(k: AtomKind) -> &'static str {
-    match k {
-        AtomKind::Task => "TASK",
-        AtomKind::Retry => "RETRY",
-    }
-}
-
-fn intention_str(i: Intention) -> &'static str {
-    match i {
-        Intention::Execute => "EXECUTE",
-        Intention::Revert => "REVERT",
-        Intention::Retry => "RETRY",
-        Intention::Ignore => "IGNORE",
-    }
 }
 
 const ATOM_STATES: [AtomState; 9] = [
@@ -792,7 +776,7 @@ impl Parse {
     fn kind(&self, text: &str) -> Result<AtomKind, StorageError> {
         [AtomKind::Task, AtomKind::Retry]
             .into_iter()
-            .find(|k| kind_str(*k) == text)
+            .find(|k| k.as_str() == text)
             .ok_or_else(|| self.bad("kind", text))
     }
 
@@ -804,7 +788,7 @@ impl Parse {
             Intention::Ignore,
         ]
         .into_iter()
-        .find(|i| intention_str(*i) == text)
+        .find(|i| i.as_str() == text)
         .ok_or_else(|| self.bad("intention", text))
     }
 
