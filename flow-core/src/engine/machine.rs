@@ -172,6 +172,59 @@ impl Machine {
         }
     }
 
+    /// A machine with no atoms that stands in while the parallel engine's
+    /// workers hold the real one. Checked by [`Machine::is_vacant`].
+    pub(crate) fn vacant(like: &Machine) -> Self {
+        Machine {
+            flow_state: like.flow_state,
+            slots: Vec::new(),
+            outputs: Vec::new(),
+            failure: Vec::new(),
+            revert_results: Vec::new(),
+            failed: Vec::new(),
+            revert_failures: Vec::new(),
+            snapshot: None,
+            forward: BinaryHeap::new(),
+            backward: BinaryHeap::new(),
+            waits: Vec::new(),
+            retries: Vec::new(),
+            histories: FxHashMap::default(),
+            halted: false,
+            revert_all: false,
+            cancelled: false,
+            suspending: false,
+            control: like.control.clone(),
+            in_flight: 0,
+            store: Vec::new(),
+            notifier: like.notifier.clone(),
+            dirty: None,
+            g: like.g.clone(),
+        }
+    }
+
+    /// A new machine for the same flow, listeners and control.
+    pub(crate) fn fresh(&self, journaled: bool) -> Self {
+        Machine::new(
+            self.g.clone(),
+            self.notifier.clone(),
+            journaled,
+            self.control.clone(),
+        )
+    }
+
+    /// Whether this is a stand-in left by a parallel run whose future was
+    /// forgotten (never dropped), which kept the real machine.
+    pub(crate) fn is_vacant(&self) -> bool {
+        self.slots.len() != self.g.nodes.len()
+    }
+
+    /// Whether a job may be ready (a cheap check; `next_job` decides).
+    pub(crate) fn may_have_work(&self) -> bool {
+        let queued =
+            !self.forward.is_empty() || !self.backward.is_empty() || !self.waits.is_empty();
+        queued && !self.halted && !self.suspending
+    }
+
     fn mark(&mut self, i: u32) {
         if let Some(d) = &mut self.dirty {
             if !d.marked[i as usize] && !self.g.nodes[i as usize].is_barrier() {

@@ -14,6 +14,7 @@
 pub(crate) mod control;
 mod exec;
 pub(crate) mod machine;
+mod pool;
 mod resume;
 pub mod state;
 
@@ -440,27 +441,27 @@ impl Engine {
 
     /// An atom's state, or `None` for an unknown atom.
     pub fn atom_state(&self, atom: &str) -> Option<AtomState> {
-        self.index(atom).map(|i| self.machine.slots[i].state)
+        Some(self.machine.slots.get(self.index(atom)?)?.state)
     }
 
     /// An atom's outputs, while it is `Success` (not after it was reverted).
     pub fn outputs(&self, atom: &str) -> Option<&Outputs> {
-        self.machine.outputs[self.index(atom)?].as_ref()
+        self.machine.outputs.get(self.index(atom)?)?.as_ref()
     }
 
     /// An atom's failure, if its `execute` failed.
     pub fn failure(&self, atom: &str) -> Option<&Failure> {
-        self.machine.failure[self.index(atom)?].as_ref()
+        self.machine.failure.get(self.index(atom)?)?.as_ref()
     }
 
     /// What an atom's `revert` returned, once reverted.
     pub fn revert_result(&self, atom: &str) -> Option<&Value> {
-        self.machine.revert_results[self.index(atom)?].as_ref()
+        self.machine.revert_results.get(self.index(atom)?)?.as_ref()
     }
 
     /// How many times an atom's `execute` was started.
     pub fn attempts(&self, atom: &str) -> Option<u32> {
-        self.index(atom).map(|i| self.machine.slots[i].attempts)
+        Some(self.machine.slots.get(self.index(atom)?)?.attempts)
     }
 
     /// The value a symbol has now: the latest (in declaration order) atom that
@@ -479,7 +480,7 @@ impl Engine {
     pub fn fetch_value(&self, name: &str) -> Option<&Value> {
         let g = &self.flow.0;
         for i in (0..g.atoms).rev() {
-            if let Some(out) = &self.machine.outputs[i] {
+            if let Some(Some(out)) = self.machine.outputs.get(i) {
                 if let Some(k) = g.nodes[i].output_position(name) {
                     return out.values().get(k);
                 }
@@ -494,7 +495,7 @@ impl Engine {
         let mut all = self.store.clone();
         let g = &self.flow.0;
         for i in 0..g.atoms {
-            if let Some(out) = &self.machine.outputs[i] {
+            if let Some(Some(out)) = self.machine.outputs.get(i) {
                 for (k, v) in out.values().iter().enumerate() {
                     all.insert_value(g.nodes[i].output_name(k), v.clone());
                 }
@@ -573,6 +574,11 @@ impl Engine {
     /// [`RunError::Cancelled`] when [`RunHandle::cancel`] stopped it and what
     /// had run was reverted; input and journal errors before or while running.
     pub async fn run(&mut self) -> Result<(), RunError> {
+        if self.machine.is_vacant() {
+            // A parallel run's future was forgotten while its workers held the
+            // machine: what it did is out of reach, so the run starts over.
+            self.machine = self.machine.fresh(self.journal.is_some());
+        }
         match self.machine.flow_state {
             FlowState::Success => return Ok(()),
             FlowState::Failure => {
@@ -592,6 +598,9 @@ impl Engine {
         self.machine.schedule();
         let driven = match self.mode {
             Mode::Serial => self.drive_serial().await,
+            Mode::Parallel(max) if self.journal.is_none() => {
+                pool::drive(&mut self.machine, max).await
+            }
             Mode::Parallel(max) => self.drive_parallel(max).await,
         };
         if let Err(e) = driven {
