@@ -292,7 +292,7 @@ impl<'a> Arena<'a> {
         let first_output = self.output_names.len() as u32;
         self.output_names
             .extend(atom.signature.outputs().iter().map(|o| {
-                atom.rename
+                atom.renames()
                     .iter()
                     .rev()
                     .find(|(from, _)| from == o.name())
@@ -539,7 +539,7 @@ impl<'a> Compiler<'a> {
         method: Method,
     ) -> Source {
         let atom = self.arena.atoms[a as usize].atom;
-        if let Some((_, v)) = atom.inject.iter().rev().find(|(n, _)| n == read) {
+        if let Some((_, v)) = atom.injects().iter().rev().find(|(n, _)| n == read) {
             if v.type_id() != ty.id() {
                 self.errors.push(BuildError::TypeMismatch {
                     atom: self.atom_name(a),
@@ -552,7 +552,7 @@ impl<'a> Compiler<'a> {
             return Source::Injected(v.clone());
         }
         let symbol = atom
-            .rebind
+            .rebinds()
             .iter()
             .rev()
             .find(|(n, _)| n == read)
@@ -671,7 +671,7 @@ impl<'a> Compiler<'a> {
 
     fn check_options(&mut self, a: u32) {
         let atom = self.arena.atoms[a as usize].atom;
-        if atom.inject.is_empty() && atom.rebind.is_empty() && atom.rename.is_empty() {
+        if atom.injects().is_empty() && atom.rebinds().is_empty() && atom.renames().is_empty() {
             return;
         }
         let sig = &atom.signature;
@@ -701,17 +701,17 @@ impl<'a> Compiler<'a> {
             }
         };
         let mut errs = Vec::new();
-        for (n, _) in &atom.inject {
+        for (n, _) in atom.injects() {
             if !reads.contains(&&**n) {
                 errs.push(("injects", n, "input", hint_inputs()));
             }
         }
-        for (n, _) in &atom.rebind {
+        for (n, _) in atom.rebinds() {
             if !reads.contains(&&**n) {
                 errs.push(("rebinds", n, "input", hint_inputs()));
             }
         }
-        for (n, _) in &atom.rename {
+        for (n, _) in atom.renames() {
             if !sig.outputs().iter().any(|o| o.name() == n) {
                 let outs: Vec<String> = sig
                     .outputs()
@@ -1146,7 +1146,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         .enumerate()
     {
         let atom = info.atom;
-        let renamed = (!atom.rename.is_empty()).then(|| {
+        let renamed = (!atom.renames().is_empty()).then(|| {
             arena
                 .outputs(a as u32)
                 .iter()
@@ -1172,7 +1172,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             sources: range,
             priority: atom.priority,
             blocking: atom.signature.is_blocking(),
-            timeout: atom.timeout,
+            timeout: atom.time_limit(),
         });
     }
     for b in 0..barriers {

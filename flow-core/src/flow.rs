@@ -81,11 +81,18 @@ pub struct Atom {
     pub(crate) name: Name,
     pub(crate) task: Arc<dyn Task>,
     pub(crate) signature: Signature,
-    pub(crate) rebind: Vec<(Name, Name)>,
-    pub(crate) inject: Vec<(Name, Value)>,
-    pub(crate) rename: Vec<(Name, Name)>,
+    /// The rarely used options, apart so that a plain atom stays small.
+    extra: Option<Box<Extra>>,
     pub(crate) priority: i32,
-    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// An atom's use-site options other than its priority.
+#[derive(Clone, Default)]
+struct Extra {
+    rebind: Vec<(Name, Name)>,
+    inject: Vec<(Name, Value)>,
+    rename: Vec<(Name, Name)>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Atom {
@@ -97,16 +104,43 @@ impl Atom {
     /// Places a shared task under `name`.
     pub fn from_arc(name: impl Into<Name>, task: Arc<dyn Task>) -> Self {
         let signature = task.signature();
+        let extra = signature.default_timeout().map(|timeout| {
+            Box::new(Extra {
+                timeout: Some(timeout),
+                ..Extra::default()
+            })
+        });
         Atom {
             name: name.into(),
             task,
-            rebind: Vec::new(),
-            inject: Vec::new(),
-            rename: Vec::new(),
             priority: signature.default_priority(),
-            timeout: signature.default_timeout(),
+            extra,
             signature,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The rebinds: `(parameter, symbol)`, in the order given.
+    pub(crate) fn rebinds(&self) -> &[(Name, Name)] {
+        self.extra.as_ref().map_or(&[], |e| &e.rebind)
+    }
+
+    /// The injected constants: `(input, value)`, in the order given.
+    pub(crate) fn injects(&self) -> &[(Name, Value)] {
+        self.extra.as_ref().map_or(&[], |e| &e.inject)
+    }
+
+    /// The renamed outputs: `(output, symbol)`, in the order given.
+    pub(crate) fn renames(&self) -> &[(Name, Name)] {
+        self.extra.as_ref().map_or(&[], |e| &e.rename)
+    }
+
+    /// The limit on `execute`'s time, if any.
+    pub(crate) fn time_limit(&self) -> Option<std::time::Duration> {
+        self.extra.as_ref().and_then(|e| e.timeout)
     }
 
     /// Places a task made by `#[task]` under the task's own name
@@ -145,7 +179,7 @@ impl Atom {
     /// Reads symbol `symbol` wherever the task would read `name` (an input, or a
     /// name listed by a collection input).
     pub fn rebind(mut self, name: impl Into<Name>, symbol: impl Into<Name>) -> Self {
-        self.rebind.push((name.into(), symbol.into()));
+        self.extra().rebind.push((name.into(), symbol.into()));
         self
     }
 
@@ -157,13 +191,13 @@ impl Atom {
 
     /// Like [`Atom::inject`], with an already wrapped value.
     pub fn inject_value(mut self, input: impl Into<Name>, value: Value) -> Self {
-        self.inject.push((input.into(), value));
+        self.extra().inject.push((input.into(), value));
         self
     }
 
     /// Publishes output `output` under the symbol name `symbol`.
     pub fn provides_as(mut self, output: impl Into<Name>, symbol: impl Into<Name>) -> Self {
-        self.rename.push((output.into(), symbol.into()));
+        self.extra().rename.push((output.into(), symbol.into()));
         self
     }
 
@@ -173,7 +207,7 @@ impl Atom {
     /// interrupted (mark long ones blocking: the engine then stops waiting for
     /// them, though their thread runs on).
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.extra().timeout = Some(timeout);
         self
     }
 
@@ -200,8 +234,8 @@ impl fmt::Debug for Atom {
 pub enum Item {
     /// An atom.
     Atom(Atom),
-    /// A nested flow.
-    Flow(Flow),
+    /// A nested flow (boxed, so that a flow of many atoms stays compact).
+    Flow(Box<Flow>),
 }
 
 impl Item {
@@ -222,7 +256,7 @@ impl From<Atom> for Item {
 
 impl From<Flow> for Item {
     fn from(flow: Flow) -> Self {
-        Item::Flow(flow)
+        Item::Flow(Box::new(flow))
     }
 }
 

@@ -77,6 +77,15 @@ impl InputSpec {
 #[derive(Clone, Debug, Default)]
 pub struct Signature(Arc<SignatureData>);
 
+/// Makes room for one more element, doubling from one: signatures are small
+/// and live as long as their flow, so no room is left unused by default.
+fn grow<T>(v: &mut Vec<T>) -> &mut Vec<T> {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len().max(1));
+    }
+    v
+}
+
 #[derive(Clone, Debug, Default)]
 struct SignatureData {
     inputs: Vec<InputSpec>,
@@ -98,7 +107,7 @@ impl Signature {
     }
 
     fn input(mut self, name: impl Into<Name>, ty: TypeInfo, kind: InputKind) -> Self {
-        self.data().inputs.push(InputSpec {
+        grow(&mut self.data().inputs).push(InputSpec {
             name: name.into(),
             ty,
             kind,
@@ -141,7 +150,7 @@ impl Signature {
     /// Adds an input `name: T` that only `revert` receives, after the inputs of
     /// `execute`.
     pub fn revert_requires<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        self.data().revert_inputs.push(InputSpec {
+        grow(&mut self.data().revert_inputs).push(InputSpec {
             name: name.into(),
             ty: TypeInfo::of::<T>(),
             kind: InputKind::Required,
@@ -151,12 +160,12 @@ impl Signature {
 
     /// Adds an output `name: T`. Outputs are returned in the order declared.
     pub fn provides<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        self.data().outputs.push(SymbolSpec::of::<T>(name));
+        grow(&mut self.data().outputs).push(SymbolSpec::of::<T>(name));
         self
     }
 
     pub(crate) fn provides_typed(mut self, name: impl Into<Name>, ty: TypeInfo) -> Self {
-        self.data().outputs.push(SymbolSpec::new(name, ty));
+        grow(&mut self.data().outputs).push(SymbolSpec::new(name, ty));
         self
     }
 
