@@ -70,9 +70,26 @@ impl fmt::Display for TaskError {
     }
 }
 
-fn capture_backtrace() -> Option<String> {
-    let bt = std::backtrace::Backtrace::capture();
-    (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string())
+/// A backtrace captured when `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` asks for
+/// one, turned into text only when read: resolving symbols costs far more
+/// than walking the stack, and most failures are never printed.
+struct Trace {
+    captured: std::backtrace::Backtrace,
+    text: std::sync::OnceLock<String>,
+}
+
+impl Trace {
+    fn capture() -> Option<Trace> {
+        let captured = std::backtrace::Backtrace::capture();
+        (captured.status() == std::backtrace::BacktraceStatus::Captured).then(|| Trace {
+            captured,
+            text: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| self.captured.to_string())
+    }
 }
 
 /// A plain message used as an error.
@@ -105,7 +122,7 @@ pub enum FailureKind {
     Timeout,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct FailureData {
     kind: FailureKind,
     message: String,
@@ -133,8 +150,20 @@ struct FailureData {
 pub struct Failure(Arc<FailureInner>);
 
 struct FailureInner {
+    /// `data.backtrace` holds the text of a failure read back from a journal.
     data: FailureData,
+    trace: Option<Trace>,
     error: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// What a failure serializes to: [`FailureData`], with the backtrace's text.
+#[derive(Serialize)]
+struct FailureOut<'a> {
+    kind: FailureKind,
+    message: &'a str,
+    type_name: &'a str,
+    causes: &'a [String],
+    backtrace: Option<&'a str>,
 }
 
 impl Failure {
@@ -152,8 +181,9 @@ impl Failure {
                 message: error.error.to_string(),
                 type_name: error.type_name.to_string(),
                 causes,
-                backtrace: capture_backtrace(),
+                backtrace: None,
             },
+            trace: Trace::capture(),
             error: Some(error.error),
         }))
     }
@@ -169,7 +199,7 @@ impl Failure {
         };
         let mut failure = Failure::new(FailureKind::Panic, format!("panicked: {message}"), "panic");
         if let Some(inner) = Arc::get_mut(&mut failure.0) {
-            inner.data.backtrace = capture_backtrace();
+            inner.trace = Trace::capture();
         }
         failure
     }
@@ -188,6 +218,7 @@ impl Failure {
                 causes: Vec::new(),
                 backtrace: None,
             },
+            trace: None,
             error: None,
         }))
     }
@@ -215,7 +246,10 @@ impl Failure {
     /// The backtrace of the point where the engine captured the failure, when
     /// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` asks for backtraces.
     pub fn backtrace(&self) -> Option<&str> {
-        self.0.data.backtrace.as_deref()
+        match &self.0.trace {
+            Some(trace) => Some(trace.text()),
+            None => self.0.data.backtrace.as_deref(),
+        }
     }
 
     /// The original error as an `E`, while the failure is still in memory.
@@ -254,7 +288,15 @@ impl fmt::Display for Failure {
 
 impl Serialize for Failure {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.data.serialize(serializer)
+        let data = &self.0.data;
+        FailureOut {
+            kind: data.kind,
+            message: &data.message,
+            type_name: &data.type_name,
+            causes: &data.causes,
+            backtrace: self.backtrace(),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -262,7 +304,44 @@ impl<'de> Deserialize<'de> for Failure {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(Failure(Arc::new(FailureInner {
             data: FailureData::deserialize(deserializer)?,
+            trace: None,
             error: None,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backtrace_becomes_text_when_read_and_when_serialized() {
+        let mut failure = Failure::new(FailureKind::Panic, "panicked: boom", "panic");
+        let inner = Arc::get_mut(&mut failure.0).expect("not shared yet");
+        inner.trace = Some(Trace {
+            captured: std::backtrace::Backtrace::force_capture(),
+            text: std::sync::OnceLock::new(),
+        });
+        let trace = failure.0.trace.as_ref().expect("set above");
+        assert!(
+            trace.text.get().is_none(),
+            "nothing is resolved before it is read"
+        );
+        let text = failure.backtrace().expect("a backtrace").to_string();
+        assert!(!text.is_empty());
+        assert_eq!(trace.text.get().map(String::as_str), Some(text.as_str()));
+        let json = serde_json::to_value(&failure).unwrap();
+        assert_eq!(json["backtrace"], serde_json::Value::String(text.clone()));
+        assert_eq!(json["message"], "panicked: boom");
+        let back: Failure = serde_json::from_value(json).unwrap();
+        assert_eq!(back.backtrace(), Some(text.as_str()));
+    }
+
+    #[test]
+    fn no_backtrace_unless_asked() {
+        let failure = Failure::new(FailureKind::Error, "nope", "x");
+        assert_eq!(failure.backtrace(), None);
+        let json = serde_json::to_value(&failure).unwrap();
+        assert_eq!(json["backtrace"], serde_json::Value::Null);
     }
 }
