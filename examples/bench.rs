@@ -15,7 +15,7 @@
 //! the case runs N times in this process and the medians are printed. Run one
 //! case per process: `peak_rss_bytes` is the process's high-water mark.
 
-#[path = "../benches/shapes.rs"]
+#[path = "../benches/shapes/mod.rs"]
 mod shapes;
 
 use std::io::Write;
@@ -23,6 +23,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use flow::{Engine, RunError};
+
+/// The benchmarks run on mimalloc, the allocator a service making many small
+/// allocations would pick; benches/README.md gives the figures with the
+/// system allocator too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N]";
 

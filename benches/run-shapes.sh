@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Runs the `bench` example on every shape of the performance plan at every
+# size, with the serial and the parallel (2 workers) engine, one process per
+# case (peak RSS is the process's high-water mark), and prints a markdown
+# table of the figures per task followed by the checks against the bar.
+#
+# usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [SHAPE...]
+#
+#   --repeat N   runs of each case in its process, medians reported
+#                (default: 5 up to 100,000 tasks, 3 above)
+#   --quick      only the sizes up to 10,000 tasks, to try the script
+#   --engine E   serial, parallel or both (default both)
+#   SHAPE...     only these shapes (linear_chain binary_tree fan_out_in
+#                wavefront embarrassing revert_chain)
+#
+# The table goes to stdout, progress to stderr, and the raw JSON lines of the
+# example to target/shapes.jsonl (under CARGO_TARGET_DIR if set).
+# RUST_BACKTRACE and RUST_LIB_BACKTRACE are unset for the runs.
+set -euo pipefail
+
+usage() {
+    sed -n '7,14s/^# \{0,1\}//p' "$0"
+}
+
+all_shapes=(linear_chain binary_tree fan_out_in wavefront embarrassing revert_chain)
+
+sizes_of() {
+    case "$1" in
+        linear_chain) echo 1000 10000 100000 1000000 ;;
+        binary_tree) echo 1024 4096 16384 65536 262144 1048576 ;;
+        fan_out_in) echo 1000 10000 100000 ;;
+        wavefront) echo 1024 4096 16384 65536 262144 1048576 ;;
+        embarrassing) echo 1000 10000 100000 ;;
+        revert_chain) echo 1000 10000 100000 ;;
+    esac
+}
+
+repeat=""
+quick=0
+engines=(serial parallel)
+shapes=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --repeat)
+            [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "run-shapes: --repeat needs a positive number" >&2; exit 2; }
+            repeat="$2"
+            shift 2
+            ;;
+        --quick)
+            quick=1
+            shift
+            ;;
+        --engine)
+            case "${2:-}" in
+                serial) engines=(serial) ;;
+                parallel) engines=(parallel) ;;
+                both) engines=(serial parallel) ;;
+                *) echo "run-shapes: --engine is serial, parallel or both" >&2; exit 2 ;;
+            esac
+            shift 2
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        -*)
+            echo "run-shapes: unknown option $1" >&2
+            usage >&2
+            exit 2
+            ;;
+        *)
+            if [[ " ${all_shapes[*]} " != *" $1 "* ]]; then
+                echo "run-shapes: unknown shape $1; the shapes are ${all_shapes[*]}" >&2
+                exit 2
+            fi
+            shapes+=("$1")
+            shift
+            ;;
+    esac
+done
+if [[ ${#shapes[@]} -eq 0 ]]; then
+    shapes=("${all_shapes[@]}")
+fi
+
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+echo "run-shapes: cargo build --release --example bench" >&2
+cargo build --release --example bench >&2
+bench="$target/release/examples/bench"
+out="$target/shapes.jsonl"
+# A failing task captures and formats a backtrace when RUST_BACKTRACE or
+# RUST_LIB_BACKTRACE asks for one (tens of MB and milliseconds in
+# revert_chain): measure the default, without.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+: >"$out"
+
+failed=()
+for shape in "${shapes[@]}"; do
+    for size in $(sizes_of "$shape"); do
+        if [[ $quick -eq 1 && $size -gt 10000 ]]; then
+            continue
+        fi
+        n="$repeat"
+        if [[ -z "$n" ]]; then
+            if [[ $size -le 100000 ]]; then n=5; else n=3; fi
+        fi
+        for engine in "${engines[@]}"; do
+            echo "run-shapes: $shape $size $engine (repeat $n)" >&2
+            args=("$shape" "$size" "$engine" --repeat "$n")
+            if [[ $engine == parallel ]]; then
+                args+=(--workers 2)
+            fi
+            if line="$("$bench" "${args[@]}")"; then
+                echo "$line" >>"$out"
+            else
+                echo "run-shapes: $shape $size $engine FAILED" >&2
+                failed+=("$shape/$size/$engine")
+            fi
+        done
+    done
+done
+
+python3 - "$out" "${all_shapes[@]}" <<'EOF'
+import json
+import sys
+
+path, order = sys.argv[1], sys.argv[2:]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+rank = {s: i for i, s in enumerate(order)}
+rows.sort(key=lambda r: (rank.get(r["shape"], len(order)), r["tasks"], r["engine"] != "serial"))
+
+
+def num(x):
+    return f"{x:,.0f}"
+
+
+print("| shape | tasks | engine | build ns/task | run ns/task | total ns/task | peak RSS bytes/task |")
+print("|---|---:|---|---:|---:|---:|---:|")
+for r in rows:
+    print(
+        f"| {r['shape']} | {num(r['tasks'])} | {r['engine']} | {num(r['build_ns_per_task'])} "
+        f"| {num(r['run_ns_per_task'])} | {num(r['total_ns_per_task'])} "
+        f"| {num(r['peak_rss_bytes'] / r['tasks'])} |"
+    )
+
+# (shape, engine) -> {size: row}
+by = {}
+for r in rows:
+    by.setdefault((r["shape"], r["engine"]), {})[r["size"]] = r
+
+
+def sizes(shape, engine="serial"):
+    return sorted(by.get((shape, engine), {}))
+
+
+print()
+print("| check | size | value | bar | verdict |")
+print("|---|---:|---:|---|---|")
+
+
+def line(check, size, value, bar, ok):
+    if value is None:
+        print(f"| {check} | {size} | n/a | {bar} | not measured |")
+    else:
+        print(f"| {check} | {num(size)} | {value} | {bar} | {'met' if ok else 'not met'} |")
+
+
+for shape in ("linear_chain", "binary_tree", "wavefront"):
+    s = sizes(shape)
+    if not s:
+        line(f"{shape}: serial total ns/task at the largest size", "", None, "<= 200", False)
+        continue
+    v = by[(shape, "serial")][s[-1]]["total_ns_per_task"]
+    line(f"{shape}: serial total ns/task at the largest size", s[-1], num(v), "<= 200", v <= 200)
+
+for shape in order:
+    s = sizes(shape)
+    if len(s) < 2:
+        line(f"{shape}: serial total ns/task, largest / smallest size", "", None, "<= 1.5", False)
+        continue
+    small = by[(shape, "serial")][s[0]]["total_ns_per_task"]
+    large = by[(shape, "serial")][s[-1]]["total_ns_per_task"]
+    ratio = large / small
+    check = f"{shape}: serial total ns/task at {s[-1]:,} / at {s[0]:,}"
+    line(check, s[-1], f"{ratio:.2f}", "<= 1.5", ratio <= 1.5)
+
+common = sorted(set(sizes("embarrassing")) & set(sizes("embarrassing", "parallel")))
+check = "embarrassing: serial run / parallel run at the largest size"
+if common:
+    size = common[-1]
+    ratio = (
+        by[("embarrassing", "serial")][size]["run_ns_per_task"]
+        / by[("embarrassing", "parallel")][size]["run_ns_per_task"]
+    )
+    line(check, size, f"{ratio:.2f}", ">= 1.8", ratio >= 1.8)
+else:
+    line(check, "", None, ">= 1.8", False)
+
+common = sorted(set(sizes("revert_chain")) & set(sizes("linear_chain")))
+check = "revert_chain serial run ns/task / linear_chain serial run ns/task"
+if common:
+    size = common[-1]
+    ratio = (
+        by[("revert_chain", "serial")][size]["run_ns_per_task"]
+        / by[("linear_chain", "serial")][size]["run_ns_per_task"]
+    )
+    line(check, size, f"{ratio:.2f}", "<= 1.0", ratio <= 1.0)
+else:
+    line(check, "", None, "<= 1.0", False)
+EOF
+
+echo "run-shapes: raw lines in $out" >&2
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "run-shapes: failed cases: ${failed[*]}" >&2
+    exit 1
+fi
