@@ -2,15 +2,15 @@
 //! compare `flow` with other systems in the same run.
 //!
 //! ```text
-//! cargo run --release --example bench -- SHAPE SIZE ENGINE [--repeat N] [--workers N]
+//! cargo run --release --example bench -- SHAPE SIZE ENGINE [--repeat N] [--workers N] [--max N]
 //! cargo run --release --example bench -- linear_chain 1000000 serial
 //! {"shape":"linear_chain","size":1000000,"tasks":1000000,"engine":"serial","build_ns_per_task":..,"run_ns_per_task":..,"total_ns_per_task":..,"peak_rss_bytes":..,"repeat":1}
 //! ```
 //!
 //! SHAPE is one of `linear_chain`, `binary_tree`, `fan_out_in`, `wavefront`,
 //! `embarrassing`, `revert_chain`; ENGINE is `serial` (one thread) or
-//! `parallel` (`--workers` tokio worker threads, 2 by default, and as many
-//! atoms at once). Build is the flow's construction, validation and
+//! `parallel` (`--workers` tokio worker threads, 2 by default, and up to
+//! `--max` atoms at once, as many as workers by default). Build is the flow's construction, validation and
 //! compilation; run is making the engine and running it. With `--repeat N`
 //! the case runs N times in this process and the medians are printed. Run one
 //! case per process: `peak_rss_bytes` is the process's high-water mark.
@@ -30,7 +30,7 @@ use flow::{Engine, RunError};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N]";
+const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N] [--max N]";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -56,6 +56,7 @@ struct Case {
     parallel: bool,
     repeat: usize,
     workers: usize,
+    max: Option<usize>,
 }
 
 fn parse() -> Result<Case, String> {
@@ -63,6 +64,7 @@ fn parse() -> Result<Case, String> {
     let mut positional = Vec::new();
     let mut repeat = 1;
     let mut workers = 2;
+    let mut max = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -74,6 +76,7 @@ fn parse() -> Result<Case, String> {
         match arg.as_str() {
             "--repeat" => repeat = number("--repeat")?,
             "--workers" => workers = number("--workers")?,
+            "--max" => max = Some(number("--max")?),
             "-h" | "--help" => return Err(String::new()),
             _ => positional.push(arg.clone()),
         }
@@ -105,6 +108,7 @@ fn parse() -> Result<Case, String> {
         parallel,
         repeat,
         workers,
+        max,
     })
 }
 
@@ -149,7 +153,7 @@ fn main() -> ExitCode {
         let outcome = rt.block_on(async {
             let builder = Engine::builder(compiled).input("v0", 0u64);
             let mut engine = if case.parallel {
-                builder.parallel(case.workers).build()
+                builder.parallel(case.max.unwrap_or(case.workers)).build()
             } else {
                 builder.build()
             };
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
         "tasks": tasks,
         "engine": if case.parallel { "parallel" } else { "serial" },
         "workers": if case.parallel { case.workers } else { 1 },
+        "max_in_flight": if case.parallel { case.max.unwrap_or(case.workers) } else { 1 },
         "build_ns_per_task": build.round(),
         "run_ns_per_task": run.round(),
         "total_ns_per_task": (build + run).round(),

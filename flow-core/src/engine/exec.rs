@@ -3,6 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use crate::engine::machine::{Done, Job, JobKind};
 use crate::failure::{Failure, FailureKind};
@@ -106,5 +107,58 @@ async fn blocking(job: Job) -> Done {
     match tokio::task::spawn_blocking(move || handle.block_on(run_inline(job))).await {
         Ok(done) => done,
         Err(e) => aborted(atom, executing, &e),
+    }
+}
+
+/// A job started by [`start`].
+pub(crate) enum Started {
+    /// It finished on the spot (a synchronous task).
+    Now(Done),
+    /// It finishes when this future does.
+    Later(BoxFuture<'static, Done>),
+}
+
+/// Starts a job: a plain synchronous `execute` (no timeout, not blocking) runs
+/// to its end at once, with nothing allocated for it; anything else becomes a
+/// future.
+pub(crate) fn start(job: Job) -> Started {
+    if job.blocking || job.timeout.is_some() {
+        return Started::Later(Box::pin(run_job(job)));
+    }
+    let Job {
+        atom,
+        task,
+        ctx,
+        kind,
+        ..
+    } = job;
+    let args = match kind {
+        JobKind::Execute(args) => args,
+        kind => {
+            let job = Job {
+                atom,
+                task,
+                ctx,
+                blocking: false,
+                timeout: None,
+                kind,
+            };
+            return Started::Later(Box::pin(run_job(job)));
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| task.execute(args, &ctx))) {
+        Err(payload) => Started::Now(Done::Executed(atom, Err(Failure::from_panic(payload)))),
+        Ok(Exec::Ready(result)) => {
+            Started::Now(Done::Executed(atom, result.map_err(Failure::from_error)))
+        }
+        Ok(Exec::Future(future)) => Started::Later(Box::pin(async move {
+            // The context lives as long as the task's future.
+            let _ctx = ctx;
+            let result = match AssertUnwindSafe(future).catch_unwind().await {
+                Err(payload) => Err(Failure::from_panic(payload)),
+                Ok(result) => result.map_err(Failure::from_error),
+            };
+            Done::Executed(atom, result)
+        })),
     }
 }

@@ -14,6 +14,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
 
 use crate::engine::control::Control;
@@ -24,10 +27,16 @@ use crate::error::RunError;
 struct State {
     /// `None` once the run gave the machine back.
     machine: Option<Machine>,
-    /// Live workers.
+    /// Live workers, and how many there may be: the runtime's threads, or
+    /// the maximum in flight if it is lower.
     workers: usize,
-    /// Workers asleep, waiting for work.
-    idle: usize,
+    max_workers: usize,
+    /// How many jobs one worker holds at once: the maximum in flight shared
+    /// between the workers, so that a worker takes and reports jobs in
+    /// batches when the maximum allows it.
+    quota: usize,
+    /// Workers that could take more jobs and wait to be told of them.
+    waiting: usize,
     max: usize,
     /// Set when the run is over: nothing ready, nothing running, or an error.
     over: bool,
@@ -60,13 +69,31 @@ fn apply_control(control: &Control, m: &mut Machine) -> Result<(), RunError> {
     Ok(())
 }
 
-/// One scheduling step: records `done`, then takes the next job.
-fn step(control: &Control, m: &mut Machine, done: Option<Done>) -> Result<Option<Job>, RunError> {
-    if let Some(done) = done {
-        m.complete(done)?;
+/// The jobs a worker is running: they make progress together, so that an
+/// asynchronous one waiting does not hold the others back.
+type Running = FuturesUnordered<BoxFuture<'static, Done>>;
+
+/// One scheduling step, under the lock: records what finished, then takes
+/// jobs while the worker's quota and the maximum in flight allow.
+fn step(
+    control: &Control,
+    m: &mut Machine,
+    done: &mut Vec<Done>,
+    taken: &mut Vec<Job>,
+    room: usize,
+    max: usize,
+) -> Result<(), RunError> {
+    for d in done.drain(..) {
+        m.complete(d)?;
     }
     apply_control(control, m)?;
-    Ok(m.next_job()?)
+    while taken.len() < room && m.in_flight < max {
+        match m.next_job()? {
+            Some(job) => taken.push(job),
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 /// Ends the run (under the lock): every worker leaves.
@@ -75,7 +102,6 @@ fn end(shared: &Shared, st: &mut State, error: Option<RunError>) {
     if st.error.is_none() {
         st.error = error;
     }
-    st.idle = 0;
     shared.ready.notify_waiters();
 }
 
@@ -88,63 +114,132 @@ fn leave(shared: &Shared, st: &mut State) {
 }
 
 /// Wakes a sleeping worker, or starts a new one, if more work may be ready.
-fn spread(shared: &Arc<Shared>, st: &mut State) {
+/// Returns whether it did.
+fn spread(shared: &Arc<Shared>, st: &mut State) -> bool {
     let more = st.machine.as_ref().is_some_and(Machine::may_have_work);
     if !more {
-        return;
+        return false;
     }
-    if st.idle > 0 {
-        st.idle -= 1;
-        shared.ready.notify_one();
-    } else if st.workers < st.max {
+    if st.workers < st.max_workers {
         st.workers += 1;
         tokio::spawn(worker(shared.clone()));
+        true
+    } else if st.waiting > 0 {
+        // There are few workers (no more than threads): wake them all.
+        shared.ready.notify_waiters();
+        true
+    } else {
+        false
     }
 }
 
 async fn worker(shared: Arc<Shared>) {
-    let mut done: Option<Done> = None;
+    let mut done: Vec<Done> = Vec::new();
+    let mut taken: Vec<Job> = Vec::new();
+    let mut running = Running::new();
+    let mut registered = false;
     loop {
         let notified = shared.ready.notified();
         tokio::pin!(notified);
-        let next = {
+        let woke = {
             let mut st = shared.lock();
+            if std::mem::take(&mut registered) {
+                st.waiting -= 1;
+            }
             if st.over {
                 leave(&shared, &mut st);
                 return;
             }
+            let (room, max) = (st.quota.saturating_sub(running.len()), st.max);
             let Some(m) = st.machine.as_mut() else {
                 // The run was dropped and took the machine back.
                 leave(&shared, &mut st);
                 return;
             };
-            match step(&shared.control, m, done.take()) {
-                Err(e) => {
-                    end(&shared, &mut st, Some(e));
-                    leave(&shared, &mut st);
-                    return;
-                }
-                Ok(Some(job)) => {
-                    spread(&shared, &mut st);
-                    Some(job)
-                }
-                Ok(None) if m.in_flight == 0 => {
+            if let Err(e) = step(&shared.control, m, &mut done, &mut taken, room, max) {
+                end(&shared, &mut st, Some(e));
+                leave(&shared, &mut st);
+                return;
+            }
+            if taken.is_empty() && running.is_empty() {
+                if m.in_flight == 0 {
                     end(&shared, &mut st, None);
                     leave(&shared, &mut st);
                     return;
                 }
-                Ok(None) => {
-                    // Registered before the lock is released: no wake-up is lost.
+                // Registered before the lock is released: no wake-up is lost.
+                notified.as_mut().enable();
+                st.waiting += 1;
+                registered = true;
+                None
+            } else {
+                let woke = spread(&shared, &mut st);
+                if running.len() + taken.len() < st.quota {
+                    // Room for more: be told when other workers make some ready.
                     notified.as_mut().enable();
-                    st.idle += 1;
-                    None
+                    st.waiting += 1;
+                    registered = true;
                 }
+                Some(woke)
             }
         };
-        match next {
-            Some(job) => done = Some(exec::run_job(job).await),
-            None => notified.await,
+        let Some(woke) = woke else {
+            notified.await;
+            continue;
+        };
+        if woke {
+            Requeue(false).await;
         }
+        // Synchronous tasks run to their end here; the others join `running`.
+        for job in taken.drain(..) {
+            match exec::start(job) {
+                exec::Started::Now(d) => done.push(d),
+                exec::Started::Later(f) => running.push(f),
+            }
+        }
+        if done.is_empty() {
+            // Wait until a job ends, or there is more to take.
+            let first = if registered {
+                tokio::select! {
+                    d = running.next() => d,
+                    () = &mut notified => None,
+                }
+            } else {
+                running.next().await
+            };
+            done.extend(first);
+        }
+        // Every other job that can end without waiting is reported at once.
+        while let Some(Some(d)) = running.next().now_or_never() {
+            done.push(d);
+        }
+    }
+}
+
+/// Puts the current task at the back of its thread's queue, where another
+/// thread may take it.
+///
+/// tokio runs a task woken (or spawned) from one of its worker threads next on
+/// that same thread, and lets no other thread take it; a worker that just woke
+/// another and kept going would hold it back until it slept. Waking itself
+/// while running makes tokio queue it behind the one it woke, and tell an idle
+/// thread, which then takes one of the two. (`tokio::task::yield_now` defers
+/// the wake until the thread runs out of work, which does not help here.)
+struct Requeue(bool);
+
+impl std::future::Future for Requeue {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -163,7 +258,6 @@ impl Drop for Guard<'_> {
         // Workers still running a job find no machine and leave; their atoms
         // stay `Running` and run again if the engine runs again.
         st.over = true;
-        st.idle = 0;
         self.shared.ready.notify_waiters();
     }
 }
@@ -173,12 +267,19 @@ impl Drop for Guard<'_> {
 pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError> {
     let control = slot.control.clone();
     let machine = std::mem::replace(slot, Machine::vacant(slot));
+    let max = max.max(1);
+    let threads = tokio::runtime::Handle::try_current()
+        .map_or(1, |h| h.metrics().num_workers())
+        .max(1);
+    let max_workers = max.min(threads);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             machine: Some(machine),
             workers: 0,
-            idle: 0,
-            max: max.max(1),
+            waiting: 0,
+            max,
+            max_workers,
+            quota: max.div_ceil(max_workers),
             over: false,
             error: None,
         }),
