@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs the `bench` example on every shape of the performance plan at every
-# size, with the serial and the parallel (2 workers) engine, one process per
+# size, with the serial and the parallel (2 worker threads) engine, one process per
 # case (peak RSS is the process's high-water mark), and prints a markdown
 # table of the figures per task followed by the checks against the bar.
 #
-# usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [SHAPE...]
+# usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [--max N] [SHAPE...]
 #
 #   --repeat N   runs of each case in its process, medians reported
 #                (default: 5 up to 100,000 tasks, 3 above)
 #   --quick      only the sizes up to 10,000 tasks, to try the script
 #   --engine E   serial, parallel or both (default both)
+#   --max N      atoms in flight at once for the parallel engine (default
+#                64, shared by its 2 worker threads)
 #   SHAPE...     only these shapes (linear_chain binary_tree fan_out_in
 #                wavefront embarrassing revert_chain)
 #
@@ -19,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '7,14s/^# \{0,1\}//p' "$0"
+    sed -n '7,16s/^# \{0,1\}//p' "$0"
 }
 
 all_shapes=(linear_chain binary_tree fan_out_in wavefront embarrassing revert_chain)
@@ -38,6 +40,7 @@ sizes_of() {
 repeat=""
 quick=0
 engines=(serial parallel)
+max=64
 shapes=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -49,6 +52,11 @@ while [[ $# -gt 0 ]]; do
         --quick)
             quick=1
             shift
+            ;;
+        --max)
+            [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "run-shapes: --max needs a positive number" >&2; exit 2; }
+            max="$2"
+            shift 2
             ;;
         --engine)
             case "${2:-}" in
@@ -108,7 +116,7 @@ for shape in "${shapes[@]}"; do
             echo "run-shapes: $shape $size $engine (repeat $n)" >&2
             args=("$shape" "$size" "$engine" --repeat "$n")
             if [[ $engine == parallel ]]; then
-                args+=(--workers 2)
+                args+=(--workers 2 --max "$max")
             fi
             if line="$("$bench" "${args[@]}")"; then
                 echo "$line" >>"$out"
