@@ -53,15 +53,22 @@ pub(crate) struct Node {
     /// `None` for the internal barriers that join wide groups.
     pub(crate) task: Option<Arc<dyn Task>>,
     pub(crate) signature: Signature,
-    /// The published output names, when some output is renamed.
-    renamed: Option<Box<[Box<str>]>>,
+    /// What few nodes have: renamed outputs, a time limit.
+    extra: Option<Box<NodeExtra>>,
     /// Where this node's sources are in `Graph::sources`: `execute`'s inputs
     /// from `sources.0` to `sources.1`, then `revert`'s extra ones up to
     /// `sources.2`.
     sources: (u32, u32, u32),
     pub(crate) priority: i32,
     pub(crate) blocking: bool,
-    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// The parts of a node that most nodes leave empty, kept apart so that the
+/// graph stays small.
+struct NodeExtra {
+    /// The published output names, when some output is renamed.
+    renamed: Option<Box<[Box<str>]>>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Node {
@@ -69,9 +76,14 @@ impl Node {
         self.task.is_none()
     }
 
+    /// How long `execute` may run.
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.extra.as_ref().and_then(|e| e.timeout)
+    }
+
     /// The published name of output `k`.
     pub(crate) fn output_name(&self, k: usize) -> &str {
-        match &self.renamed {
+        match self.extra.as_ref().and_then(|e| e.renamed.as_ref()) {
             Some(names) => names.get(k).map_or("", |n| n),
             None => self.signature.outputs().get(k).map_or("", SymbolSpec::name),
         }
@@ -1168,11 +1180,15 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             gate,
             task: Some(atom.task.clone()),
             signature: atom.signature.clone(),
-            renamed,
+            extra: (renamed.is_some() || atom.time_limit().is_some()).then(|| {
+                Box::new(NodeExtra {
+                    renamed,
+                    timeout: atom.time_limit(),
+                })
+            }),
             sources: range,
             priority: atom.priority,
             blocking: atom.signature.is_blocking(),
-            timeout: atom.time_limit(),
         });
     }
     for b in 0..barriers {
@@ -1184,11 +1200,10 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             gate: NONE,
             task: None,
             signature: Signature::new(),
-            renamed: None,
+            extra: None,
             sources: (0, 0, 0),
             priority: 0,
             blocking: false,
-            timeout: None,
         });
     }
     Ok(CompiledFlow(Arc::new(Graph {
@@ -1297,5 +1312,22 @@ mod tests {
             topological_order(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
             Err(vec![0, 1, 3])
         );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The per-atom state of a compiled flow and of a run stays small: the
+    /// graph's node and the run's slot, with outputs, failure and revert
+    /// result, are what a million-atom flow holds a million of.
+    #[test]
+    fn per_atom_state_stays_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Node>(), 88);
+        assert_eq!(size_of::<crate::engine::machine::Slot>(), 20);
+        assert_eq!(size_of::<Option<crate::task::Outputs>>(), 32);
+        assert_eq!(size_of::<Option<crate::failure::Failure>>(), 8);
+        assert_eq!(size_of::<Option<crate::symbol::Value>>(), 16);
+        assert_eq!(size_of::<super::Source>(), 24);
     }
 }

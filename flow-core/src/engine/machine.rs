@@ -772,7 +772,7 @@ impl Machine {
                 task: task.clone(),
                 ctx,
                 blocking: node.blocking,
-                timeout: node.timeout,
+                timeout: node.timeout(),
                 kind: JobKind::Execute(args),
             }));
         }
