@@ -1,13 +1,16 @@
 //! The parallel engine when no journal is kept: workers share the scheduler.
 //!
-//! Each worker is a tokio task that loops: under one lock it records the job it
-//! just finished, applies suspend and cancel requests, and takes the next job;
-//! then it runs that job without the lock. A finished atom's successors are
-//! thus started by the worker that finished it, with no hand-off to another
-//! thread. Workers are started as work appears, up to the engine's maximum,
-//! so at most that many atoms run at once; a worker with nothing to do sleeps
-//! until another one makes work ready, and the last one to find nothing ready
-//! and nothing running ends the run.
+//! Each worker is a tokio task that loops: under one lock it records the jobs
+//! it finished, applies suspend and cancel requests, and takes more jobs (its
+//! share of the engine's maximum in flight); then, without the lock, it runs
+//! them: synchronous tasks to their end at once, asynchronous ones together.
+//! A finished atom's successors are thus started by the worker that finished
+//! it, with no hand-off to another thread, and jobs are taken and reported in
+//! batches when the maximum allows. There are at most as many workers as the
+//! runtime has threads (fewer if the maximum is lower), started as work
+//! appears. A worker with room for more waits until another one makes work
+//! ready, and the last one to find nothing ready and nothing running ends the
+//! run.
 //!
 //! With a journal the engine keeps one driver instead, because every state
 //! change must be written, in order, before the atoms it starts run.
