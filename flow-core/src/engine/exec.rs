@@ -6,17 +6,33 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::engine::machine::{Done, Job, JobKind};
-use crate::failure::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind, TaskError};
 use crate::task::Exec;
 
-async fn settle<T>(call: impl FnOnce() -> Exec<T>) -> Result<T, Failure> {
-    match catch_unwind(AssertUnwindSafe(call)) {
+/// Calls a task method, a panic caught as a failure: its result if it
+/// finished at once, else the future it returned.
+fn call<T>(
+    method: impl FnOnce() -> Exec<T>,
+) -> Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>> {
+    match catch_unwind(AssertUnwindSafe(method)) {
+        Err(payload) => Ok(Err(Failure::from_panic(payload))),
+        Ok(Exec::Ready(result)) => Ok(result.map_err(Failure::from_error)),
+        Ok(Exec::Future(future)) => Err(future),
+    }
+}
+
+/// Awaits a task method's future, a panic caught as a failure.
+async fn finish<T>(future: BoxFuture<'static, Result<T, TaskError>>) -> Result<T, Failure> {
+    match AssertUnwindSafe(future).catch_unwind().await {
         Err(payload) => Err(Failure::from_panic(payload)),
-        Ok(Exec::Ready(result)) => result.map_err(Failure::from_error),
-        Ok(Exec::Future(future)) => match AssertUnwindSafe(future).catch_unwind().await {
-            Err(payload) => Err(Failure::from_panic(payload)),
-            Ok(result) => result.map_err(Failure::from_error),
-        },
+        Ok(result) => result.map_err(Failure::from_error),
+    }
+}
+
+async fn settle<T>(method: impl FnOnce() -> Exec<T>) -> Result<T, Failure> {
+    match call(method) {
+        Ok(result) => result,
+        Err(future) => finish(future).await,
     }
 }
 
@@ -146,19 +162,12 @@ pub(crate) fn start(job: Job) -> Started {
             return Started::Later(Box::pin(run_job(job)));
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| task.execute(args, &ctx))) {
-        Err(payload) => Started::Now(Done::Executed(atom, Err(Failure::from_panic(payload)))),
-        Ok(Exec::Ready(result)) => {
-            Started::Now(Done::Executed(atom, result.map_err(Failure::from_error)))
-        }
-        Ok(Exec::Future(future)) => Started::Later(Box::pin(async move {
+    match call(|| task.execute(args, &ctx)) {
+        Ok(result) => Started::Now(Done::Executed(atom, result)),
+        Err(future) => Started::Later(Box::pin(async move {
             // The context lives as long as the task's future.
             let _ctx = ctx;
-            let result = match AssertUnwindSafe(future).catch_unwind().await {
-                Err(payload) => Err(Failure::from_panic(payload)),
-                Ok(result) => result.map_err(Failure::from_error),
-            };
-            Done::Executed(atom, result)
+            Done::Executed(atom, finish(future).await)
         })),
     }
 }

@@ -1155,6 +1155,17 @@ impl Machine {
         Ok(())
     }
 
+    /// Acts on the suspend and cancel requests made through the run's handle.
+    pub(crate) fn apply_requests(&mut self) -> Result<(), TransitionError> {
+        if self.control.cancel_requested() {
+            self.cancel();
+        }
+        if self.control.suspend_requested() {
+            self.suspend()?;
+        }
+        Ok(())
+    }
+
     /// Cancels the run: everything that ran is reverted.
     pub(crate) fn cancel(&mut self) {
         if !self.cancelled {

@@ -621,21 +621,9 @@ impl Engine {
         result
     }
 
-    /// Acts on suspend and cancel requests.
-    fn apply_control(&mut self) -> Result<(), RunError> {
-        let control = self.machine.control.clone();
-        if control.cancel_requested() {
-            self.machine.cancel();
-        }
-        if control.suspend_requested() {
-            self.machine.suspend()?;
-        }
-        Ok(())
-    }
-
     async fn drive_serial(&mut self) -> Result<(), RunError> {
         loop {
-            self.apply_control()?;
+            self.machine.apply_requests()?;
             let Some(job) = self.machine.next_job()? else {
                 break;
             };
@@ -651,7 +639,7 @@ impl Engine {
         let mut running: HashMap<tokio::task::Id, (u32, bool)> = HashMap::new();
         let control = self.machine.control.clone();
         loop {
-            self.apply_control()?;
+            self.machine.apply_requests()?;
             let mut started = Vec::new();
             while self.machine.in_flight < max {
                 match self.machine.next_job()? {

@@ -22,7 +22,6 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
 
-use crate::engine::control::Control;
 use crate::engine::exec;
 use crate::engine::machine::{Done, Job, Machine};
 use crate::error::RunError;
@@ -48,28 +47,17 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    /// Wakes one sleeping worker per job made ready; all of them at the end.
+    /// Wakes the workers waiting for jobs: when some become ready, and at the
+    /// end.
     ready: Notify,
     /// Wakes the run when the last worker left.
     ended: Notify,
-    control: Arc<Control>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Applies suspend and cancel requests to the machine.
-fn apply_control(control: &Control, m: &mut Machine) -> Result<(), RunError> {
-    if control.cancel_requested() {
-        m.cancel();
-    }
-    if control.suspend_requested() {
-        m.suspend()?;
-    }
-    Ok(())
 }
 
 /// The jobs a worker is running: they make progress together, so that an
@@ -79,7 +67,6 @@ type Running = FuturesUnordered<BoxFuture<'static, Done>>;
 /// One scheduling step, under the lock: records what finished, then takes
 /// jobs while the worker's quota and the maximum in flight allow.
 fn step(
-    control: &Control,
     m: &mut Machine,
     done: &mut Vec<Done>,
     taken: &mut Vec<Job>,
@@ -89,7 +76,7 @@ fn step(
     for d in done.drain(..) {
         m.complete(d)?;
     }
-    apply_control(control, m)?;
+    m.apply_requests()?;
     while taken.len() < room && m.in_flight < max {
         match m.next_job()? {
             Some(job) => taken.push(job),
@@ -159,7 +146,7 @@ async fn worker(shared: Arc<Shared>) {
                 leave(&shared, &mut st);
                 return;
             };
-            if let Err(e) = step(&shared.control, m, &mut done, &mut taken, room, max) {
+            if let Err(e) = step(m, &mut done, &mut taken, room, max) {
                 end(&shared, &mut st, Some(e));
                 leave(&shared, &mut st);
                 return;
@@ -288,7 +275,6 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
         }),
         ready: Notify::new(),
         ended: Notify::new(),
-        control: control.clone(),
     });
     let guard = Guard {
         slot,
@@ -320,8 +306,8 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
                     continue;
                 }
                 if let Some(m) = st.machine.as_mut() {
-                    if let Err(e) = apply_control(&control, m) {
-                        end(&shared, &mut st, Some(e));
+                    if let Err(e) = m.apply_requests() {
+                        end(&shared, &mut st, Some(e.into()));
                         continue;
                     }
                 }
