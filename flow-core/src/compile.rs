@@ -1329,5 +1329,7 @@ mod size_tests {
         assert_eq!(size_of::<Option<crate::failure::Failure>>(), 8);
         assert_eq!(size_of::<Option<crate::symbol::Value>>(), 16);
         assert_eq!(size_of::<super::Source>(), 24);
+        assert_eq!(size_of::<crate::TypeInfo>(), 8);
+        assert_eq!(size_of::<crate::SymbolSpec>(), 32);
     }
 }

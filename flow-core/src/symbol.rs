@@ -66,35 +66,45 @@ impl CodecError {
 /// assert!(!t.is::<u64>());
 /// ```
 #[derive(Clone, Copy)]
-pub struct TypeInfo {
-    id: TypeId,
-    name: &'static str,
+pub struct TypeInfo(&'static TypeData);
+
+/// What [`TypeInfo`] points to: one constant per type, so that a `TypeInfo`
+/// is one pointer wide and the signatures of a large flow stay small.
+struct TypeData {
+    id: fn() -> TypeId,
+    name: fn() -> &'static str,
     decode: fn(serde_json::Value) -> Result<Value, CodecError>,
+}
+
+struct TypeTable<T>(std::marker::PhantomData<T>);
+
+impl<T: Data> TypeTable<T> {
+    const DATA: TypeData = TypeData {
+        id: TypeId::of::<T>,
+        name: std::any::type_name::<T>,
+        decode: decode_as::<T>,
+    };
 }
 
 impl TypeInfo {
     /// The type information of `T`.
     pub fn of<T: Data>() -> Self {
-        TypeInfo {
-            id: TypeId::of::<T>(),
-            name: std::any::type_name::<T>(),
-            decode: decode_as::<T>,
-        }
+        TypeInfo(&TypeTable::<T>::DATA)
     }
 
     /// The type's [`TypeId`].
     pub fn id(&self) -> TypeId {
-        self.id
+        (self.0.id)()
     }
 
     /// The type's name, as [`std::any::type_name`] prints it.
     pub fn name(&self) -> &'static str {
-        self.name
+        (self.0.name)()
     }
 
     /// Whether this is the type `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        self.id == TypeId::of::<T>()
+        (self.0.id)() == TypeId::of::<T>()
     }
 
     /// Decodes a JSON value into a [`Value`] of this type.
@@ -102,13 +112,13 @@ impl TypeInfo {
     /// # Errors
     /// When the JSON does not describe a value of this type.
     pub fn decode(&self, json: serde_json::Value) -> Result<Value, CodecError> {
-        (self.decode)(json)
+        (self.0.decode)(json)
     }
 }
 
 impl PartialEq for TypeInfo {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
+        std::ptr::eq(self.0, other.0) || (self.0.id)() == (other.0.id)()
     }
 }
 
@@ -116,13 +126,13 @@ impl Eq for TypeInfo {}
 
 impl fmt::Debug for TypeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
+        f.write_str(self.name())
     }
 }
 
 impl fmt::Display for TypeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
+        f.write_str(self.name())
     }
 }
 
@@ -180,7 +190,7 @@ impl SymbolSpec {
 
 impl fmt::Display for SymbolSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.ty.name)
+        write!(f, "{}: {}", self.name, self.ty.name())
     }
 }
 

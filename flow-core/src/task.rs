@@ -546,42 +546,71 @@ pub struct RevertInput {
 /// and a way to report progress.
 ///
 /// Cloning is cheap; clone it into an async body that needs it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Context {
-    atom: Arc<str>,
+    shared: Arc<ContextShared>,
     index: u32,
     attempt: u32,
+}
+
+/// What every context of one run shares: handing a context to a task costs
+/// one reference count.
+pub(crate) struct ContextShared {
+    /// The run's graph, where the atoms' names are; `None` when detached.
+    graph: Option<Arc<crate::compile::Graph>>,
+    /// The name of a detached context's atom.
+    detached: Arc<str>,
     notifier: Notifier,
     control: Arc<Control>,
 }
 
-impl Context {
+impl ContextShared {
     pub(crate) fn new(
-        atom: Arc<str>,
-        index: u32,
-        attempt: u32,
+        graph: Arc<crate::compile::Graph>,
         notifier: Notifier,
         control: Arc<Control>,
-    ) -> Self {
-        Context {
-            atom,
-            index,
-            attempt,
+    ) -> Arc<Self> {
+        Arc::new(ContextShared {
+            graph: Some(graph),
+            detached: Arc::from(""),
             notifier,
             control,
+        })
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("atom", &self.atom())
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub(crate) fn new(shared: Arc<ContextShared>, index: u32, attempt: u32) -> Self {
+        Context {
+            shared,
+            index,
+            attempt,
         }
     }
 
     /// Whether the run was cancelled: a long task should stop early and
     /// return an error.
     pub fn is_cancelled(&self) -> bool {
-        self.control.cancel_requested()
+        self.shared.control.cancel_requested()
     }
 
     /// Resolves when the run is cancelled; use it in a `tokio::select!`
     /// beside the task's work.
     pub async fn cancelled(&self) {
-        self.control.cancelled_token().cancelled_owned().await;
+        self.shared
+            .control
+            .cancelled_token()
+            .cancelled_owned()
+            .await;
     }
 
     /// A context for calling a task's body directly, outside any engine (unit
@@ -594,12 +623,21 @@ impl Context {
     /// ctx.progress(0.5); // nobody listens: a no-op
     /// ```
     pub fn detached(atom: &str) -> Self {
-        Context::new(Arc::from(atom), 0, 1, Notifier::default(), Control::new())
+        let shared = ContextShared {
+            graph: None,
+            detached: Arc::from(atom),
+            notifier: Notifier::default(),
+            control: Control::new(),
+        };
+        Context::new(Arc::new(shared), 0, 1)
     }
 
     /// The atom's name.
     pub fn atom(&self) -> &str {
-        &self.atom
+        match &self.shared.graph {
+            Some(g) => g.nodes.get(self.index as usize).map_or("", |n| &n.name),
+            None => &self.shared.detached,
+        }
     }
 
     /// Which execution of this atom this is, from 1: it grows each time the atom
@@ -611,7 +649,9 @@ impl Context {
     /// Reports progress, clamped to `0.0..=1.0`. The engine itself reports `0.0`
     /// when the task starts and `1.0` when it ends.
     pub fn progress(&self, progress: f32) {
-        self.notifier.progress(&self.atom, self.index, progress);
+        self.shared
+            .notifier
+            .progress(self.atom(), self.index, progress);
     }
 }
 

@@ -20,7 +20,9 @@ use crate::failure::{Failure, FailureKind};
 use crate::notify::{Detail, Event, Notifier};
 use crate::retry::{Attempt, Decision, History, outputs_of as retry_outputs};
 use crate::symbol::Value;
-use crate::task::{Arg, Args, Context, Failures, Outcome, Outputs, RevertInput, Task};
+use crate::task::{
+    Arg, Args, Context, ContextShared, Failures, Outcome, Outputs, RevertInput, Task,
+};
 
 /// Work for an engine to run.
 pub(crate) struct Job {
@@ -86,6 +88,8 @@ pub(crate) struct Machine {
     pub(crate) in_flight: usize,
     pub(crate) store: Vec<Value>,
     notifier: Notifier,
+    /// What the contexts handed to tasks share.
+    contexts: Arc<ContextShared>,
     /// Journal bookkeeping: atoms changed since the last flush.
     dirty: Option<Dirty>,
 }
@@ -174,6 +178,7 @@ impl Machine {
         control: Arc<Control>,
     ) -> Self {
         let n = g.nodes.len();
+        let contexts = ContextShared::new(g.clone(), notifier.clone(), control.clone());
         Machine {
             flow_state: FlowState::Pending,
             slots: vec![
@@ -206,6 +211,7 @@ impl Machine {
             control,
             in_flight: 0,
             store: Vec::new(),
+            contexts,
             notifier,
             dirty: journaled.then(|| Dirty {
                 atoms: Vec::new(),
@@ -241,6 +247,7 @@ impl Machine {
             in_flight: 0,
             store: Vec::new(),
             notifier: like.notifier.clone(),
+            contexts: like.contexts.clone(),
             dirty: None,
             g: like.g.clone(),
         }
@@ -614,14 +621,7 @@ impl Machine {
     }
 
     fn context(&self, i: u32) -> Context {
-        let node = &self.g.nodes[i as usize];
-        Context::new(
-            node.name.clone(),
-            i,
-            self.slots[i as usize].attempts,
-            self.notifier.clone(),
-            self.control.clone(),
-        )
+        Context::new(self.contexts.clone(), i, self.slots[i as usize].attempts)
     }
 
     fn failures_snapshot(&mut self) -> Arc<Failures> {

@@ -627,8 +627,14 @@ impl Engine {
             let Some(job) = self.machine.next_job()? else {
                 break;
             };
-            self.flush().await?;
-            let done = exec::run_job(job).await;
+            if self.journal.is_some() {
+                self.flush().await?;
+            }
+            // A synchronous task finishes inside `start`, with no future made.
+            let done = match exec::start(job) {
+                exec::Started::Now(done) => done,
+                exec::Started::Later(future) => future.await,
+            };
             self.machine.complete(done)?;
         }
         Ok(())
