@@ -6,7 +6,6 @@
 //! store slot, or a constant), and the order between atoms becomes a compact
 //! adjacency array. The engines never look a name up while running.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
@@ -273,6 +272,8 @@ struct FlowInfo<'a> {
     retry: Option<u32>,
     /// The flow's atoms, `range.0..range.1` in declaration order.
     range: (u32, u32),
+    /// How many inputs its atoms read, to size what is built from them.
+    inputs: u32,
 }
 
 struct AtomInfo<'a> {
@@ -296,12 +297,16 @@ struct Arena<'a> {
     atoms: Vec<AtomInfo<'a>>,
     /// Every atom's published output names (after renaming), atom after atom.
     output_names: Vec<&'a str>,
+    /// How many inputs (of `execute` and `revert`) all atoms read.
+    inputs: u32,
 }
 
 impl<'a> Arena<'a> {
     fn add_atom(&mut self, atom: &'a Atom, parent: u32, enclosing: u32) -> u32 {
         let aid = self.atoms.len() as u32;
         let first_output = self.output_names.len() as u32;
+        let sig = &atom.signature;
+        self.inputs += (sig.inputs().len() + sig.revert_inputs().len()) as u32;
         self.output_names
             .extend(atom.signature.outputs().iter().map(|o| {
                 atom.renames()
@@ -329,7 +334,13 @@ impl<'a> Arena<'a> {
             exports: FxHashMap::default(),
             retry: None,
             range: (self.atoms.len() as u32, 0),
+            inputs: 0,
         });
+        let inputs_before = self.inputs;
+        // Most items are atoms with one output: size for that at once rather
+        // than growing (and copying) as the atoms are added.
+        self.atoms.reserve(flow.items.len() + 1);
+        self.output_names.reserve(flow.items.len() + 1);
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
             let (atom, retry) = &**controller;
@@ -346,6 +357,7 @@ impl<'a> Arena<'a> {
             self.flows[id as usize].items.push(r);
         }
         self.flows[id as usize].range.1 = self.atoms.len() as u32;
+        self.flows[id as usize].inputs = self.inputs - inputs_before;
         if let Some(r) = self.flows[id as usize].retry {
             let end = self.atoms.len() as u32;
             if let Some((_, scope_end)) = &mut self.atoms[r as usize].controller {
@@ -439,6 +451,20 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// What `item` exports under `name`, if anything.
+    fn export_of(&self, item: NodeRef, name: &str) -> Option<Export> {
+        match item {
+            NodeRef::Atom(a) => {
+                let k = self.outputs(a).iter().rposition(|n| *n == name)?;
+                Some(Export::One {
+                    atom: a,
+                    index: k as u32,
+                })
+            }
+            NodeRef::Flow(sub) => self.flows[sub as usize].exports.get(name).cloned(),
+        }
+    }
+
     /// The published output names of atom `a`.
     fn outputs(&self, a: u32) -> &[&'a str] {
         let info = &self.atoms[a as usize];
@@ -452,15 +478,42 @@ impl<'a> Arena<'a> {
 }
 
 enum Frame<'a> {
+    /// What the items of a linear flow see: the outputs of the items before
+    /// them.
     Linear {
+        /// The items; `items[..done]` have been visited.
+        items: &'a [NodeRef],
+        done: usize,
+        /// The exports of `items[..indexed]`, the latest provider of each
+        /// name. Filled only when a look-up needs it: an item usually reads
+        /// what the item just before it provides, which is checked first.
         visible: FxHashMap<&'a str, Export>,
+        indexed: usize,
     },
     Unordered,
     Graph {
-        index: FxHashMap<&'a str, Vec<(usize, Export)>>,
+        /// Each name's first candidate in `candidates`.
+        index: FxHashMap<&'a str, u32>,
+        /// Every item's exports, chained by name.
+        candidates: Vec<Candidate>,
         current: usize,
         inferred: Vec<(usize, usize)>,
     },
+}
+
+/// An item of a graph flow that exports a name, and the next candidate for
+/// the same name (`NONE` at the end).
+struct Candidate {
+    item: usize,
+    export: Export,
+    next: u32,
+}
+
+/// The candidates for one name in a graph frame.
+fn chain(candidates: &[Candidate], first: u32) -> impl Iterator<Item = &Candidate> {
+    std::iter::successors(candidates.get(first as usize), move |c| {
+        candidates.get(c.next as usize)
+    })
 }
 
 enum Found {
@@ -498,7 +551,23 @@ impl<'a> Compiler<'a> {
     fn lookup(&self, stack: &mut [Frame<'a>], name: &str) -> Found {
         for frame in stack.iter_mut().rev() {
             match frame {
-                Frame::Linear { visible } => {
+                Frame::Linear {
+                    items,
+                    done,
+                    visible,
+                    indexed,
+                } => {
+                    if *done > *indexed {
+                        if let Some(e) = self.arena.export_of(items[*done - 1], name) {
+                            return Found::Export(e);
+                        }
+                        for &item in &items[*indexed..*done] {
+                            self.arena.for_each_export(item, |name, export| {
+                                visible.insert(name, export.clone());
+                            });
+                        }
+                        *indexed = *done;
+                    }
                     if let Some(e) = visible.get(name) {
                         return Found::Export(e.clone());
                     }
@@ -506,24 +575,25 @@ impl<'a> Compiler<'a> {
                 Frame::Unordered => {}
                 Frame::Graph {
                     index,
+                    candidates,
                     current,
                     inferred,
                 } => {
-                    if let Some(cands) = index.get(name) {
-                        let mut others = cands.iter().filter(|(item, _)| item != current);
-                        if let Some((item, export)) = others.next() {
-                            if let Some((_, more)) = others.next() {
-                                let mut atoms = export.atoms();
-                                atoms.extend(more.atoms());
-                                for (_, e) in others {
-                                    atoms.extend(e.atoms());
+                    if let Some(&first) = index.get(name) {
+                        let mut others = chain(candidates, first).filter(|c| c.item != *current);
+                        if let Some(one) = others.next() {
+                            if let Some(two) = others.next() {
+                                let mut atoms = one.export.atoms();
+                                atoms.extend(two.export.atoms());
+                                for c in others {
+                                    atoms.extend(c.export.atoms());
                                 }
                                 atoms.sort_unstable();
                                 atoms.dedup();
                                 return Found::Export(Export::Many(atoms.into_boxed_slice()));
                             }
-                            inferred.push((*item, *current));
-                            return Found::Export(export.clone());
+                            inferred.push((one.item, *current));
+                            return Found::Export(one.export.clone());
                         }
                     }
                 }
@@ -798,7 +868,12 @@ impl<'a> Compiler<'a> {
             .for_each_export(NodeRef::Atom(r), |name, export| {
                 visible.insert(name, export.clone());
             });
-        stack.push(Frame::Linear { visible });
+        stack.push(Frame::Linear {
+            items: &[],
+            done: 0,
+            visible,
+            indexed: 0,
+        });
         let (entries, exits) = self.visit_body(stack, f);
         stack.pop();
         if entries.is_empty() {
@@ -817,9 +892,12 @@ impl<'a> Compiler<'a> {
         let info = &self.arena.flows[f as usize];
         match info.flow.pattern {
             Pattern::Linear => {
-                let mut visible = FxHashMap::default();
-                visible.reserve(info.items.len());
-                stack.push(Frame::Linear { visible });
+                stack.push(Frame::Linear {
+                    items: &info.items,
+                    done: 0,
+                    visible: FxHashMap::default(),
+                    indexed: 0,
+                });
                 let mut entries = Ends::new();
                 let mut exits = Ends::new();
                 for &item in &info.items {
@@ -832,10 +910,8 @@ impl<'a> Compiler<'a> {
                         }
                         exits = ex;
                     }
-                    if let Some(Frame::Linear { visible }) = stack.last_mut() {
-                        self.arena.for_each_export(item, |name, export| {
-                            visible.insert(name, export.clone());
-                        });
+                    if let Some(Frame::Linear { done, .. }) = stack.last_mut() {
+                        *done += 1;
                     }
                 }
                 stack.pop();
@@ -859,16 +935,25 @@ impl<'a> Compiler<'a> {
 
     fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
         let info = &self.arena.flows[f as usize];
-        let mut index: FxHashMap<&'a str, Vec<(usize, Export)>> = FxHashMap::default();
+        let mut index: FxHashMap<&'a str, u32> = FxHashMap::default();
+        index.reserve(info.items.len());
+        let mut candidates = Vec::with_capacity(info.items.len());
         for (i, &item) in info.items.iter().enumerate() {
             self.arena.for_each_export(item, |name, export| {
-                index.entry(name).or_default().push((i, export.clone()));
+                let k = candidates.len() as u32;
+                let next = index.insert(name, k).unwrap_or(NONE);
+                candidates.push(Candidate {
+                    item: i,
+                    export: export.clone(),
+                    next,
+                });
             });
         }
         stack.push(Frame::Graph {
             index,
+            candidates,
             current: 0,
-            inferred: Vec::new(),
+            inferred: Vec::with_capacity(info.inputs as usize),
         });
         let mut ends = Vec::with_capacity(info.items.len());
         for (i, &item) in info.items.iter().enumerate() {
@@ -881,12 +966,15 @@ impl<'a> Compiler<'a> {
             unreachable!("the graph frame is the one pushed above")
         };
         // Explicit links, by item name.
-        let by_name: HashMap<&str, usize> = info
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, &r)| (self.arena.item_name(r), i))
-            .collect();
+        let by_name: FxHashMap<&str, usize> = if info.flow.links.is_empty() {
+            FxHashMap::default()
+        } else {
+            info.items
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| (self.arena.item_name(r), i))
+                .collect()
+        };
         let mut gated: Vec<(usize, u32, Decider)> = Vec::new();
         for Link { from, to, decider } in &info.flow.links {
             match (by_name.get(&**from), by_name.get(&**to)) {
@@ -948,10 +1036,10 @@ impl<'a> Compiler<'a> {
                 self.gate_of[entry as usize] = k;
             }
         }
-        let mut preds: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); n];
+        let (pred_off, pred) = csr(n, inferred.iter().map(|&(a, b)| (b as u32, a as u32)));
+        self.edges.reserve(inferred.len());
         let mut has_out = vec![false; n];
-        for &(a, b) in &inferred {
-            preds[b].push(a);
+        for &(a, _) in &inferred {
             has_out[a] = true;
         }
         // The atoms each item hands on to its successors: its exits, or, for an
@@ -962,8 +1050,8 @@ impl<'a> Compiler<'a> {
         let mut exits = Ends::new();
         for &c in &order {
             let mut incoming = Ends::new();
-            for &p in &preds[c] {
-                incoming.extend(handed[p].iter().copied());
+            for &p in &pred[pred_off[c] as usize..pred_off[c + 1] as usize] {
+                incoming.extend(handed[p as usize].iter().copied());
             }
             incoming.sort_unstable();
             incoming.dedup();
@@ -993,11 +1081,10 @@ impl<'a> Compiler<'a> {
 /// the ready ones), or a cycle, in order, when there is one.
 fn topological_order(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>, Vec<usize>> {
     let mut indeg = vec![0u32; n];
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(a, b) in edges {
-        out[a].push(b);
+    for &(_, b) in edges {
         indeg[b] += 1;
     }
+    let (off, out) = csr(n, edges.iter().map(|&(a, b)| (a as u32, b as u32)));
     let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
         .filter(|&i| indeg[i] == 0)
         .map(std::cmp::Reverse)
@@ -1005,7 +1092,8 @@ fn topological_order(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>, V
     let mut order = Vec::with_capacity(n);
     while let Some(std::cmp::Reverse(i)) = ready.pop() {
         order.push(i);
-        for &j in &out[i] {
+        for &j in &out[off[i] as usize..off[i + 1] as usize] {
+            let j = j as usize;
             indeg[j] -= 1;
             if indeg[j] == 0 {
                 ready.push(std::cmp::Reverse(j));
@@ -1079,6 +1167,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         flows: Vec::new(),
         atoms: Vec::new(),
         output_names: Vec::new(),
+        inputs: 0,
     };
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
@@ -1125,7 +1214,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         edges: Vec::with_capacity(n),
         barriers: 0,
         store,
-        sources: Vec::with_capacity(n),
+        sources: Vec::with_capacity(arena.inputs as usize),
         ranges: vec![(0, 0, 0); n],
         gates: Vec::new(),
         gate_of: vec![NONE; n],
