@@ -40,7 +40,7 @@ pub(crate) enum Source {
 
 /// One node of the execution graph.
 pub(crate) struct Node {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
     pub(crate) kind: AtomKind,
     /// For a retry controller: the controller and its sub-flow's atoms
     /// (`scope.0..scope.1`).
@@ -106,7 +106,7 @@ pub(crate) struct Graph {
     pub(crate) pred: Vec<u32>,
     pub(crate) inputs: Vec<SymbolSpec>,
     /// Atom names to positions, made on the first look-up by name.
-    by_name: OnceLock<FxHashMap<Arc<str>, u32>>,
+    by_name: OnceLock<FxHashMap<Box<str>, u32>>,
     sources: Vec<Source>,
     pub(crate) gates: Vec<Gate>,
 }
@@ -118,7 +118,7 @@ impl Graph {
             let mut map = FxHashMap::default();
             map.reserve(self.atoms);
             for (i, node) in self.nodes[..self.atoms].iter().enumerate() {
-                map.insert(node.name.clone(), i as u32);
+                map.insert(Box::from(&*node.name), i as u32);
             }
             map
         });
@@ -1141,6 +1141,21 @@ fn walk_back(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Option<Vec<us
     Some(cycle)
 }
 
+/// Takes a flow apart, handing its atoms over in declaration order (the order
+/// of [`Arena::add_flow`]), each retry controller's atom with its controller.
+fn take_atoms(flow: Flow, f: &mut impl FnMut(Atom, Option<Retry>)) {
+    if let Some(controller) = flow.retry {
+        let (atom, retry) = *controller;
+        f(atom, Some(retry));
+    }
+    for item in flow.items {
+        match item {
+            Item::Atom(atom) => f(atom, None),
+            Item::Flow(sub) => take_atoms(*sub, f),
+        }
+    }
+}
+
 /// `alloc::string::String` -> `String`, `core::option::Option<u32>` -> `Option<u32>`.
 pub(crate) fn short_type(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -1172,11 +1187,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
 
-    let names: Vec<Arc<str>> = arena
-        .atoms
-        .iter()
-        .map(|info| Arc::from(&*info.atom.name))
-        .collect();
+    let names: Vec<&str> = arena.atoms.iter().map(|info| &*info.atom.name).collect();
     errors.extend(duplicate_names(&names).into_iter().map(|(first, second)| {
         BuildError::DuplicateName {
             name: names[first as usize].to_string(),
@@ -1237,26 +1248,35 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let total = n + barriers as usize;
     let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
     let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
+    drop(edges);
+    // What the nodes take from the arena, which borrows the flow: the flow is
+    // then taken apart and its atoms moved into the nodes.
+    let enclosing: Vec<u32> = arena.atoms.iter().map(|info| info.enclosing).collect();
+    let mut renamed: Vec<(u32, Box<[Box<str>]>)> = Vec::new();
+    let mut scopes: Vec<(u32, u32)> = Vec::new();
+    for (a, info) in arena.atoms.iter().enumerate() {
+        if !info.atom.renames().is_empty() {
+            let names = arena.outputs(a as u32).iter().map(|n| Box::from(*n));
+            renamed.push((a as u32, names.collect()));
+        }
+        if let Some((_, end)) = info.controller {
+            scopes.push((a as u32, end));
+        }
+    }
+    drop(names);
+    drop(arena);
+    let root_name = Arc::from(&*root.name);
+    let mut renamed = renamed.into_iter().peekable();
+    let mut scopes = scopes.into_iter();
     let mut nodes = Vec::with_capacity(total);
-    for (a, (((info, range), name), gate)) in arena
-        .atoms
-        .iter()
-        .zip(ranges)
-        .zip(names)
-        .zip(gate_of)
-        .enumerate()
-    {
-        let atom = info.atom;
-        let renamed = (!atom.renames().is_empty()).then(|| {
-            arena
-                .outputs(a as u32)
-                .iter()
-                .map(|n| Box::from(*n))
-                .collect()
+    take_atoms(root, &mut |atom, retry| {
+        let a = nodes.len();
+        let (name, task, signature, timeout, priority) = atom.into_parts();
+        let renamed = renamed.next_if(|(i, _)| *i as usize == a).map(|(_, r)| r);
+        let retry = retry.and_then(|retry| {
+            let (_, end) = scopes.next()?;
+            Some(Box::new((retry, (a as u32 + 1, end))))
         });
-        let retry = info
-            .controller
-            .map(|(retry, end)| Box::new((retry.clone(), (a as u32 + 1, end))));
         nodes.push(Node {
             name,
             kind: if retry.is_some() {
@@ -1265,24 +1285,20 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
                 AtomKind::Task
             },
             retry,
-            enclosing: info.enclosing,
-            gate,
-            task: Some(atom.task.clone()),
-            signature: atom.signature.clone(),
-            extra: (renamed.is_some() || atom.time_limit().is_some()).then(|| {
-                Box::new(NodeExtra {
-                    renamed,
-                    timeout: atom.time_limit(),
-                })
-            }),
-            sources: range,
-            priority: atom.priority,
-            blocking: atom.signature.is_blocking(),
+            enclosing: enclosing[a],
+            gate: gate_of[a],
+            task: Some(task),
+            blocking: signature.is_blocking(),
+            signature,
+            extra: (renamed.is_some() || timeout.is_some())
+                .then(|| Box::new(NodeExtra { renamed, timeout })),
+            sources: ranges[a],
+            priority,
         });
-    }
+    });
     for b in 0..barriers {
         nodes.push(Node {
-            name: Arc::from(format!("<join {b}>")),
+            name: Name::Owned(format!("<join {b}>")),
             kind: AtomKind::Task,
             retry: None,
             enclosing: NONE,
@@ -1296,7 +1312,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         });
     }
     Ok(CompiledFlow(Arc::new(Graph {
-        name: Arc::from(&*root.name),
+        name: root_name,
         nodes,
         atoms: n,
         succ_off,
@@ -1313,12 +1329,12 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
 /// Pairs `(first, later)` of positions whose names are equal, each later
 /// duplicate paired with the first holder of its name. Sorting hashes keeps
 /// this cache-friendly on large flows, unlike a map insert per name.
-fn duplicate_names(names: &[Arc<str>]) -> Vec<(u32, u32)> {
+fn duplicate_names(names: &[&str]) -> Vec<(u32, u32)> {
     let hasher = FxBuildHasher;
     let mut keyed: Vec<(u64, u32)> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (hasher.hash_one(&**n), i as u32))
+        .map(|(i, n)| (hasher.hash_one(*n), i as u32))
         .collect();
     keyed.sort_unstable();
     let mut out = Vec::new();
@@ -1381,13 +1397,9 @@ mod tests {
 
     #[test]
     fn duplicate_names_pair_each_repeat_with_the_first_holder() {
-        let names: Vec<Arc<str>> = ["a", "b", "a", "c", "a", "b"]
-            .into_iter()
-            .map(Arc::from)
-            .collect();
+        let names = ["a", "b", "a", "c", "a", "b"];
         assert_eq!(duplicate_names(&names), vec![(0, 2), (0, 4), (1, 5)]);
-        let unique: Vec<Arc<str>> = ["x", "y"].into_iter().map(Arc::from).collect();
-        assert!(duplicate_names(&unique).is_empty());
+        assert!(duplicate_names(&["x", "y"]).is_empty());
     }
 
     #[test]
@@ -1412,7 +1424,9 @@ mod size_tests {
     #[test]
     fn per_atom_state_stays_small() {
         use std::mem::size_of;
-        assert_eq!(size_of::<super::Node>(), 88);
+        // The node keeps the atom's own name (moved, not copied): 8 bytes more
+        // than a shared string, one allocation less per atom.
+        assert_eq!(size_of::<super::Node>(), 96);
         assert_eq!(size_of::<crate::engine::machine::Slot>(), 20);
         assert_eq!(size_of::<Option<crate::task::Outputs>>(), 32);
         assert_eq!(size_of::<Option<crate::failure::Failure>>(), 8);

@@ -139,6 +139,20 @@ impl Atom {
     }
 
     /// The limit on `execute`'s time, if any.
+    /// The atom's name, task, signature, time limit and priority.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Name,
+        Arc<dyn Task>,
+        Signature,
+        Option<std::time::Duration>,
+        i32,
+    ) {
+        let timeout = self.time_limit();
+        (self.name, self.task, self.signature, timeout, self.priority)
+    }
+
     pub(crate) fn time_limit(&self) -> Option<std::time::Duration> {
         self.extra.as_ref().and_then(|e| e.timeout)
     }
