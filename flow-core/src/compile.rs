@@ -1433,6 +1433,8 @@ mod size_tests {
         assert_eq!(size_of::<Option<crate::symbol::Value>>(), 16);
         assert_eq!(size_of::<super::Source>(), 24);
         assert_eq!(size_of::<crate::TypeInfo>(), 8);
+        // Moved from the engine to each task.
+        assert_eq!(size_of::<crate::task::Args>(), 56);
         assert_eq!(size_of::<crate::SymbolSpec>(), 32);
     }
 }

@@ -259,8 +259,8 @@ pub enum ArgError {
 pub(crate) enum Arg {
     One(Value),
     Absent,
-    Many(Vec<Value>),
-    Named(Vec<(Name, Value)>),
+    Many(Box<[Value]>),
+    Named(Box<[(Name, Value)]>),
 }
 
 /// The resolved arguments of one execution, in the order of the signature's inputs
@@ -274,7 +274,9 @@ pub(crate) enum Arg {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Args {
-    values: SmallVec<[Arg; 4]>,
+    /// Two inline: an `Args` is moved from the engine to the task, and a
+    /// small one moves cheaply.
+    values: SmallVec<[Arg; 2]>,
 }
 
 impl Args {
