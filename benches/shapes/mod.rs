@@ -46,6 +46,52 @@ pub fn expected(shape: &str, size: usize) -> Option<(String, u64)> {
     }
 }
 
+/// `prefix` followed by `i` in decimal: the names of the shapes' tasks and
+/// symbols, written straight into a string of the right size (`format!` costs
+/// as much per task as the engine's own work, and is not what is measured).
+pub fn name(prefix: &str, i: usize) -> String {
+    let mut s = String::with_capacity(prefix.len() + decimal_len(i));
+    s.push_str(prefix);
+    push_decimal(&mut s, i);
+    s
+}
+
+/// `{prefix}{i}_{j}`, the name of a wavefront cell's task or symbol.
+fn cell_name(prefix: &str, i: usize, j: usize) -> String {
+    let mut s = String::with_capacity(prefix.len() + decimal_len(i) + 1 + decimal_len(j));
+    s.push_str(prefix);
+    push_decimal(&mut s, i);
+    s.push('_');
+    push_decimal(&mut s, j);
+    s
+}
+
+fn decimal_len(mut v: usize) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
+fn push_decimal(s: &mut String, v: usize) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut v = v;
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[k..] {
+        s.push(char::from(d));
+    }
+}
+
 fn inc(input: String, output: String) -> FnTask {
     FnTask::sync(
         Signature::new()
@@ -59,10 +105,11 @@ fn inc(input: String, output: String) -> FnTask {
 /// and everything is reverted (each task has a no-op revert).
 pub fn linear_chain(n: usize, fail_last: bool) -> Flow {
     let mut flow = Flow::linear("linear_chain").input::<u64>("v0");
+    flow.reserve(n);
     for i in 0..n {
         let sig = Signature::new()
-            .requires::<u64>(format!("v{i}"))
-            .provides::<u64>(format!("v{}", i + 1));
+            .requires::<u64>(name("v", i))
+            .provides::<u64>(name("v", i + 1));
         let task = if fail_last && i + 1 == n {
             FnTask::sync(sig, |_| Err(TaskError::msg("the last task fails")))
         } else {
@@ -73,7 +120,7 @@ pub fn linear_chain(n: usize, fail_last: bool) -> Flow {
         } else {
             task
         };
-        flow.push(Atom::new(format!("t{i}"), task));
+        flow.push(Atom::new(name("t", i), task));
     }
     flow
 }
@@ -81,13 +128,14 @@ pub fn linear_chain(n: usize, fail_last: bool) -> Flow {
 /// Node `i` (1-based) feeds nodes `2i` and `2i + 1`; `n` nodes.
 pub fn binary_tree(n: usize) -> Flow {
     let mut flow = Flow::graph("binary_tree").input::<u64>("v0");
+    flow.reserve(n);
     for i in 1..=n {
         let input = if i == 1 {
             "v0".to_string()
         } else {
-            format!("v{}", i / 2)
+            name("v", i / 2)
         };
-        flow.push(Atom::new(format!("t{i}"), inc(input, format!("v{i}"))));
+        flow.push(Atom::new(name("t", i), inc(input, name("v", i))));
     }
     flow
 }
@@ -97,7 +145,7 @@ pub fn fan_out_in(n: usize) -> Flow {
     let source = FnTask::sync(Signature::new().provides::<u64>("s"), |_| {
         Ok(Outputs::one(0u64))
     });
-    let names: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+    let names: Vec<String> = (0..n).map(|i| name("w", i)).collect();
     let sink = FnTask::sync(
         Signature::new()
             .collect::<u64>("parts", names.clone())
@@ -105,6 +153,7 @@ pub fn fan_out_in(n: usize) -> Flow {
         |a| Ok(Outputs::one(a.list::<u64>(0)?.into_iter().sum::<u64>())),
     );
     let mut workers = Flow::unordered("workers");
+    workers.reserve(n);
     for name in &names {
         workers.push(Atom::new(name.clone(), inc("s".into(), name.clone())));
     }
@@ -117,7 +166,8 @@ pub fn fan_out_in(n: usize) -> Flow {
 /// A `side` x `side` grid: `(i, j)` feeds `(i + 1, j)` and `(i, j + 1)`.
 pub fn wavefront(side: usize) -> Flow {
     let mut flow = Flow::graph("wavefront");
-    let cell = |i: usize, j: usize| format!("c{i}_{j}");
+    flow.reserve(side * side);
+    let cell = |i: usize, j: usize| cell_name("c", i, j);
     for i in 0..side {
         for j in 0..side {
             let mut sig = Signature::new();
@@ -135,7 +185,7 @@ pub fn wavefront(side: usize) -> Flow {
                 }
                 Ok(Outputs::one(v))
             });
-            flow.push(Atom::new(format!("t{i}_{j}"), task));
+            flow.push(Atom::new(cell_name("t", i, j), task));
         }
     }
     flow
@@ -155,12 +205,23 @@ pub fn spin(seed: u64) -> u64 {
 /// `n` independent tasks, each about a microsecond of arithmetic.
 pub fn embarrassing(n: usize) -> Flow {
     let mut flow = Flow::unordered("embarrassing");
+    flow.reserve(n);
     for i in 0..n {
-        let task = FnTask::sync(
-            Signature::new().provides::<u64>(format!("e{i}")),
-            move |_| Ok(Outputs::one(spin(i as u64))),
-        );
-        flow.push(Atom::new(format!("t{i}"), task));
+        let task = FnTask::sync(Signature::new().provides::<u64>(name("e", i)), move |_| {
+            Ok(Outputs::one(spin(i as u64)))
+        });
+        flow.push(Atom::new(name("t", i), task));
     }
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_the_decimal_forms() {
+        assert_eq!(super::name("v", 0), "v0");
+        assert_eq!(super::name("t", 1_234_567), "t1234567");
+        assert_eq!(super::cell_name("c", 10, 3), "c10_3");
+        assert_eq!(super::name("w", usize::MAX), format!("w{}", usize::MAX));
+    }
 }

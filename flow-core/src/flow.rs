@@ -362,6 +362,24 @@ impl Flow {
         self
     }
 
+    /// Makes room for `additional` more items, so that a large flow built in
+    /// a loop is not copied as it grows.
+    ///
+    /// ```
+    /// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+    /// let mut flow = Flow::unordered("many");
+    /// flow.reserve(1_000);
+    /// for i in 0..1_000 {
+    ///     let task = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+    ///     flow.push(Atom::new(format!("t{i}"), task));
+    /// }
+    /// assert_eq!(flow.items().len(), 1_000);
+    /// ```
+    pub fn reserve(&mut self, additional: usize) -> &mut Self {
+        self.items.reserve(additional);
+        self
+    }
+
     /// Adds an atom or a nested flow, in place (handy in loops).
     pub fn push(&mut self, item: impl Into<Item>) -> &mut Self {
         self.items.push(item.into());

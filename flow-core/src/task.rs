@@ -77,20 +77,24 @@ impl InputSpec {
 #[derive(Clone, Debug, Default)]
 pub struct Signature(Arc<SignatureData>);
 
-/// Makes room for one more element, doubling from one: signatures are small
-/// and live as long as their flow, so no room is left unused by default.
-fn grow<T>(v: &mut Vec<T>) -> &mut Vec<T> {
+/// A signature's list: the first element inline, in the signature's own
+/// allocation; most tasks read one symbol and provide one.
+type List<T> = SmallVec<[T; 1]>;
+
+/// Makes room for one more element, doubling: signatures are small and live
+/// as long as their flow, so no room is left unused by default.
+fn grow<T>(v: &mut List<T>) -> &mut List<T> {
     if v.len() == v.capacity() {
-        v.reserve_exact(v.len().max(1));
+        v.reserve_exact(v.len());
     }
     v
 }
 
 #[derive(Clone, Debug, Default)]
 struct SignatureData {
-    inputs: Vec<InputSpec>,
+    inputs: List<InputSpec>,
     revert_inputs: Vec<InputSpec>,
-    outputs: Vec<SymbolSpec>,
+    outputs: List<SymbolSpec>,
     blocking: bool,
     priority: i32,
     timeout: Option<std::time::Duration>,
@@ -150,7 +154,7 @@ impl Signature {
     /// Adds an input `name: T` that only `revert` receives, after the inputs of
     /// `execute`.
     pub fn revert_requires<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        grow(&mut self.data().revert_inputs).push(InputSpec {
+        self.data().revert_inputs.push(InputSpec {
             name: name.into(),
             ty: TypeInfo::of::<T>(),
             kind: InputKind::Required,
