@@ -10,6 +10,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
+use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
@@ -492,10 +493,11 @@ enum Frame<'a> {
     },
     Unordered,
     Graph {
-        /// Each name's first candidate in `candidates`.
-        index: FxHashMap<&'a str, u32>,
+        /// Each name's first candidate, by position in `candidates`: four
+        /// bytes a name, so that the table of a large graph stays in cache.
+        index: HashTable<u32>,
         /// Every item's exports, chained by name.
-        candidates: Vec<Candidate>,
+        candidates: Vec<Candidate<'a>>,
         current: usize,
         inferred: Vec<(usize, usize)>,
     },
@@ -503,14 +505,18 @@ enum Frame<'a> {
 
 /// An item of a graph flow that exports a name, and the next candidate for
 /// the same name (`NONE` at the end).
-struct Candidate {
-    item: usize,
+struct Candidate<'a> {
+    name: &'a str,
     export: Export,
+    item: u32,
     next: u32,
 }
 
 /// The candidates for one name in a graph frame.
-fn chain(candidates: &[Candidate], first: u32) -> impl Iterator<Item = &Candidate> {
+fn chain<'c, 'a>(
+    candidates: &'c [Candidate<'a>],
+    first: u32,
+) -> impl Iterator<Item = &'c Candidate<'a>> {
     std::iter::successors(candidates.get(first as usize), move |c| {
         candidates.get(c.next as usize)
     })
@@ -579,8 +585,12 @@ impl<'a> Compiler<'a> {
                     current,
                     inferred,
                 } => {
-                    if let Some(&first) = index.get(name) {
-                        let mut others = chain(candidates, first).filter(|c| c.item != *current);
+                    let first = index.find(FxBuildHasher.hash_one(name), |&k| {
+                        candidates[k as usize].name == name
+                    });
+                    if let Some(&first) = first {
+                        let current = *current as u32;
+                        let mut others = chain(candidates, first).filter(|c| c.item != current);
                         if let Some(one) = others.next() {
                             if let Some(two) = others.next() {
                                 let mut atoms = one.export.atoms();
@@ -592,7 +602,7 @@ impl<'a> Compiler<'a> {
                                 atoms.dedup();
                                 return Found::Export(Export::Many(atoms.into_boxed_slice()));
                             }
-                            inferred.push((one.item, *current));
+                            inferred.push((one.item as usize, current as usize));
                             return Found::Export(one.export.clone());
                         }
                     }
@@ -935,16 +945,30 @@ impl<'a> Compiler<'a> {
 
     fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
         let info = &self.arena.flows[f as usize];
-        let mut index: FxHashMap<&'a str, u32> = FxHashMap::default();
-        index.reserve(info.items.len());
-        let mut candidates = Vec::with_capacity(info.items.len());
+        let mut index: HashTable<u32> = HashTable::with_capacity(info.items.len());
+        let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(info.items.len());
         for (i, &item) in info.items.iter().enumerate() {
             self.arena.for_each_export(item, |name, export| {
                 let k = candidates.len() as u32;
-                let next = index.insert(name, k).unwrap_or(NONE);
+                let hash = FxBuildHasher.hash_one(name);
+                let entry = index.entry(
+                    hash,
+                    |&c| candidates[c as usize].name == name,
+                    |&c| FxBuildHasher.hash_one(candidates[c as usize].name),
+                );
+                let next = match entry {
+                    hashbrown::hash_table::Entry::Occupied(mut e) => {
+                        std::mem::replace(e.get_mut(), k)
+                    }
+                    hashbrown::hash_table::Entry::Vacant(e) => {
+                        e.insert(k);
+                        NONE
+                    }
+                };
                 candidates.push(Candidate {
-                    item: i,
+                    name,
                     export: export.clone(),
+                    item: i as u32,
                     next,
                 });
             });
