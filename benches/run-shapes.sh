@@ -11,7 +11,8 @@
 #   --quick      only the sizes up to 10,000 tasks, to try the script
 #   --engine E   serial, parallel or both (default both)
 #   --max N      atoms in flight at once for the parallel engine (default
-#                64, shared by its 2 worker threads)
+#                256, shared by its 2 worker threads, each taking up to 128
+#                at a time under the scheduler's lock)
 #   SHAPE...     only these shapes (linear_chain binary_tree fan_out_in
 #                wavefront embarrassing revert_chain)
 #
@@ -40,7 +41,7 @@ sizes_of() {
 repeat=""
 quick=0
 engines=(serial parallel)
-max=64
+max=256
 shapes=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -142,12 +143,13 @@ def num(x):
     return f"{x:,.0f}"
 
 
-print("| shape | tasks | engine | build ns/task | run ns/task | total ns/task | peak RSS bytes/task |")
-print("|---|---:|---|---:|---:|---:|---:|")
+print("| shape | tasks | engine | build ns/task | run ns/task | teardown ns/task | total ns/task | peak RSS bytes/task |")
+print("|---|---:|---|---:|---:|---:|---:|---:|")
 for r in rows:
     print(
         f"| {r['shape']} | {num(r['tasks'])} | {r['engine']} | {num(r['build_ns_per_task'])} "
-        f"| {num(r['run_ns_per_task'])} | {num(r['total_ns_per_task'])} "
+        f"| {num(r['run_ns_per_task'])} | {num(r.get('teardown_ns_per_task', 0))} "
+        f"| {num(r['total_ns_per_task'])} "
         f"| {num(r['peak_rss_bytes'] / r['tasks'])} |"
     )
 

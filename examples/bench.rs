@@ -4,14 +4,17 @@
 //! ```text
 //! cargo run --release --example bench -- SHAPE SIZE ENGINE [--repeat N] [--workers N] [--max N]
 //! cargo run --release --example bench -- linear_chain 1000000 serial
-//! {"shape":"linear_chain","size":1000000,"tasks":1000000,"engine":"serial","build_ns_per_task":..,"run_ns_per_task":..,"total_ns_per_task":..,"peak_rss_bytes":..,"repeat":1}
+//! {"shape":"linear_chain","size":1000000,"tasks":1000000,"engine":"serial","build_ns_per_task":..,"run_ns_per_task":..,"teardown_ns_per_task":..,"total_ns_per_task":..,"peak_rss_bytes":..,"repeat":1}
 //! ```
 //!
 //! SHAPE is one of `linear_chain`, `binary_tree`, `fan_out_in`, `wavefront`,
 //! `embarrassing`, `revert_chain`; ENGINE is `serial` (one thread) or
 //! `parallel` (`--workers` tokio worker threads, 2 by default, and up to
-//! `--max` atoms at once, as many as workers by default). Build is the flow's construction, validation and
-//! compilation; run is making the engine and running it. With `--repeat N`
+//! `--max` atoms at once, as many as workers by default). Build is the flow's
+//! construction, validation and compilation (`construct_ns_per_task` is the
+//! construction alone, the shape's own code); run is making the engine and
+//! running it; teardown is dropping the engine, with the compiled flow and the
+//! values (the same serial work for both engines); total is all three. With `--repeat N`
 //! the case runs N times in this process and the medians are printed. Run one
 //! case per process: `peak_rss_bytes` is the process's high-water mark.
 
@@ -136,10 +139,13 @@ fn main() -> ExitCode {
 
     let mut builds = Vec::with_capacity(case.repeat);
     let mut runs = Vec::with_capacity(case.repeat);
+    let mut teardowns = Vec::with_capacity(case.repeat);
+    let mut constructs = Vec::with_capacity(case.repeat);
     let mut tasks = 0;
     for _ in 0..case.repeat {
         let start = Instant::now();
         let (flow, n) = shapes::build(&case.shape, case.size).expect("a known shape");
+        constructs.push(start.elapsed().as_secs_f64());
         let compiled = match flow.build() {
             Ok(c) => c,
             Err(e) => {
@@ -160,9 +166,13 @@ fn main() -> ExitCode {
             let result = engine.run().await;
             let check = shapes::expected(&case.shape, case.size)
                 .map(|(symbol, value)| (engine.fetch::<u64>(&symbol).copied(), value));
-            (result, check)
+            ((result, check), engine)
         });
+        let (outcome, engine) = outcome;
         runs.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        rt.block_on(async move { drop(engine) });
+        teardowns.push(start.elapsed().as_secs_f64());
         match (&case.shape[..], outcome) {
             ("revert_chain", (Err(RunError::Reverted { .. }), _)) => {}
             ("revert_chain", (other, _)) => {
@@ -186,6 +196,8 @@ fn main() -> ExitCode {
     let per_task = |secs: f64| secs * 1e9 / tasks as f64;
     let build = per_task(median(builds));
     let run = per_task(median(runs));
+    let teardown = per_task(median(teardowns));
+    let construct = per_task(median(constructs));
     let line = serde_json::json!({
         "shape": case.shape,
         "size": case.size,
@@ -194,8 +206,10 @@ fn main() -> ExitCode {
         "workers": if case.parallel { case.workers } else { 1 },
         "max_in_flight": if case.parallel { case.max.unwrap_or(case.workers) } else { 1 },
         "build_ns_per_task": build.round(),
+        "construct_ns_per_task": construct.round(),
         "run_ns_per_task": run.round(),
-        "total_ns_per_task": (build + run).round(),
+        "teardown_ns_per_task": teardown.round(),
+        "total_ns_per_task": (build + run + teardown).round(),
         "peak_rss_bytes": peak_rss_bytes(),
         "repeat": case.repeat,
     });
