@@ -134,9 +134,9 @@ pub(crate) enum Started {
     Later(BoxFuture<'static, Done>),
 }
 
-/// Starts a job: a plain synchronous `execute` (no timeout, not blocking) runs
-/// to its end at once, with nothing allocated for it; anything else becomes a
-/// future.
+/// Starts a job: a plain synchronous `execute` or `revert` (no timeout, not
+/// blocking) runs to its end at once, with nothing allocated for it; anything
+/// else becomes a future.
 pub(crate) fn start(job: Job) -> Started {
     if job.blocking || job.timeout.is_some() {
         return Started::Later(Box::pin(run_job(job)));
@@ -148,26 +148,25 @@ pub(crate) fn start(job: Job) -> Started {
         kind,
         ..
     } = job;
-    let args = match kind {
-        JobKind::Execute(args) => args,
-        kind => {
-            let job = Job {
-                atom,
-                task,
-                ctx,
-                blocking: false,
-                timeout: None,
-                kind,
-            };
-            return Started::Later(Box::pin(run_job(job)));
-        }
-    };
-    match call(|| task.execute(args, &ctx)) {
-        Ok(result) => Started::Now(Done::Executed(atom, result)),
-        Err(future) => Started::Later(Box::pin(async move {
-            // The context lives as long as the task's future.
-            let _ctx = ctx;
-            Done::Executed(atom, finish(future).await)
+    match kind {
+        JobKind::Execute(args) => match call(|| task.execute(args, &ctx)) {
+            Ok(result) => Started::Now(Done::Executed(atom, result)),
+            Err(future) => Started::Later(Box::pin(async move {
+                // The context lives as long as the task's future.
+                let _ctx = ctx;
+                Done::Executed(atom, finish(future).await)
+            })),
+        },
+        JobKind::Revert(input) => match call(|| task.revert(input, &ctx)) {
+            Ok(result) => Started::Now(Done::Reverted(atom, result)),
+            Err(future) => Started::Later(Box::pin(async move {
+                let _ctx = ctx;
+                Done::Reverted(atom, finish(future).await)
+            })),
+        },
+        JobKind::Wait(delay) => Started::Later(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Done::Waited(atom)
         })),
     }
 }
