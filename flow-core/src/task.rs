@@ -562,12 +562,17 @@ pub struct Context {
 /// What every context of one run shares: handing a context to a task costs
 /// one reference count.
 pub(crate) struct ContextShared {
-    /// The run's graph, where the atoms' names are; `None` when detached.
-    graph: Option<Arc<crate::compile::Graph>>,
-    /// The name of a detached context's atom.
-    detached: Arc<str>,
+    /// Where the atom's name is.
+    names: Names,
     notifier: Notifier,
     control: Arc<Control>,
+}
+
+enum Names {
+    /// The run's graph, indexed by the context's atom.
+    Graph(Arc<crate::compile::Graph>),
+    /// A detached context's own name.
+    Detached(Arc<str>),
 }
 
 impl ContextShared {
@@ -577,8 +582,7 @@ impl ContextShared {
         control: Arc<Control>,
     ) -> Arc<Self> {
         Arc::new(ContextShared {
-            graph: Some(graph),
-            detached: Arc::from(""),
+            names: Names::Graph(graph),
             notifier,
             control,
         })
@@ -630,8 +634,7 @@ impl Context {
     /// ```
     pub fn detached(atom: &str) -> Self {
         let shared = ContextShared {
-            graph: None,
-            detached: Arc::from(atom),
+            names: Names::Detached(Arc::from(atom)),
             notifier: Notifier::default(),
             control: Control::new(),
         };
@@ -640,9 +643,9 @@ impl Context {
 
     /// The atom's name.
     pub fn atom(&self) -> &str {
-        match &self.shared.graph {
-            Some(g) => g.nodes.get(self.index as usize).map_or("", |n| &n.name),
-            None => &self.shared.detached,
+        match &self.shared.names {
+            Names::Graph(g) => g.nodes.get(self.index as usize).map_or("", |n| &n.name),
+            Names::Detached(name) => name,
         }
     }
 

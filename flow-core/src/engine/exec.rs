@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::engine::machine::{Done, Job, JobKind};
 use crate::failure::{Failure, FailureKind, TaskError};
-use crate::task::Exec;
+use crate::task::{Context, Exec};
 
 /// Calls a task method, a panic caught as a failure: its result if it
 /// finished at once, else the future it returned.
@@ -62,10 +62,7 @@ async fn run_inline(job: Job) -> Done {
             Done::Executed(atom, result)
         }
         JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
-        JobKind::Wait(delay) => {
-            tokio::time::sleep(delay).await;
-            Done::Waited(atom)
-        }
+        JobKind::Wait(delay) => wait(atom, delay).await,
     }
 }
 
@@ -149,24 +146,37 @@ pub(crate) fn start(job: Job) -> Started {
         ..
     } = job;
     match kind {
-        JobKind::Execute(args) => match call(|| task.execute(args, &ctx)) {
-            Ok(result) => Started::Now(Done::Executed(atom, result)),
-            Err(future) => Started::Later(Box::pin(async move {
-                // The context lives as long as the task's future.
-                let _ctx = ctx;
-                Done::Executed(atom, finish(future).await)
-            })),
-        },
-        JobKind::Revert(input) => match call(|| task.revert(input, &ctx)) {
-            Ok(result) => Started::Now(Done::Reverted(atom, result)),
-            Err(future) => Started::Later(Box::pin(async move {
-                let _ctx = ctx;
-                Done::Reverted(atom, finish(future).await)
-            })),
-        },
-        JobKind::Wait(delay) => Started::Later(Box::pin(async move {
-            tokio::time::sleep(delay).await;
-            Done::Waited(atom)
+        JobKind::Execute(args) => {
+            let called = call(|| task.execute(args, &ctx));
+            started(atom, ctx, called, Done::Executed)
+        }
+        JobKind::Revert(input) => {
+            let called = call(|| task.revert(input, &ctx));
+            started(atom, ctx, called, Done::Reverted)
+        }
+        JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
+    }
+}
+
+/// What [`call`] gave, as a started job: done now, or a future that keeps the
+/// context alive as long as the task's own future runs.
+fn started<T: Send + 'static>(
+    atom: u32,
+    ctx: Context,
+    called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,
+    done: fn(u32, Result<T, Failure>) -> Done,
+) -> Started {
+    match called {
+        Ok(result) => Started::Now(done(atom, result)),
+        Err(future) => Started::Later(Box::pin(async move {
+            let _ctx = ctx;
+            done(atom, finish(future).await)
         })),
     }
+}
+
+/// A retry controller's wait before its next attempt.
+async fn wait(atom: u32, delay: std::time::Duration) -> Done {
+    tokio::time::sleep(delay).await;
+    Done::Waited(atom)
 }
