@@ -14,7 +14,9 @@
 //! construction, validation and compilation (`construct_ns_per_task` is the
 //! construction alone, the shape's own code); run is making the engine and
 //! running it; teardown is dropping the engine, with the compiled flow and the
-//! values (the same serial work for both engines); total is all three. With `--repeat N`
+//! values (the same serial work for both engines); total is all three. For
+//! `revert_chain`, `forward_ns_per_task` and `revert_ns_per_task` split the run
+//! at the moment its last task fails. With `--repeat N`
 //! the case runs N times in this process and the medians are printed. Run one
 //! case per process: `peak_rss_bytes` is the process's high-water mark.
 
@@ -141,6 +143,8 @@ fn main() -> ExitCode {
     let mut runs = Vec::with_capacity(case.repeat);
     let mut teardowns = Vec::with_capacity(case.repeat);
     let mut constructs = Vec::with_capacity(case.repeat);
+    let mut forwards = Vec::with_capacity(case.repeat);
+    let mut reverts = Vec::with_capacity(case.repeat);
     let mut tasks = 0;
     for _ in 0..case.repeat {
         let start = Instant::now();
@@ -169,7 +173,16 @@ fn main() -> ExitCode {
             ((result, check), engine)
         });
         let (outcome, engine) = outcome;
-        runs.push(start.elapsed().as_secs_f64());
+        let end = Instant::now();
+        runs.push((end - start).as_secs_f64());
+        if let Some(failed) = shapes::FAILED_AT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            forwards.push((failed - start).as_secs_f64());
+            reverts.push((end - failed).as_secs_f64());
+        }
         let start = Instant::now();
         rt.block_on(async move { drop(engine) });
         teardowns.push(start.elapsed().as_secs_f64());
@@ -198,7 +211,7 @@ fn main() -> ExitCode {
     let run = per_task(median(runs));
     let teardown = per_task(median(teardowns));
     let construct = per_task(median(constructs));
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "shape": case.shape,
         "size": case.size,
         "tasks": tasks,
@@ -213,6 +226,11 @@ fn main() -> ExitCode {
         "peak_rss_bytes": peak_rss_bytes(),
         "repeat": case.repeat,
     });
+    if !reverts.is_empty() {
+        // revert_chain: the run split at the failure of its last task.
+        line["forward_ns_per_task"] = per_task(median(forwards)).round().into();
+        line["revert_ns_per_task"] = per_task(median(reverts)).round().into();
+    }
     let _ = writeln!(std::io::stdout().lock(), "{line}");
     ExitCode::SUCCESS
 }

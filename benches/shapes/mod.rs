@@ -5,7 +5,14 @@
 //! benchmarks under `benches/`.
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use flow::{Atom, Flow, FnTask, Outputs, Signature, TaskError};
+
+/// When the last task of the latest `revert_chain` failed: the end of its
+/// forward run and the start of its revert.
+pub static FAILED_AT: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// The shapes, by name.
 pub const SHAPES: [&str; 6] = [
@@ -111,7 +118,10 @@ pub fn linear_chain(n: usize, fail_last: bool) -> Flow {
             .requires::<u64>(name("v", i))
             .provides::<u64>(name("v", i + 1));
         let task = if fail_last && i + 1 == n {
-            FnTask::sync(sig, |_| Err(TaskError::msg("the last task fails")))
+            FnTask::sync(sig, |_| {
+                *FAILED_AT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                Err(TaskError::msg("the last task fails"))
+            })
         } else {
             FnTask::sync(sig, |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)))
         };
