@@ -163,6 +163,13 @@ pub(crate) struct Slot {
     pub(crate) attempts: u32,
 }
 
+impl Slot {
+    /// Whether the atom still has to be undone (or, ignored, passed) by a revert.
+    fn needs_undo(&self) -> bool {
+        self.state.has_executed() || (self.state == AtomState::Ignore && !self.passed)
+    }
+}
+
 fn active(s: AtomState) -> bool {
     matches!(
         s,
@@ -536,8 +543,8 @@ impl Machine {
 
     /// Counts the predecessors of `i` that are not done (`Success` or `Ignore`).
     fn count_waiting(&mut self, i: u32) {
-        let g = self.g.clone();
-        let w = g
+        let w = self
+            .g
             .preds(i)
             .iter()
             .filter(|&&p| {
@@ -557,9 +564,7 @@ impl Machine {
 
     /// Whether atom `i` still has to be undone (or, ignored, passed) by a revert.
     fn to_undo(&self, i: u32) -> bool {
-        let iu = i as usize;
-        self.slots[iu].state.has_executed()
-            || (self.slots[iu].state == AtomState::Ignore && !self.slots[iu].passed)
+        self.slots[i as usize].needs_undo()
     }
 
     /// Whether atom `i` keeps its predecessors from reverting.
@@ -572,8 +577,8 @@ impl Machine {
     }
 
     fn count_revert_waits(&mut self, i: u32) {
-        let g = self.g.clone();
-        let w = g
+        let w = self
+            .g
             .succs(i)
             .iter()
             .filter(|&&s| self.blocks_revert(s))
@@ -671,8 +676,7 @@ impl Machine {
                 self.after_revert(i)?;
                 continue;
             }
-            let g = self.g.clone();
-            let node = &g.nodes[iu];
+            let node = &self.g.nodes[iu];
             if node.is_barrier() {
                 self.slots[iu].state = AtomState::Reverted;
                 self.after_revert(i)?;
@@ -690,7 +694,13 @@ impl Machine {
                 }
                 continue;
             }
-            let Some(task) = &node.task else { continue };
+            let Some(task) = node.task.clone() else {
+                continue;
+            };
+            let blocking = node.blocking;
+            let sources = self.g.revert_sources(i);
+            let mut args = Args::with_capacity(sources.len());
+            self.gather_into(sources, &mut args);
             let outcome = match &self.failure[iu] {
                 Some(f) if self.slots[iu].state == AtomState::Failure => {
                     Outcome::Failure(f.clone())
@@ -698,17 +708,14 @@ impl Machine {
                 _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
             };
             self.set_state(i, AtomState::Reverting)?;
-            let sources = g.revert_sources(i);
-            let mut args = Args::with_capacity(sources.len());
-            self.gather_into(sources, &mut args);
             let failures = self.failures_snapshot();
             let ctx = self.context(i);
             self.in_flight += 1;
             return Ok(Some(Job {
                 atom: i,
-                task: task.clone(),
+                task,
                 ctx,
-                blocking: node.blocking,
+                blocking,
                 timeout: None,
                 kind: JobKind::Revert(RevertInput {
                     args,
@@ -720,8 +727,7 @@ impl Machine {
         while let Some((_, key)) = self.forward.pop() {
             let i = u32::MAX - key;
             let iu = i as usize;
-            let g = self.g.clone();
-            let node = &g.nodes[iu];
+            let node = &self.g.nodes[iu];
             let retrying = self.slots[iu].state == AtomState::Retrying && node.retry.is_some();
             if self.slots[iu].intention != Intention::Execute
                 || !(self.slots[iu].state == AtomState::Pending || retrying)
@@ -736,7 +742,11 @@ impl Machine {
             if node.gate != NONE && self.gate_says_no(node.gate)? {
                 continue;
             }
-            if let Some(controller) = &node.retry {
+            if self.g.nodes[iu].retry.is_some() {
+                let g = self.g.clone();
+                let Some(controller) = &g.nodes[iu].retry else {
+                    continue;
+                };
                 let retry = &controller.0;
                 self.slots[iu].attempts += 1;
                 self.set_state(i, AtomState::Running)?;
@@ -760,7 +770,11 @@ impl Machine {
                 // Its failure may have queued reverts: choose again from the top.
                 return self.next_job();
             }
-            let Some(task) = &node.task else { continue };
+            let node = &self.g.nodes[iu];
+            let Some(task) = node.task.clone() else {
+                continue;
+            };
+            let (blocking, timeout) = (node.blocking, node.timeout());
             self.slots[iu].attempts += 1;
             self.set_state(i, AtomState::Running)?;
             let args = self.args_of(i);
@@ -769,10 +783,10 @@ impl Machine {
             self.in_flight += 1;
             return Ok(Some(Job {
                 atom: i,
-                task: task.clone(),
+                task,
                 ctx,
-                blocking: node.blocking,
-                timeout: node.timeout(),
+                blocking,
+                timeout,
                 kind: JobKind::Execute(args),
             }));
         }
@@ -876,15 +890,17 @@ impl Machine {
     }
 
     fn release_successors(&mut self, i: u32) {
-        let g = self.g.clone();
+        let Self {
+            g, slots, forward, ..
+        } = self;
         for &s in g.succs(i) {
-            let su = s as usize;
-            self.slots[su].waiting = self.slots[su].waiting.saturating_sub(1);
-            if self.slots[su].waiting == 0
-                && self.slots[su].state == AtomState::Pending
-                && self.slots[su].intention == Intention::Execute
+            let slot = &mut slots[s as usize];
+            slot.waiting = slot.waiting.saturating_sub(1);
+            if slot.waiting == 0
+                && slot.state == AtomState::Pending
+                && slot.intention == Intention::Execute
             {
-                self.push_forward(s);
+                forward.push((g.nodes[s as usize].priority, u32::MAX - s));
             }
         }
     }
@@ -892,13 +908,15 @@ impl Machine {
     /// After atom `i` was reverted: its predecessors may revert, and a retry
     /// waiting for it may run.
     fn after_revert(&mut self, i: u32) -> Result<(), TransitionError> {
-        let g = self.g.clone();
+        let Self {
+            g, slots, backward, ..
+        } = self;
         for &p in g.preds(i) {
-            let pu = p as usize;
-            if self.slots[pu].intention == Intention::Revert {
-                self.slots[pu].rwaiting = self.slots[pu].rwaiting.saturating_sub(1);
-                if self.slots[pu].rwaiting == 0 && self.to_undo(p) {
-                    self.backward.push(p);
+            let slot = &mut slots[p as usize];
+            if slot.intention == Intention::Revert {
+                slot.rwaiting = slot.rwaiting.saturating_sub(1);
+                if slot.rwaiting == 0 && slot.needs_undo() {
+                    backward.push(p);
                 }
             }
         }

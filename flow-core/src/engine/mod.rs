@@ -176,6 +176,14 @@ impl EngineBuilder {
     }
 }
 
+/// What the serial engine awaits between jobs that finish on the spot.
+enum Awaited {
+    /// A job to start once the journal has recorded that it starts.
+    Flush(Box<machine::Job>),
+    /// A started job's future.
+    Job(futures::future::BoxFuture<'static, machine::Done>),
+}
+
 struct Journal {
     backend: Arc<dyn Backend>,
     logbook: Option<LogbookId>,
@@ -622,22 +630,42 @@ impl Engine {
     }
 
     async fn drive_serial(&mut self) -> Result<(), RunError> {
-        loop {
-            self.machine.apply_requests()?;
-            let Some(job) = self.machine.next_job()? else {
-                break;
-            };
-            if self.journal.is_some() {
-                self.flush().await?;
-            }
-            // A synchronous task finishes inside `start`, with no future made.
-            let done = match exec::start(job) {
-                exec::Started::Now(done) => done,
-                exec::Started::Later(future) => future.await,
+        while let Some(wait) = self.run_at_once()? {
+            let done = match wait {
+                Awaited::Flush(job) => {
+                    self.flush().await?;
+                    match exec::start(*job) {
+                        exec::Started::Now(done) => done,
+                        exec::Started::Later(future) => future.await,
+                    }
+                }
+                Awaited::Job(future) => future.await,
             };
             self.machine.complete(done)?;
         }
         Ok(())
+    }
+
+    /// Runs the serial engine's jobs that finish on the spot (synchronous
+    /// tasks: no future is made) until one needs awaiting, or none is left.
+    ///
+    /// Kept out of `drive_serial` so that a job never crosses an `await` on
+    /// this path: the async function would copy it into its state and out.
+    fn run_at_once(&mut self) -> Result<Option<Awaited>, RunError> {
+        loop {
+            self.machine.apply_requests()?;
+            let Some(job) = self.machine.next_job()? else {
+                return Ok(None);
+            };
+            if self.journal.is_some() {
+                // The journal records that the job started before it runs.
+                return Ok(Some(Awaited::Flush(Box::new(job))));
+            }
+            match exec::start(job) {
+                exec::Started::Now(done) => self.machine.complete(done)?,
+                exec::Started::Later(future) => return Ok(Some(Awaited::Job(future))),
+            }
+        }
     }
 
     async fn drive_parallel(&mut self, max: usize) -> Result<(), RunError> {
