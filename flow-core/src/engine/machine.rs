@@ -64,8 +64,8 @@ pub(crate) struct Machine {
     /// The per-atom scheduling state, one cache-friendly record per atom.
     pub(crate) slots: Vec<Slot>,
     pub(crate) outputs: Vec<Option<Outputs>>,
-    pub(crate) failure: Vec<Option<Failure>>,
-    pub(crate) revert_results: Vec<Option<Value>>,
+    pub(crate) failure: Sparse<Failure>,
+    pub(crate) revert_results: Sparse<Value>,
     /// Atoms whose `execute` failed, in the order it happened.
     pub(crate) failed: Vec<u32>,
     pub(crate) revert_failures: Vec<(u32, Failure)>,
@@ -92,6 +92,45 @@ pub(crate) struct Machine {
     contexts: Arc<ContextShared>,
     /// Journal bookkeeping: atoms changed since the last flush.
     dirty: Option<Dirty>,
+}
+
+/// One optional value per atom, for what most runs never set (failures,
+/// revert results): nothing is allocated or written until the first value,
+/// so a run that neither fails nor reverts with a result touches none of it.
+pub(crate) struct Sparse<T> {
+    len: usize,
+    /// Empty, or `len` long.
+    items: Vec<Option<T>>,
+}
+
+impl<T> Sparse<T> {
+    fn new(len: usize) -> Self {
+        Sparse {
+            len,
+            items: Vec::new(),
+        }
+    }
+
+    /// Atom `i`'s value, if it has one.
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i)?.as_ref()
+    }
+
+    /// Sets (or, with `None`, clears) atom `i`'s value.
+    pub(crate) fn set(&mut self, i: usize, value: Option<T>) {
+        if self.items.is_empty() {
+            if value.is_none() {
+                return;
+            }
+            self.items.resize_with(self.len, || None);
+        }
+        self.items[i] = value;
+    }
+
+    /// Clears every value.
+    fn clear(&mut self) {
+        self.items.clear();
+    }
 }
 
 #[derive(Default)]
@@ -201,8 +240,8 @@ impl Machine {
                 n
             ],
             outputs: (0..n).map(|_| None).collect(),
-            failure: vec![None; n],
-            revert_results: vec![None; n],
+            failure: Sparse::new(n),
+            revert_results: Sparse::new(n),
             failed: Vec::new(),
             revert_failures: Vec::new(),
             snapshot: None,
@@ -236,8 +275,8 @@ impl Machine {
             flow_state: like.flow_state,
             slots: Vec::new(),
             outputs: Vec::new(),
-            failure: Vec::new(),
-            revert_results: Vec::new(),
+            failure: Sparse::new(0),
+            revert_results: Sparse::new(0),
             failed: Vec::new(),
             revert_failures: Vec::new(),
             snapshot: None,
@@ -357,10 +396,8 @@ impl Machine {
             AtomState::Success => self.outputs[iu]
                 .as_ref()
                 .map_or(Detail::None, Detail::Result),
-            AtomState::Failure => self.failure[iu]
-                .as_ref()
-                .map_or(Detail::None, Detail::Failure),
-            AtomState::Reverted => Detail::Reverted(self.revert_results[iu].as_ref()),
+            AtomState::Failure => self.failure.get(iu).map_or(Detail::None, Detail::Failure),
+            AtomState::Reverted => Detail::Reverted(self.revert_results.get(iu)),
             AtomState::RevertFailure => self
                 .revert_failures
                 .iter()
@@ -401,12 +438,8 @@ impl Machine {
         for o in &mut self.outputs {
             *o = None;
         }
-        for f in &mut self.failure {
-            *f = None;
-        }
-        for r in &mut self.revert_results {
-            *r = None;
-        }
+        self.failure.clear();
+        self.revert_results.clear();
         for slot in &mut self.slots {
             slot.owner = NONE;
             slot.passed = false;
@@ -460,7 +493,7 @@ impl Machine {
                     self.force_state(i, AtomState::Pending);
                 }
                 AtomState::Reverting => {
-                    let back = if self.failure[i as usize].is_some() {
+                    let back = if self.failure.get(i as usize).is_some() {
                         AtomState::Failure
                     } else {
                         AtomState::Success
@@ -637,7 +670,7 @@ impl Machine {
             .failed
             .iter()
             .filter_map(|&a| {
-                let f = self.failure[a as usize].clone()?;
+                let f = self.failure.get(a as usize)?.clone();
                 Some((self.g.nodes[a as usize].name.to_string(), f))
             })
             .collect();
@@ -685,7 +718,7 @@ impl Machine {
             if node.retry.is_some() {
                 self.set_state(i, AtomState::Reverting)?;
                 self.histories.remove(&i);
-                self.revert_results[iu] = None;
+                self.revert_results.set(iu, None);
                 self.set_state(i, AtomState::Reverted)?;
                 self.outputs[iu] = None;
                 self.after_revert(i)?;
@@ -701,7 +734,7 @@ impl Machine {
             let sources = self.g.revert_sources(i);
             let mut args = Args::with_capacity(sources.len());
             self.gather_into(sources, &mut args);
-            let outcome = match &self.failure[iu] {
+            let outcome = match self.failure.get(iu) {
                 Some(f) if self.slots[iu].state == AtomState::Failure => {
                     Outcome::Failure(f.clone())
                 }
@@ -989,7 +1022,7 @@ impl Machine {
                         }
                     }
                     Err(failure) => {
-                        self.failure[iu] = Some(failure);
+                        self.failure.set(iu, Some(failure));
                         self.failed.push(i);
                         self.snapshot = None;
                         self.set_state(i, AtomState::Failure)?;
@@ -999,7 +1032,7 @@ impl Machine {
             }
             Done::Reverted(i, result) => match result {
                 Ok(value) => {
-                    self.revert_results[i as usize] = value;
+                    self.revert_results.set(i as usize, value);
                     self.set_state(i, AtomState::Reverted)?;
                     self.outputs[i as usize] = None;
                     if !self.halted {
@@ -1021,7 +1054,7 @@ impl Machine {
     }
 
     fn record_failure(&mut self, controller: u32, atom: u32) {
-        let Some(failure) = self.failure[atom as usize].clone() else {
+        let Some(failure) = self.failure.get(atom as usize).cloned() else {
             return;
         };
         let name = self.g.nodes[atom as usize].name.to_string();
@@ -1054,7 +1087,7 @@ impl Machine {
             }
             return Ok(());
         }
-        let Some(failure) = self.failure[xu].clone() else {
+        let Some(failure) = self.failure.get(xu).cloned() else {
             return Ok(());
         };
         let g = self.g.clone();
@@ -1151,10 +1184,11 @@ impl Machine {
             self.mark(i);
             self.slots[iu].passed = false;
             self.outputs[iu] = None;
-            self.failure[iu] = None;
-            self.revert_results[iu] = None;
+            self.failure.set(iu, None);
+            self.revert_results.set(iu, None);
         }
-        self.failed.retain(|a| self.failure[*a as usize].is_some());
+        self.failed
+            .retain(|a| self.failure.get(*a as usize).is_some());
         self.snapshot = None;
         for &i in &pending.scope {
             self.count_waiting(i);
@@ -1260,7 +1294,7 @@ impl Machine {
         let failures = self.atom_failures(
             self.failed
                 .iter()
-                .filter_map(|&a| Some((a, self.failure[a as usize].clone()?))),
+                .filter_map(|&a| Some((a, self.failure.get(a as usize)?.clone()))),
         );
         if self.halted {
             let revert_failures = self.atom_failures(self.revert_failures.iter().cloned());

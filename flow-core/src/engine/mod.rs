@@ -271,7 +271,7 @@ impl Journal {
             .as_ref()
             .map(|o| Self::encode(m, i, o))
             .transpose()?;
-        let revert_result = match &m.revert_results[iu] {
+        let revert_result = match m.revert_results.get(iu) {
             Some(v) => Some(v.encode().map_err(|source| StorageError::Encode {
                 atom: m.g.nodes[iu].name.to_string(),
                 symbol: "revert result".into(),
@@ -291,7 +291,7 @@ impl Journal {
             state: m.slots[iu].state,
             intention: m.slots[iu].intention,
             result,
-            failure: m.failure[iu].clone(),
+            failure: m.failure.get(iu).cloned(),
             revert_result,
             revert_failure,
             progress: self
@@ -459,12 +459,12 @@ impl Engine {
 
     /// An atom's failure, if its `execute` failed.
     pub fn failure(&self, atom: &str) -> Option<&Failure> {
-        self.machine.failure.get(self.index(atom)?)?.as_ref()
+        self.machine.failure.get(self.index(atom)?)
     }
 
     /// What an atom's `revert` returned, once reverted.
     pub fn revert_result(&self, atom: &str) -> Option<&Value> {
-        self.machine.revert_results.get(self.index(atom)?)?.as_ref()
+        self.machine.revert_results.get(self.index(atom)?)
     }
 
     /// How many times an atom's `execute` was started.

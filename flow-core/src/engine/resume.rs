@@ -128,10 +128,10 @@ impl Engine {
                 m.outputs[iu] = Some(decode_outputs(run, node, result)?);
             }
             if let Some(failure) = a.failure {
-                m.failure[iu] = Some(failure);
+                m.failure.set(iu, Some(failure));
                 m.failed.push(i);
             }
-            m.revert_results[iu] = a.revert_result.map(Value::new);
+            m.revert_results.set(iu, a.revert_result.map(Value::new));
             if let Some(f) = a.revert_failure {
                 m.revert_failures.push((i, f));
             }
