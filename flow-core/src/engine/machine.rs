@@ -1342,7 +1342,38 @@ impl Task for NoTask {
 
 #[cfg(test)]
 mod tests {
-    use super::Ready;
+    use super::{Ready, Sparse};
+
+    /// Nothing is allocated until a value is set; clearing a value or all of
+    /// them leaves the others as they were, or none.
+    #[test]
+    fn sparse_allocates_on_the_first_value() {
+        let mut s: Sparse<u32> = Sparse::new(4);
+        s.set(2, None);
+        assert_eq!(s.items.capacity(), 0);
+        assert_eq!(s.get(2), None);
+        assert_eq!(s.get(9), None);
+        s.set(1, Some(10));
+        s.set(3, Some(30));
+        assert_eq!(s.items.len(), 4);
+        assert_eq!(
+            (0..4).map(|i| s.get(i).copied()).collect::<Vec<_>>(),
+            [None, Some(10), None, Some(30)]
+        );
+        s.set(1, None);
+        assert_eq!(
+            (0..4).map(|i| s.get(i).copied()).collect::<Vec<_>>(),
+            [None, None, None, Some(30)]
+        );
+        s.clear();
+        assert_eq!(s.items.len(), 0);
+        assert_eq!(s.get(3), None);
+        s.set(0, Some(1));
+        assert_eq!(
+            (0..4).map(|i| s.get(i).copied()).collect::<Vec<_>>(),
+            [Some(1), None, None, None]
+        );
+    }
 
     /// Pops in the order a binary heap would, whatever the order of pushes.
     #[test]
