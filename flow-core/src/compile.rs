@@ -499,7 +499,8 @@ enum Frame<'a> {
         /// Every item's exports, chained by name.
         candidates: Vec<Candidate<'a>>,
         current: usize,
-        inferred: Vec<(usize, usize)>,
+        /// Item `a` before item `b`, from the names `b` reads.
+        inferred: Vec<(u32, u32)>,
     },
 }
 
@@ -602,7 +603,7 @@ impl<'a> Compiler<'a> {
                                 atoms.dedup();
                                 return Found::Export(Export::Many(atoms.into_boxed_slice()));
                             }
-                            inferred.push((one.item as usize, current as usize));
+                            inferred.push((one.item, current));
                             return Found::Export(one.export.clone());
                         }
                     }
@@ -979,12 +980,18 @@ impl<'a> Compiler<'a> {
             current: 0,
             inferred: Vec::with_capacity(info.inputs as usize),
         });
-        let mut ends = Vec::with_capacity(info.items.len());
+        // A graph of atoms only (the common case) needs no record of its
+        // items' entry and exit atoms: each item is its own.
+        let only_atoms = info.items.iter().all(|r| matches!(r, NodeRef::Atom(_)));
+        let mut ends = Vec::with_capacity(if only_atoms { 0 } else { info.items.len() });
         for (i, &item) in info.items.iter().enumerate() {
             if let Some(Frame::Graph { current, .. }) = stack.last_mut() {
                 *current = i;
             }
-            ends.push(self.visit(stack, item));
+            let item_ends = self.visit(stack, item);
+            if !only_atoms {
+                ends.push(item_ends);
+            }
         }
         let Some(Frame::Graph { mut inferred, .. }) = stack.pop() else {
             unreachable!("the graph frame is the one pushed above")
@@ -1003,7 +1010,7 @@ impl<'a> Compiler<'a> {
         for Link { from, to, decider } in &info.flow.links {
             match (by_name.get(&**from), by_name.get(&**to)) {
                 (Some(&a), Some(&b)) => {
-                    inferred.push((a, b));
+                    inferred.push((a as u32, b as u32));
                     if let Some(decider) = decider {
                         match info.items[a] {
                             NodeRef::Atom(source) => gated.push((b, source, decider.clone())),
@@ -1037,7 +1044,7 @@ impl<'a> Compiler<'a> {
                     flow: info.flow.name.to_string(),
                     atoms: cycle
                         .iter()
-                        .map(|&i| self.arena.item_name(info.items[i]).to_string())
+                        .map(|&i| self.arena.item_name(info.items[i as usize]).to_string())
                         .collect(),
                 });
                 return (Ends::new(), Ends::new());
@@ -1056,23 +1063,32 @@ impl<'a> Compiler<'a> {
             };
             let k = self.gates.len() as u32;
             self.gates.push(gate);
-            for &entry in &ends[target].0 {
-                self.gate_of[entry as usize] = k;
+            match info.items[target] {
+                NodeRef::Atom(a) if only_atoms => self.gate_of[a as usize] = k,
+                _ => {
+                    for &entry in &ends[target].0 {
+                        self.gate_of[entry as usize] = k;
+                    }
+                }
             }
         }
-        let (pred_off, pred) = csr(n, inferred.iter().map(|&(a, b)| (b as u32, a as u32)));
-        self.edges.reserve(inferred.len());
         let mut has_out = vec![false; n];
         for &(a, _) in &inferred {
-            has_out[a] = true;
+            has_out[a as usize] = true;
         }
+        if only_atoms {
+            return self.connect_atoms(&info.items, &inferred, &has_out);
+        }
+        let (pred_off, pred) = csr(n, inferred.iter().map(|&(a, b)| (b, a)));
+        self.edges.reserve(inferred.len());
         // The atoms each item hands on to its successors: its exits, or, for an
         // item with no atoms (an empty sub-flow), whatever its predecessors hand
         // on, so that `x -> empty -> y` still orders `x` before `y`.
         let mut handed: Vec<Ends> = vec![Ends::new(); n];
         let mut entries = Ends::new();
         let mut exits = Ends::new();
-        for &c in &order {
+        for c in order {
+            let c = c as usize;
             let mut incoming = Ends::new();
             for &p in &pred[pred_off[c] as usize..pred_off[c + 1] as usize] {
                 incoming.extend(handed[p as usize].iter().copied());
@@ -1099,27 +1115,60 @@ impl<'a> Compiler<'a> {
         exits.dedup();
         (entries, exits)
     }
+
+    /// Orders the atoms of a graph whose items are all atoms: one edge per
+    /// inferred or linked pair. Returns the atoms nothing precedes and those
+    /// nothing follows.
+    fn connect_atoms(
+        &mut self,
+        items: &[NodeRef],
+        inferred: &[(u32, u32)],
+        has_out: &[bool],
+    ) -> (Ends, Ends) {
+        let atom = |i: u32| match items[i as usize] {
+            NodeRef::Atom(a) => a,
+            NodeRef::Flow(_) => unreachable!("only called for graphs of atoms"),
+        };
+        let mut has_in = vec![false; items.len()];
+        self.edges.reserve(inferred.len());
+        for &(a, b) in inferred {
+            has_in[b as usize] = true;
+            self.edges.push((atom(a), atom(b)));
+        }
+        let mut entries = Ends::new();
+        let mut exits = Ends::new();
+        for (i, r) in items.iter().enumerate() {
+            let NodeRef::Atom(a) = *r else { continue };
+            if !has_in[i] {
+                entries.push(a);
+            }
+            if !has_out[i] {
+                exits.push(a);
+            }
+        }
+        (entries, exits)
+    }
 }
 
 /// The nodes `0..n` in an order that respects `edges` (declaration order among
 /// the ready ones), or a cycle, in order, when there is one.
-fn topological_order(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>, Vec<usize>> {
+fn topological_order(n: usize, edges: &[(u32, u32)]) -> Result<Vec<u32>, Vec<u32>> {
     let mut indeg = vec![0u32; n];
     for &(_, b) in edges {
-        indeg[b] += 1;
+        indeg[b as usize] += 1;
     }
-    let (off, out) = csr(n, edges.iter().map(|&(a, b)| (a as u32, b as u32)));
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
-        .filter(|&i| indeg[i] == 0)
+    let (off, out) = csr(n, edges.iter().copied());
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = (0..n as u32)
+        .filter(|&i| indeg[i as usize] == 0)
         .map(std::cmp::Reverse)
         .collect();
     let mut order = Vec::with_capacity(n);
     while let Some(std::cmp::Reverse(i)) = ready.pop() {
         order.push(i);
+        let i = i as usize;
         for &j in &out[off[i] as usize..off[i + 1] as usize] {
-            let j = j as usize;
-            indeg[j] -= 1;
-            if indeg[j] == 0 {
+            indeg[j as usize] -= 1;
+            if indeg[j as usize] == 0 {
                 ready.push(std::cmp::Reverse(j));
             }
         }
@@ -1131,17 +1180,19 @@ fn topological_order(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>, V
 }
 
 /// A cycle among the nodes Kahn's algorithm could not order (`indeg > 0`).
-fn cycle_among(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Vec<usize> {
-    walk_back(n, edges, indeg).unwrap_or_else(|| (0..n).filter(|&i| indeg[i] > 0).collect())
+fn cycle_among(n: usize, edges: &[(u32, u32)], indeg: &[u32]) -> Vec<u32> {
+    walk_back(n, edges, indeg)
+        .unwrap_or_else(|| (0..n as u32).filter(|&i| indeg[i as usize] > 0).collect())
 }
 
-fn walk_back(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Option<Vec<usize>> {
+fn walk_back(n: usize, edges: &[(u32, u32)], indeg: &[u32]) -> Option<Vec<u32>> {
     // Every node left has an incoming edge from another node left: walk backwards
     // from one of them until a node repeats; the repeat closes a cycle.
-    let mut incoming: Vec<Option<usize>> = vec![None; n];
+    let mut incoming: Vec<Option<u32>> = vec![None; n];
     for &(a, b) in edges {
+        let (a, b) = (a as usize, b as usize);
         if indeg[a] > 0 && indeg[b] > 0 && incoming[b].is_none() {
-            incoming[b] = Some(a);
+            incoming[b] = Some(a as u32);
         }
     }
     let start = (0..n).find(|&i| indeg[i] > 0)?;
@@ -1150,8 +1201,8 @@ fn walk_back(n: usize, edges: &[(usize, usize)], indeg: &[u32]) -> Option<Vec<us
     let mut cur = start;
     while pos[cur] == usize::MAX {
         pos[cur] = walk.len();
-        walk.push(cur);
-        cur = incoming[cur]?;
+        walk.push(cur as u32);
+        cur = incoming[cur]? as usize;
     }
     let mut cycle = walk[pos[cur]..].to_vec();
     cycle.reverse();
