@@ -1262,14 +1262,17 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
 
-    let names: Vec<&str> = arena.atoms.iter().map(|info| &*info.atom.name).collect();
-    errors.extend(duplicate_names(&names).into_iter().map(|(first, second)| {
-        BuildError::DuplicateName {
-            name: names[first as usize].to_string(),
-            first: arena.path_of_atom(first),
-            second: arena.path_of_atom(second),
-        }
-    }));
+    let name_of = |i: u32| &*arena.atoms[i as usize].atom.name;
+    let duplicates = duplicate_names(arena.atoms.len(), name_of);
+    errors.extend(
+        duplicates
+            .into_iter()
+            .map(|(first, second)| BuildError::DuplicateName {
+                name: name_of(first).to_string(),
+                first: arena.path_of_atom(first),
+                second: arena.path_of_atom(second),
+            }),
+    );
 
     // Declared inputs, from any flow of the tree.
     let mut declared: Vec<SymbolSpec> = Vec::new();
@@ -1338,7 +1341,6 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             scopes.push((a as u32, end));
         }
     }
-    drop(names);
     drop(arena);
     let root_name = Arc::from(&*root.name);
     let mut renamed = renamed.into_iter().peekable();
@@ -1401,32 +1403,35 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     })))
 }
 
-/// Pairs `(first, later)` of positions whose names are equal, each later
-/// duplicate paired with the first holder of its name. Sorting hashes keeps
-/// this cache-friendly on large flows, unlike a map insert per name.
-fn duplicate_names(names: &[&str]) -> Vec<(u32, u32)> {
+/// Pairs `(first, later)` of the positions `0..n` whose names are equal,
+/// each later duplicate paired with the first holder of its name. Sorting
+/// hashes keeps this cache-friendly on large flows, unlike a map insert per
+/// name: each position is one `u64`, the upper half of its name's hash above
+/// the position itself.
+fn duplicate_names<'n>(n: usize, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
+    const LOW: u64 = u32::MAX as u64;
     let hasher = FxBuildHasher;
-    let mut keyed: Vec<(u64, u32)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (hasher.hash_one(*n), i as u32))
+    let mut keyed: Vec<u64> = (0..n as u32)
+        .map(|i| (hasher.hash_one(name(i)) & !LOW) | u64::from(i))
         .collect();
     keyed.sort_unstable();
     let mut out = Vec::new();
     let mut run = 0;
     while run < keyed.len() {
         let mut end = run + 1;
-        while end < keyed.len() && keyed[end].0 == keyed[run].0 {
+        while end < keyed.len() && keyed[end] & !LOW == keyed[run] & !LOW {
             end += 1;
         }
         if end - run > 1 {
-            // Same hash: compare the names themselves, in declaration order.
+            // Same half hash: compare the names themselves, in declaration
+            // order (the positions rise within a run).
             let group = &keyed[run..end];
-            for (k, &(_, later)) in group.iter().enumerate() {
+            for (k, &later) in group.iter().enumerate() {
+                let later = (later & LOW) as u32;
                 let first = group[..k]
                     .iter()
-                    .map(|&(_, i)| i)
-                    .find(|&i| names[i as usize] == names[later as usize]);
+                    .map(|&i| (i & LOW) as u32)
+                    .find(|&i| name(i) == name(later));
                 if let Some(first) = first {
                     out.push((first, later));
                 }
@@ -1473,8 +1478,17 @@ mod tests {
     #[test]
     fn duplicate_names_pair_each_repeat_with_the_first_holder() {
         let names = ["a", "b", "a", "c", "a", "b"];
-        assert_eq!(duplicate_names(&names), vec![(0, 2), (0, 4), (1, 5)]);
-        assert!(duplicate_names(&["x", "y"]).is_empty());
+        assert_eq!(
+            duplicate_names(names.len(), |i| names[i as usize]),
+            vec![(0, 2), (0, 4), (1, 5)]
+        );
+        assert!(duplicate_names(2, |i| ["x", "y"][i as usize]).is_empty());
+        // Many names, few repeats: found whatever the hash order.
+        let many: Vec<String> = (0..10_000).map(|i| format!("t{}", i % 9_998)).collect();
+        assert_eq!(
+            duplicate_names(many.len(), |i| &many[i as usize]),
+            vec![(0, 9_998), (1, 9_999)]
+        );
     }
 
     #[test]
