@@ -50,7 +50,7 @@ fn failure_lines(failures: &Failures) -> Vec<String> {
 }
 
 /// Names, as the run-time signature lists them.
-fn names(list: &[&'static str]) -> Vec<Name> {
+fn names(list: &[&'static str]) -> Box<[Name]> {
     list.iter().map(|n| Name::from(*n)).collect()
 }
 

@@ -27,9 +27,9 @@ pub enum InputKind {
     /// Passed when a provider is visible, absent otherwise.
     Optional,
     /// Gathers the listed symbols, all of the input's type, in the listed order.
-    Collect(Vec<Name>),
+    Collect(Box<[Name]>),
     /// Gathers the listed symbols into a map keyed by symbol name.
-    CollectMap(Vec<Name>),
+    CollectMap(Box<[Name]>),
 }
 
 /// One input of a task: the parameter's name, its type and how it is satisfied.
@@ -93,8 +93,14 @@ fn grow<T>(v: &mut List<T>) -> &mut List<T> {
 #[derive(Clone, Debug, Default)]
 struct SignatureData {
     inputs: List<InputSpec>,
-    revert_inputs: Vec<InputSpec>,
     outputs: List<SymbolSpec>,
+    /// What few tasks set, apart so that a plain signature stays small.
+    more: Option<Box<SignatureMore>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct SignatureMore {
+    revert_inputs: Vec<InputSpec>,
     blocking: bool,
     priority: i32,
     timeout: Option<std::time::Duration>,
@@ -108,6 +114,10 @@ impl Signature {
 
     fn data(&mut self) -> &mut SignatureData {
         Arc::make_mut(&mut self.0)
+    }
+
+    fn more(&mut self) -> &mut SignatureMore {
+        self.data().more.get_or_insert_with(Box::default)
     }
 
     fn input(mut self, name: impl Into<Name>, ty: TypeInfo, kind: InputKind) -> Self {
@@ -154,7 +164,7 @@ impl Signature {
     /// Adds an input `name: T` that only `revert` receives, after the inputs of
     /// `execute`.
     pub fn revert_requires<T: Data>(mut self, name: impl Into<Name>) -> Self {
-        self.data().revert_inputs.push(InputSpec {
+        self.more().revert_inputs.push(InputSpec {
             name: name.into(),
             ty: TypeInfo::of::<T>(),
             kind: InputKind::Required,
@@ -175,7 +185,7 @@ impl Signature {
 
     /// Marks the task as blocking: its body runs on tokio's blocking pool.
     pub fn blocking(mut self) -> Self {
-        self.data().blocking = true;
+        self.more().blocking = true;
         self
     }
 
@@ -187,7 +197,7 @@ impl Signature {
     /// assert_eq!(sig.default_priority(), 3);
     /// ```
     pub fn priority(mut self, priority: i32) -> Self {
-        self.data().priority = priority;
+        self.more().priority = priority;
         self
     }
 
@@ -200,18 +210,18 @@ impl Signature {
     /// assert_eq!(sig.default_timeout(), Some(Duration::from_secs(30)));
     /// ```
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.data().timeout = Some(timeout);
+        self.more().timeout = Some(timeout);
         self
     }
 
     /// The priority an atom of this task gets by default (0 unless set).
     pub fn default_priority(&self) -> i32 {
-        self.0.priority
+        self.0.more.as_ref().map_or(0, |m| m.priority)
     }
 
     /// The timeout an atom of this task gets by default (none unless set).
     pub fn default_timeout(&self) -> Option<std::time::Duration> {
-        self.0.timeout
+        self.0.more.as_ref().and_then(|m| m.timeout)
     }
 
     /// The inputs of `execute`, in order.
@@ -221,7 +231,7 @@ impl Signature {
 
     /// The extra inputs of `revert`, in order.
     pub fn revert_inputs(&self) -> &[InputSpec] {
-        &self.0.revert_inputs
+        self.0.more.as_ref().map_or(&[], |m| &m.revert_inputs)
     }
 
     /// The outputs, in order.
@@ -231,7 +241,7 @@ impl Signature {
 
     /// Whether the task body blocks its thread.
     pub fn is_blocking(&self) -> bool {
-        self.0.blocking
+        self.0.more.as_ref().is_some_and(|m| m.blocking)
     }
 }
 
@@ -795,5 +805,22 @@ impl Task for FnTask {
             Some(f) => f(input, ctx),
             None => Exec::Ready(Ok(None)),
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A plain signature (one input, one output) is one allocation of at most
+    /// 128 bytes with its reference counts: every atom of a flow has one.
+    #[test]
+    fn a_plain_signature_stays_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::InputSpec>(), 56);
+        assert_eq!(size_of::<super::SignatureData>(), 112);
+        let sig = super::Signature::new()
+            .requires::<u64>("x")
+            .provides::<u64>("y");
+        assert!(sig.0.more.is_none());
+        assert!(!sig.0.inputs.spilled() && !sig.0.outputs.spilled());
     }
 }
