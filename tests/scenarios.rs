@@ -986,6 +986,54 @@ async fn revert_failure_ends_in_failure_and_needs_reset() {
     }
 }
 
+/// A revert is handed the atom's outputs. In memory they move to it: once an
+/// atom is reverting it shows no outputs, even when its revert fails. A
+/// journaled run keeps them (the journal must hold them until the revert is
+/// done).
+#[tokio::test]
+async fn outputs_move_to_the_revert_unless_journaled() {
+    for journaled in [false, true] {
+        for mode in MODES {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let record = seen.clone();
+            let a = Atom::new(
+                "a",
+                FnTask::sync(Signature::new().provides::<u32>("x"), |_| {
+                    Ok(Outputs::one(7u32))
+                })
+                .on_revert_sync(move |input| {
+                    if let Outcome::Success(out) = &input.outcome {
+                        let x = out.values()[0].downcast_ref::<u32>().copied();
+                        record.lock().unwrap().push(x);
+                    }
+                    Err(TaskError::msg("revert boom"))
+                }),
+            );
+            let flow = Flow::linear("keep")
+                .add(a)
+                .add(failing("b"))
+                .build()
+                .expect("valid flow");
+            let mut builder = Engine::builder(flow).mode(mode);
+            if journaled {
+                builder = builder.storage(Arc::new(flow::MemoryBackend::new()));
+            }
+            let mut engine = builder.build();
+            let err = engine.run().await.expect_err("fails");
+            assert!(matches!(err, RunError::RevertFailed { .. }), "{err:?}");
+            assert_eq!(*seen.lock().unwrap(), [Some(7)], "{mode:?}");
+            assert_eq!(engine.atom_state("a"), Some(AtomState::RevertFailure));
+            let kept = engine.outputs("a").map(|o| o.values().len());
+            let fetched = engine.fetch::<u32>("x").copied();
+            if journaled {
+                assert_eq!((kept, fetched), (Some(1), Some(7)), "{mode:?}");
+            } else {
+                assert_eq!((kept, fetched), (None, None), "{mode:?}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn revert_failure_schedules_no_further_revert() {
     for mode in MODES {

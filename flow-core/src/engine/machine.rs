@@ -738,6 +738,11 @@ impl Machine {
                 Some(f) if self.slots[iu].state == AtomState::Failure => {
                     Outcome::Failure(f.clone())
                 }
+                // Outputs are only shown while `Success`: unless a journal must
+                // keep them until the revert is done, they move to the revert.
+                _ if self.dirty.is_none() => {
+                    Outcome::Success(self.outputs[iu].take().unwrap_or_default())
+                }
                 _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
             };
             self.set_state(i, AtomState::Reverting)?;

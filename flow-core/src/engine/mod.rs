@@ -453,6 +453,10 @@ impl Engine {
     }
 
     /// An atom's outputs, while it is `Success` (not after it was reverted).
+    ///
+    /// A revert is handed the outputs it undoes. Without storage they move to
+    /// it, so an atom shows none from the moment its revert starts, even if
+    /// that revert fails; with storage they stay until the revert is done.
     pub fn outputs(&self, atom: &str) -> Option<&Outputs> {
         self.machine.outputs.get(self.index(atom)?)?.as_ref()
     }
