@@ -209,6 +209,12 @@ impl Slot {
     }
 }
 
+/// Atom `i`'s place in the forward queue, a max-queue: higher priority
+/// first, then declaration order.
+fn forward_key(g: &Graph, i: u32) -> (i32, u32) {
+    (g.nodes[i as usize].priority, u32::MAX - i)
+}
+
 fn active(s: AtomState) -> bool {
     matches!(
         s,
@@ -225,6 +231,39 @@ impl Machine {
     ) -> Self {
         let n = g.nodes.len();
         let contexts = ContextShared::new(g.clone(), notifier.clone(), control.clone());
+        let dirty = journaled.then(|| Dirty {
+            atoms: Vec::new(),
+            marked: vec![false; n],
+            flow: true,
+        });
+        Machine::with_slots(n, g, notifier, control, contexts, dirty)
+    }
+
+    /// A machine with no atoms that stands in while the parallel engine's
+    /// workers hold the real one. Checked by [`Machine::is_vacant`].
+    pub(crate) fn vacant(like: &Machine) -> Self {
+        let mut m = Machine::with_slots(
+            0,
+            like.g.clone(),
+            like.notifier.clone(),
+            like.control.clone(),
+            like.contexts.clone(),
+            None,
+        );
+        m.flow_state = like.flow_state;
+        m
+    }
+
+    /// A pending machine for the flow `g` with `n` atoms' state (all of
+    /// them, or none for a stand-in).
+    fn with_slots(
+        n: usize,
+        g: Arc<Graph>,
+        notifier: Notifier,
+        control: Arc<Control>,
+        contexts: Arc<ContextShared>,
+        dirty: Option<Dirty>,
+    ) -> Self {
         Machine {
             flow_state: FlowState::Pending,
             slots: vec![
@@ -259,43 +298,8 @@ impl Machine {
             store: Vec::new(),
             contexts,
             notifier,
-            dirty: journaled.then(|| Dirty {
-                atoms: Vec::new(),
-                marked: vec![false; n],
-                flow: true,
-            }),
+            dirty,
             g,
-        }
-    }
-
-    /// A machine with no atoms that stands in while the parallel engine's
-    /// workers hold the real one. Checked by [`Machine::is_vacant`].
-    pub(crate) fn vacant(like: &Machine) -> Self {
-        Machine {
-            flow_state: like.flow_state,
-            slots: Vec::new(),
-            outputs: Vec::new(),
-            failure: Sparse::new(0),
-            revert_results: Sparse::new(0),
-            failed: Vec::new(),
-            revert_failures: Vec::new(),
-            snapshot: None,
-            forward: Ready::default(),
-            backward: Ready::default(),
-            waits: Vec::new(),
-            retries: Vec::new(),
-            histories: FxHashMap::default(),
-            halted: false,
-            revert_all: false,
-            cancelled: false,
-            suspending: false,
-            control: like.control.clone(),
-            in_flight: 0,
-            store: Vec::new(),
-            notifier: like.notifier.clone(),
-            contexts: like.contexts.clone(),
-            dirty: None,
-            g: like.g.clone(),
         }
     }
 
@@ -591,13 +595,7 @@ impl Machine {
     }
 
     fn push_forward(&mut self, i: u32) {
-        let prio = self.g.nodes[i as usize].priority;
-        self.forward.push((prio, u32::MAX - i));
-    }
-
-    /// Whether atom `i` still has to be undone (or, ignored, passed) by a revert.
-    fn to_undo(&self, i: u32) -> bool {
-        self.slots[i as usize].needs_undo()
+        self.forward.push(forward_key(&self.g, i));
     }
 
     /// Whether atom `i` keeps its predecessors from reverting.
@@ -617,7 +615,7 @@ impl Machine {
             .filter(|&&s| self.blocks_revert(s))
             .count() as u32;
         self.slots[i as usize].rwaiting = w;
-        if w == 0 && self.to_undo(i) {
+        if w == 0 && self.slots[i as usize].needs_undo() {
             self.backward.push(i);
         }
     }
@@ -701,7 +699,7 @@ impl Machine {
         }
         while let Some(i) = self.backward.pop() {
             let iu = i as usize;
-            if self.slots[iu].intention != Intention::Revert || !self.to_undo(i) {
+            if self.slots[iu].intention != Intention::Revert || !self.slots[iu].needs_undo() {
                 continue;
             }
             if self.slots[iu].state == AtomState::Ignore {
@@ -938,7 +936,7 @@ impl Machine {
                 && slot.state == AtomState::Pending
                 && slot.intention == Intention::Execute
             {
-                forward.push((g.nodes[s as usize].priority, u32::MAX - s));
+                forward.push(forward_key(g, s));
             }
         }
     }
