@@ -10,7 +10,6 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
-use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
@@ -493,11 +492,21 @@ enum Frame<'a> {
     },
     Unordered,
     Graph {
-        /// Each name's first candidate, by position in `candidates`: four
-        /// bytes a name, so that the table of a large graph stays in cache.
-        index: HashTable<u32>,
-        /// Every item's exports, chained by name.
+        /// Every item's exports, in item order, chained by name.
         candidates: Vec<Candidate<'a>>,
+        /// The first candidate of each name the items export, as
+        /// `hash << 32 | candidate` with the upper half of the name's hash,
+        /// sorted by hash.
+        heads: Vec<u64>,
+        /// The graph's first atom: the reads of atom `a` start at
+        /// `read_base[a - first]` in `found`.
+        first: u32,
+        read_base: Vec<u32>,
+        /// For every read of every atom of the graph, in the order the atom
+        /// reads them: the first candidate of the only exported name with the
+        /// same hash (still to be compared with the name read), `NONE` when
+        /// no exported name has that hash, `SEVERAL` when several do.
+        found: Vec<u32>,
         current: usize,
         /// Item `a` before item `b`, from the names `b` reads.
         inferred: Vec<(u32, u32)>,
@@ -523,6 +532,92 @@ fn chain<'c, 'a>(
     })
 }
 
+/// In [`Frame::Graph::found`]: several exported names share the read name's
+/// hash.
+const SEVERAL: u32 = u32::MAX - 1;
+
+/// The upper half of the hash of `name`, as `sort_by_high_half` orders it.
+fn half_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name) >> 32
+}
+
+/// The lower half of a `hash << 32 | index` key.
+const LOW: u64 = u32::MAX as u64;
+
+/// The first candidate named `name` among `heads` (see [`Frame::Graph`]), or
+/// `NONE`.
+fn find_head(heads: &[u64], candidates: &[Candidate<'_>], name: &str) -> u32 {
+    let hash = half_hash(name);
+    let from = heads.partition_point(|&k| k >> 32 < hash);
+    heads[from..]
+        .iter()
+        .take_while(|&&k| k >> 32 == hash)
+        .map(|&k| (k & LOW) as u32)
+        .find(|&k| candidates[k as usize].name == name)
+        .unwrap_or(NONE)
+}
+
+/// Sorts `keys` by their upper halves, keeping the input order among equal
+/// ones: a least-significant-digit radix sort, a byte at a time, reading and
+/// writing memory in order (a large graph's names would miss the cache at
+/// every probe of a hash table). The lower halves must rise in input order,
+/// which makes a plain sort of small inputs give the same result.
+fn sort_by_high_half(keys: &mut Vec<u64>) {
+    if keys.len() < 1024 {
+        keys.sort_unstable();
+        return;
+    }
+    let mut counts = [[0u32; 256]; 4];
+    for &k in keys.iter() {
+        for (byte, count) in counts.iter_mut().enumerate() {
+            count[((k >> (32 + 8 * byte)) & 0xff) as usize] += 1;
+        }
+    }
+    let mut other = vec![0u64; keys.len()];
+    for (byte, count) in counts.iter().enumerate() {
+        if count.iter().any(|&c| c as usize == keys.len()) {
+            continue; // every key has the same byte here
+        }
+        let mut next = [0u32; 256];
+        let mut sum = 0;
+        for (n, &c) in next.iter_mut().zip(count) {
+            *n = sum;
+            sum += c;
+        }
+        for &k in keys.iter() {
+            let d = ((k >> (32 + 8 * byte)) & 0xff) as usize;
+            other[next[d] as usize] = k;
+            next[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
+    }
+}
+
+/// The symbol an atom's input named `read` is looked up by: its rebinding,
+/// if it has one.
+fn symbol_for<'a>(atom: &'a Atom, read: &'a str) -> &'a str {
+    atom.rebinds()
+        .iter()
+        .rev()
+        .find(|(n, _)| n == read)
+        .map_or(read, |(_, s)| &**s)
+}
+
+/// Calls `f` with every name `atom` reads, in the order
+/// [`Compiler::visit_atom`] resolves them: `execute`'s inputs, then
+/// `revert`'s, each collection's names in turn.
+fn for_each_read<'a>(atom: &'a Atom, mut f: impl FnMut(&'a str)) {
+    let sig = &atom.signature;
+    for input in sig.inputs().iter().chain(sig.revert_inputs()) {
+        match input.kind() {
+            InputKind::Required | InputKind::Optional => f(input.name()),
+            InputKind::Collect(names) | InputKind::CollectMap(names) => {
+                names.iter().for_each(|n| f(n));
+            }
+        }
+    }
+}
+
 enum Found {
     Export(Export),
     Store(u32, TypeInfo),
@@ -542,6 +637,8 @@ struct Compiler<'a> {
     gates: Vec<Gate>,
     /// For each atom, the gate it must pass before it starts, or `NONE`.
     gate_of: Vec<u32>,
+    /// How many names the atom being visited has resolved so far.
+    read: u32,
 }
 
 /// The deciders in front of a graph item.
@@ -555,7 +652,9 @@ pub(crate) struct Gate {
 }
 
 impl<'a> Compiler<'a> {
-    fn lookup(&self, stack: &mut [Frame<'a>], name: &str) -> Found {
+    /// Looks up `name`, read `read` of atom `a` (counted as
+    /// [`for_each_read`] does), in the frames around the atom.
+    fn lookup(&self, stack: &mut [Frame<'a>], name: &str, a: u32, read: u32) -> Found {
         for frame in stack.iter_mut().rev() {
             match frame {
                 Frame::Linear {
@@ -581,15 +680,28 @@ impl<'a> Compiler<'a> {
                 }
                 Frame::Unordered => {}
                 Frame::Graph {
-                    index,
                     candidates,
+                    heads,
+                    first,
+                    read_base,
+                    found,
                     current,
                     inferred,
                 } => {
-                    let first = index.find(FxBuildHasher.hash_one(name), |&k| {
-                        candidates[k as usize].name == name
-                    });
-                    if let Some(&first) = first {
+                    let slot = a
+                        .checked_sub(*first)
+                        .and_then(|i| read_base.get(i as usize))
+                        .and_then(|&base| found.get((base + read) as usize));
+                    let head = match slot {
+                        Some(&NONE) => NONE,
+                        Some(&k) if k != SEVERAL && candidates[k as usize].name == name => k,
+                        // The only name with this hash is another one.
+                        Some(&k) if k != SEVERAL => NONE,
+                        _ => find_head(heads, candidates, name),
+                    };
+                    debug_assert_eq!(head, find_head(heads, candidates, name));
+                    if head != NONE {
+                        let first = head;
                         let current = *current as u32;
                         let mut others = chain(candidates, first).filter(|c| c.item != current);
                         if let Some(one) = others.next() {
@@ -632,6 +744,8 @@ impl<'a> Compiler<'a> {
         method: Method,
     ) -> Source {
         let atom = self.arena.atoms[a as usize].atom;
+        let nth = self.read;
+        self.read += 1;
         if let Some((_, v)) = atom.injects().iter().rev().find(|(n, _)| n == read) {
             if v.type_id() != ty.id() {
                 self.errors.push(BuildError::TypeMismatch {
@@ -644,13 +758,8 @@ impl<'a> Compiler<'a> {
             }
             return Source::Injected(v.clone());
         }
-        let symbol = atom
-            .rebinds()
-            .iter()
-            .rev()
-            .find(|(n, _)| n == read)
-            .map_or(read, |(_, s)| &**s);
-        match self.lookup(stack, symbol) {
+        let symbol = symbol_for(atom, read);
+        match self.lookup(stack, symbol, a, nth) {
             Found::Export(Export::One { atom: p, index }) => {
                 let provided = self.arena.output_type(p, index);
                 if provided != ty {
@@ -832,6 +941,7 @@ impl<'a> Compiler<'a> {
 
     fn visit_atom(&mut self, stack: &mut [Frame<'a>], a: u32) {
         self.check_options(a);
+        self.read = 0;
         let sig = &self.arena.atoms[a as usize].atom.signature;
         let start = self.sources.len() as u32;
         for input in sig.inputs() {
@@ -944,42 +1054,104 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
+    /// The frame of graph flow `f`: its items' exports, chained by name, and
+    /// what every name its atoms read may resolve to among them. Both are
+    /// found by sorting hashes rather than through a hash table, whose probes
+    /// would miss the cache at every name of a large graph; the names
+    /// themselves are then compared in the atoms' order, near one another.
+    fn graph_frame(&self, f: u32) -> Frame<'a> {
         let info = &self.arena.flows[f as usize];
-        let mut index: HashTable<u32> = HashTable::with_capacity(info.items.len());
         let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(info.items.len());
         for (i, &item) in info.items.iter().enumerate() {
             self.arena.for_each_export(item, |name, export| {
-                let k = candidates.len() as u32;
-                let hash = FxBuildHasher.hash_one(name);
-                let entry = index.entry(
-                    hash,
-                    |&c| candidates[c as usize].name == name,
-                    |&c| FxBuildHasher.hash_one(candidates[c as usize].name),
-                );
-                let next = match entry {
-                    hashbrown::hash_table::Entry::Occupied(mut e) => {
-                        std::mem::replace(e.get_mut(), k)
-                    }
-                    hashbrown::hash_table::Entry::Vacant(e) => {
-                        e.insert(k);
-                        NONE
-                    }
-                };
                 candidates.push(Candidate {
                     name,
                     export: export.clone(),
                     item: i as u32,
-                    next,
+                    next: NONE,
                 });
             });
         }
-        stack.push(Frame::Graph {
-            index,
+        let mut keys: Vec<u64> = candidates
+            .iter()
+            .enumerate()
+            .map(|(k, c)| half_hash(c.name) << 32 | k as u64)
+            .collect();
+        sort_by_high_half(&mut keys);
+        // Chain the candidates of each name, in item order.
+        let mut heads: Vec<u64> = Vec::with_capacity(keys.len());
+        let mut split: Vec<u64> = Vec::new();
+        let mut link = |candidates: &mut [Candidate<'a>], same: &[u64]| {
+            for pair in same.windows(2) {
+                candidates[(pair[0] & LOW) as usize].next = (pair[1] & LOW) as u32;
+            }
+            heads.push(same[0]);
+        };
+        for group in keys.chunk_by(|x, y| x >> 32 == y >> 32) {
+            let name = |k: u64| candidates[(k & LOW) as usize].name;
+            // (A name alone with its hash is not read: its text is far away.)
+            if group.len() == 1 || group.iter().all(|&k| name(k) == name(group[0])) {
+                link(&mut candidates, group);
+            } else {
+                // Different names with the same hash: rare.
+                split.clear();
+                split.extend_from_slice(group);
+                split.sort_by(|&x, &y| name(x).cmp(name(y)).then(x.cmp(&y)));
+                let mut runs = Vec::new();
+                let mut start = 0;
+                for same in split.chunk_by(|&x, &y| name(x) == name(y)) {
+                    runs.push(start..start + same.len());
+                    start += same.len();
+                }
+                for run in runs {
+                    link(&mut candidates, &split[run]);
+                }
+            }
+        }
+        drop(keys);
+        let (first, end) = info.range;
+        let mut read_base = Vec::with_capacity((end - first) as usize);
+        let mut reads: Vec<u64> = Vec::with_capacity(info.inputs as usize);
+        for a in first..end {
+            read_base.push(reads.len() as u32);
+            let atom = self.arena.atoms[a as usize].atom;
+            for_each_read(atom, |read| {
+                let slot = reads.len() as u64;
+                reads.push(half_hash(symbol_for(atom, read)) << 32 | slot);
+            });
+        }
+        let mut found = vec![NONE; reads.len()];
+        sort_by_high_half(&mut reads);
+        let mut h = 0;
+        for run in reads.chunk_by(|x, y| x >> 32 == y >> 32) {
+            let hash = run[0] >> 32;
+            while h < heads.len() && heads[h] >> 32 < hash {
+                h += 1;
+            }
+            let same = heads[h..].iter().take_while(|&&k| k >> 32 == hash).count();
+            let head = match same {
+                0 => continue,
+                1 => (heads[h] & LOW) as u32,
+                _ => SEVERAL,
+            };
+            for &r in run {
+                found[(r & LOW) as usize] = head;
+            }
+        }
+        Frame::Graph {
             candidates,
+            heads,
+            first,
+            read_base,
+            found,
             current: 0,
             inferred: Vec::with_capacity(info.inputs as usize),
-        });
+        }
+    }
+
+    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
+        let info = &self.arena.flows[f as usize];
+        stack.push(self.graph_frame(f));
         // A graph of atoms only (the common case) needs no record of its
         // items' entry and exit atoms: each item is its own.
         let only_atoms = info.items.iter().all(|r| matches!(r, NodeRef::Atom(_)));
@@ -1034,10 +1206,18 @@ impl<'a> Compiler<'a> {
                 }),
             }
         }
-        inferred.sort_unstable();
+        // By reader, then provider: the order the look-ups push them in, so
+        // that this sort finds them sorted unless there are links.
+        inferred.sort_unstable_by_key(|&(a, b)| (b, a));
         inferred.dedup();
         let n = info.items.len();
-        let order = match topological_order(n, &inferred) {
+        // A graph of atoms needs no order, only to know it has no cycle.
+        let order = if only_atoms {
+            acyclic(n, &inferred).map(|()| Vec::new())
+        } else {
+            topological_order(n, &inferred)
+        };
+        let order = match order {
             Ok(order) => order,
             Err(cycle) => {
                 self.errors.push(BuildError::Cycle {
@@ -1179,6 +1359,34 @@ fn topological_order(n: usize, edges: &[(u32, u32)]) -> Result<Vec<u32>, Vec<u32
     Err(cycle_among(n, edges, &indeg))
 }
 
+/// `Ok` if `edges` order the nodes `0..n` without a cycle, or a cycle, in
+/// order, as [`topological_order`] finds it: Kahn's algorithm without the
+/// declaration order among the ready nodes, which only changes which nodes
+/// go first, not which are left.
+fn acyclic(n: usize, edges: &[(u32, u32)]) -> Result<(), Vec<u32>> {
+    let mut indeg = vec![0u32; n];
+    for &(_, b) in edges {
+        indeg[b as usize] += 1;
+    }
+    let (off, out) = csr(n, edges.iter().copied());
+    let mut ready: Vec<u32> = (0..n as u32).filter(|&i| indeg[i as usize] == 0).collect();
+    let mut done = 0;
+    while let Some(i) = ready.pop() {
+        done += 1;
+        let i = i as usize;
+        for &j in &out[off[i] as usize..off[i + 1] as usize] {
+            indeg[j as usize] -= 1;
+            if indeg[j as usize] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    if done == n {
+        return Ok(());
+    }
+    Err(cycle_among(n, edges, &indeg))
+}
+
 /// A cycle among the nodes Kahn's algorithm could not order (`indeg > 0`).
 fn cycle_among(n: usize, edges: &[(u32, u32)], indeg: &[u32]) -> Vec<u32> {
     walk_back(n, edges, indeg)
@@ -1307,6 +1515,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         ranges: vec![(0, 0, 0); n],
         gates: Vec::new(),
         gate_of: vec![NONE; n],
+        read: 0,
     };
     let mut stack = Vec::new();
     compiler.visit(&mut stack, NodeRef::Flow(0));
@@ -1409,12 +1618,10 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
 /// name: each position is one `u64`, the upper half of its name's hash above
 /// the position itself.
 fn duplicate_names<'n>(n: usize, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
-    const LOW: u64 = u32::MAX as u64;
-    let hasher = FxBuildHasher;
     let mut keyed: Vec<u64> = (0..n as u32)
-        .map(|i| (hasher.hash_one(name(i)) & !LOW) | u64::from(i))
+        .map(|i| half_hash(name(i)) << 32 | u64::from(i))
         .collect();
-    keyed.sort_unstable();
+    sort_by_high_half(&mut keyed);
     let mut out = Vec::new();
     let mut run = 0;
     while run < keyed.len() {
@@ -1494,6 +1701,11 @@ mod tests {
     #[test]
     fn topological_order_or_the_cycle_in_order() {
         assert_eq!(topological_order(3, &[(2, 0), (0, 1)]), Ok(vec![2, 0, 1]));
+        assert_eq!(acyclic(3, &[(2, 0), (0, 1)]), Ok(()));
+        assert_eq!(
+            acyclic(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
+            Err(vec![0, 1, 3])
+        );
         assert_eq!(
             topological_order(3, &[(0, 1), (1, 2), (2, 1)]),
             Err(vec![1, 2])
@@ -1502,6 +1714,94 @@ mod tests {
             topological_order(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
             Err(vec![0, 1, 3])
         );
+    }
+
+    #[test]
+    fn sort_by_high_half_is_stable_on_the_upper_half() {
+        let mut small = vec![5 << 32, 1 << 32 | 1, 5 << 32 | 2, 3];
+        sort_by_high_half(&mut small);
+        assert_eq!(small, [3, 1 << 32 | 1, 5 << 32, 5 << 32 | 2]);
+        // Large enough for the radix sort; few distinct upper halves, so
+        // that equal ones must keep their order.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut keys: Vec<u64> = (0..5000u64)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 97) << 56 | (x % 13) << 32 | i
+            })
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort_by_key(|k| k >> 32);
+        sort_by_high_half(&mut keys);
+        assert_eq!(keys, expected);
+    }
+
+    /// Two different names whose hashes have the same upper half.
+    fn colliding_names() -> (String, String) {
+        let mut seen: FxHashMap<u64, String> = FxHashMap::default();
+        for i in 0.. {
+            let name = format!("n{i}");
+            if let Some(other) = seen.insert(half_hash(&name), name.clone()) {
+                return (other, name);
+            }
+        }
+        unreachable!("the search only ends with a collision")
+    }
+
+    #[test]
+    fn a_graph_tells_apart_names_whose_hashes_collide() {
+        use crate::task::{FnTask, Outputs};
+        let (x, y) = colliding_names();
+        assert_ne!(x, y);
+        assert_eq!(half_hash(&x), half_hash(&y));
+        let make = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        let graph = Flow::graph("g")
+            .add(Atom::new(
+                "read-y",
+                make(
+                    Signature::new()
+                        .requires::<u64>(y.clone())
+                        .provides::<u64>("a"),
+                ),
+            ))
+            .add(Atom::new(
+                "make-x",
+                make(Signature::new().provides::<u64>(x.clone())),
+            ))
+            .add(Atom::new(
+                "read-x",
+                make(
+                    Signature::new()
+                        .requires::<u64>(x.clone())
+                        .provides::<u64>("b"),
+                ),
+            ))
+            .add(Atom::new(
+                "make-y",
+                make(Signature::new().provides::<u64>(y.clone())),
+            ));
+        let compiled = graph.build().expect("both names have a provider");
+        assert_eq!(compiled.predecessors("read-x").unwrap(), ["make-x"]);
+        assert_eq!(compiled.predecessors("read-y").unwrap(), ["make-y"]);
+        // Only one of them provided: the other is missing, not mistaken for it.
+        let graph = Flow::graph("g")
+            .add(Atom::new(
+                "make-x",
+                make(Signature::new().provides::<u64>(x.clone())),
+            ))
+            .add(Atom::new(
+                "read-y",
+                make(
+                    Signature::new()
+                        .requires::<u64>(y.clone())
+                        .provides::<u64>("a"),
+                ),
+            ));
+        let errors = graph.build().unwrap_err().to_string();
+        assert!(errors.contains(&format!("`{y}`")), "{errors}");
+        assert!(!errors.contains(&format!("`{x}`")), "{errors}");
     }
 }
 
