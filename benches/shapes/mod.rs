@@ -57,46 +57,24 @@ pub fn expected(shape: &str, size: usize) -> Option<(String, u64)> {
 /// symbols, written straight into a string of the right size (`format!` costs
 /// as much per task as the engine's own work, and is not what is measured).
 pub fn name(prefix: &str, i: usize) -> String {
-    let mut s = String::with_capacity(prefix.len() + decimal_len(i));
+    let mut digits = itoa::Buffer::new();
+    let i = digits.format(i);
+    let mut s = String::with_capacity(prefix.len() + i.len());
     s.push_str(prefix);
-    push_decimal(&mut s, i);
+    s.push_str(i);
     s
 }
 
 /// `{prefix}{i}_{j}`, the name of a wavefront cell's task or symbol.
 fn cell_name(prefix: &str, i: usize, j: usize) -> String {
-    let mut s = String::with_capacity(prefix.len() + decimal_len(i) + 1 + decimal_len(j));
+    let (mut di, mut dj) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (i, j) = (di.format(i), dj.format(j));
+    let mut s = String::with_capacity(prefix.len() + i.len() + 1 + j.len());
     s.push_str(prefix);
-    push_decimal(&mut s, i);
+    s.push_str(i);
     s.push('_');
-    push_decimal(&mut s, j);
+    s.push_str(j);
     s
-}
-
-fn decimal_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 10 {
-        v /= 10;
-        n += 1;
-    }
-    n
-}
-
-fn push_decimal(s: &mut String, v: usize) {
-    let mut digits = [0u8; 20];
-    let mut k = digits.len();
-    let mut v = v;
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[k..] {
-        s.push(char::from(d));
-    }
 }
 
 fn inc(input: String, output: String) -> FnTask {
