@@ -532,8 +532,8 @@ fn chain<'c, 'a>(
     })
 }
 
-/// In [`Frame::Graph::found`]: several exported names share the read name's
-/// hash.
+/// In a graph frame's `found`: several exported names share the read
+/// name's hash.
 const SEVERAL: u32 = u32::MAX - 1;
 
 /// The upper half of the hash of `name`, as `sort_by_high_half` orders it.
