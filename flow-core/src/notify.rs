@@ -177,6 +177,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Records every event as its canonical text; made for tests.
 ///
+/// An event is kept as it came (the atom's name, its state, and a shared
+/// reference to its outputs, failure or revert result) and made into text
+/// when [`CaptureListener::events`] reads it, so that listening costs the
+/// run little: the text of an output is its `Debug` at the time of reading.
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use flow_core::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
@@ -193,7 +198,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 #[derive(Clone, Default)]
 pub struct CaptureListener {
-    events: Arc<Mutex<Vec<String>>>,
+    events: Arc<Mutex<Vec<Captured>>>,
     flows: bool,
     progress: bool,
     skip_flows: bool,
@@ -222,9 +227,9 @@ impl CaptureListener {
         self
     }
 
-    /// The events so far.
+    /// The events so far, as text.
     pub fn events(&self) -> Vec<String> {
-        lock(&self.events).clone()
+        lock(&self.events).iter().map(Captured::text).collect()
     }
 
     /// Forgets the events so far.
@@ -249,8 +254,97 @@ impl Listener for CaptureListener {
             Event::Progress { .. } => self.progress,
         };
         if keep {
-            lock(&self.events).push(event.to_string());
+            let captured = Captured::new(event);
+            lock(&self.events).push(captured);
         }
+    }
+}
+
+/// An event as [`CaptureListener`] keeps it until it is read.
+enum Captured {
+    Flow {
+        flow: Box<str>,
+        state: FlowState,
+    },
+    Atom {
+        atom: Box<str>,
+        kind: AtomKind,
+        state: AtomState,
+        detail: Kept,
+    },
+    Progress {
+        atom: Box<str>,
+        progress: f32,
+    },
+}
+
+/// An owned [`Detail`]: the values and failures are shared, not copied.
+enum Kept {
+    None,
+    Result(Outputs),
+    Failure(Failure),
+    Reverted(Option<Value>),
+}
+
+impl Captured {
+    fn new(event: &Event<'_>) -> Self {
+        match *event {
+            Event::Flow { flow, state } => Captured::Flow {
+                flow: flow.into(),
+                state,
+            },
+            Event::Atom {
+                atom,
+                kind,
+                state,
+                detail,
+            } => Captured::Atom {
+                atom: atom.into(),
+                kind,
+                state,
+                detail: match detail {
+                    Detail::None => Kept::None,
+                    Detail::Result(out) => Kept::Result(out.clone()),
+                    Detail::Failure(fail) => Kept::Failure(fail.clone()),
+                    Detail::Reverted(v) => Kept::Reverted(v.cloned()),
+                },
+            },
+            Event::Progress { atom, progress } => Captured::Progress {
+                atom: atom.into(),
+                progress,
+            },
+        }
+    }
+
+    /// The event's canonical text.
+    fn text(&self) -> String {
+        let event = match self {
+            Captured::Flow { flow, state } => Event::Flow {
+                flow,
+                state: *state,
+            },
+            Captured::Atom {
+                atom,
+                kind,
+                state,
+                detail,
+            } => Event::Atom {
+                atom,
+                kind: *kind,
+                state: *state,
+                detail: match detail {
+                    Kept::None => Detail::None,
+                    Kept::Result(out) => Detail::Result(out),
+                    Kept::Failure(fail) => Detail::Failure(fail),
+                    Kept::Reverted(v) => Detail::Reverted(v.as_ref()),
+                },
+            },
+            Captured::Progress { atom, progress } => Event::Progress {
+                atom,
+                progress: *progress,
+            },
+        };
+        event.to_string()
     }
 }
 
