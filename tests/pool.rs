@@ -57,6 +57,12 @@ impl Listener for Forward {
     }
 }
 
+/// Awaits `work`, failing the test with `why` if it takes longer than
+/// `HANG` (a hang is what a scheduling bug looks like).
+async fn within_hang<F: std::future::Future>(work: F, why: &str) -> F::Output {
+    tokio::time::timeout(HANG, work).await.expect(why)
+}
+
 /// Waits until `event` comes through `events`.
 async fn wait_for_event(events: &mut mpsc::UnboundedReceiver<String>, event: &str) {
     while let Some(e) = events.recv().await {
@@ -138,9 +144,8 @@ async fn dropping_the_run_mid_way_keeps_running_atoms_running_then_reruns_them()
 
     // Lets the abandoned `b` finish too: its worker finds the run gone.
     gate.open();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the second run ends")
         .await
-        .expect("the second run ends")
         .expect("the second run succeeds");
     assert_eq!(started.recv().await, Some(2));
     assert_eq!(engine.state(), FlowState::Success);
@@ -221,9 +226,11 @@ async fn cancel_starts_reverts_at_once_while_a_long_task_runs() {
         wait_for_event(&mut events, "quick.t REVERTED(())").await;
         gate.open();
     };
-    let (result, ()) = tokio::time::timeout(HANG, async { tokio::join!(engine.run(), control) })
-        .await
-        .expect("quick's revert ran while `long` was still running");
+    let (result, ()) = within_hang(
+        async { tokio::join!(engine.run(), control) },
+        "quick's revert ran while `long` was still running",
+    )
+    .await;
 
     let err = result.expect_err("cancelled");
     match &err {
@@ -347,9 +354,8 @@ async fn suspend_from_a_task_then_resume_without_rerunning_finished_atoms() {
     let mut engine = Engine::builder(flow).parallel(4).build();
     *slot.lock().unwrap() = Some(engine.handle());
 
-    let err = tokio::time::timeout(HANG, engine.run())
+    let err = within_hang(engine.run(), "the run stops")
         .await
-        .expect("the run stops")
         .expect_err("suspended");
     assert!(
         matches!(&err, RunError::Suspended { flow } if flow == "s"),
@@ -367,9 +373,8 @@ async fn suspend_from_a_task_then_resume_without_rerunning_finished_atoms() {
     assert_eq!(engine.fetch::<u32>("total"), None);
 
     *slot.lock().unwrap() = None;
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the run ends")
         .await
-        .expect("the run ends")
         .expect("resumes to success");
     assert_eq!(engine.state(), FlowState::Success);
     assert_eq!(counts(&runs), [1, 1, 1, 1]);
@@ -433,9 +438,8 @@ async fn three_at_once_on_two_threads_never_more() {
     let tally = new_tally();
     let flow = tallied(30, Some(Arc::new(Barrier::new(3))), &tally);
     let mut engine = Engine::builder(flow).parallel(3).build();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the first three tasks ran at once")
         .await
-        .expect("the first three tasks ran at once")
         .expect("runs");
     assert_eq!(tally.peak.load(SeqCst), 3);
     assert_eq!(tally.current.load(SeqCst), 0);
@@ -460,9 +464,8 @@ async fn one_at_a_time_in_declaration_order() {
     let tally = new_tally();
     let flow = tallied(30, None, &tally);
     let mut engine = Engine::builder(flow).parallel(1).build();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the run ends")
         .await
-        .expect("the run ends")
         .expect("runs");
     assert_eq!(tally.peak.load(SeqCst), 1);
     assert_eq!(*tally.order.lock().unwrap(), (0..30).collect::<Vec<_>>());
@@ -520,9 +523,8 @@ async fn a_panicking_task_reverts_the_flow() {
         .build()
         .expect("valid flow");
     let mut engine = Engine::builder(flow).parallel(4).build();
-    let err = tokio::time::timeout(HANG, engine.run())
+    let err = within_hang(engine.run(), "the run ends")
         .await
-        .expect("the run ends")
         .expect_err("reverted");
     match &err {
         RunError::Reverted { flow, failures } => {
@@ -581,9 +583,8 @@ async fn ten_thousand_siblings_and_a_sink() {
         .build()
         .expect("valid flow");
     let mut engine = Engine::builder(flow).parallel(4).build();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the run ends")
         .await
-        .expect("the run ends")
         .expect("runs");
     assert_eq!(engine.state(), FlowState::Success);
     assert_eq!(
@@ -615,12 +616,7 @@ async fn forgetting_the_run_leaves_a_vacant_engine_that_starts_over() {
     let mut run = Box::pin(engine.run());
     assert!(futures::poll!(run.as_mut()).is_pending());
     // The workers go on without the run's future being polled.
-    assert_eq!(
-        tokio::time::timeout(HANG, started.recv())
-            .await
-            .expect("b starts"),
-        Some(1)
-    );
+    assert_eq!(within_hang(started.recv(), "b starts").await, Some(1));
     std::mem::forget(run);
 
     // The workers kept the machine: nothing is known about the atoms.
@@ -637,9 +633,8 @@ async fn forgetting_the_run_leaves_a_vacant_engine_that_starts_over() {
 
     // Lets the leaked `b` finish as well; its worker ends on its own.
     gate.open();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the new run ends")
         .await
-        .expect("the new run ends")
         .expect("the new run succeeds");
     // The new run started over: `b` is on its first attempt again.
     assert_eq!(started.recv().await, Some(1));
@@ -694,9 +689,8 @@ async fn diamond_on_a_current_thread_runtime() {
         .build()
         .expect("valid flow");
     let mut engine = Engine::builder(flow).parallel(4).build();
-    tokio::time::timeout(HANG, engine.run())
+    within_hang(engine.run(), "the run ends")
         .await
-        .expect("the run ends")
         .expect("runs");
     assert_eq!(engine.state(), FlowState::Success);
     for atom in ["top", "left", "right", "bottom"] {
@@ -723,9 +717,8 @@ async fn a_linear_flow_reports_the_same_events_in_both_modes() {
             .input("v0", 0u64)
             .listener(capture.clone())
             .build();
-        tokio::time::timeout(HANG, engine.run())
+        within_hang(engine.run(), "the run ends")
             .await
-            .expect("the run ends")
             .expect("runs");
         assert_eq!(engine.fetch::<u64>("v5"), Some(&5), "{mode:?}");
         runs.push(capture.events());

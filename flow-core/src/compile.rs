@@ -701,9 +701,8 @@ impl<'a> Compiler<'a> {
                     };
                     debug_assert_eq!(head, find_head(heads, candidates, name));
                     if head != NONE {
-                        let first = head;
                         let current = *current as u32;
-                        let mut others = chain(candidates, first).filter(|c| c.item != current);
+                        let mut others = chain(candidates, head).filter(|c| c.item != current);
                         if let Some(one) = others.next() {
                             if let Some(two) = others.next() {
                                 let mut atoms = one.export.atoms();
@@ -1756,49 +1755,32 @@ mod tests {
         let (x, y) = colliding_names();
         assert_ne!(x, y);
         assert_eq!(half_hash(&x), half_hash(&y));
-        let make = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        let task = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        // An atom that provides `symbol`, and one that reads it.
+        let make = |name: &str, symbol: &str| {
+            Atom::new(
+                name.to_string(),
+                task(Signature::new().provides::<u64>(symbol.to_string())),
+            )
+        };
+        let read = |name: &str, symbol: &str, out: &str| {
+            let sig = Signature::new()
+                .requires::<u64>(symbol.to_string())
+                .provides::<u64>(out.to_string());
+            Atom::new(name.to_string(), task(sig))
+        };
         let graph = Flow::graph("g")
-            .add(Atom::new(
-                "read-y",
-                make(
-                    Signature::new()
-                        .requires::<u64>(y.clone())
-                        .provides::<u64>("a"),
-                ),
-            ))
-            .add(Atom::new(
-                "make-x",
-                make(Signature::new().provides::<u64>(x.clone())),
-            ))
-            .add(Atom::new(
-                "read-x",
-                make(
-                    Signature::new()
-                        .requires::<u64>(x.clone())
-                        .provides::<u64>("b"),
-                ),
-            ))
-            .add(Atom::new(
-                "make-y",
-                make(Signature::new().provides::<u64>(y.clone())),
-            ));
+            .add(read("read-y", &y, "a"))
+            .add(make("make-x", &x))
+            .add(read("read-x", &x, "b"))
+            .add(make("make-y", &y));
         let compiled = graph.build().expect("both names have a provider");
         assert_eq!(compiled.predecessors("read-x").unwrap(), ["make-x"]);
         assert_eq!(compiled.predecessors("read-y").unwrap(), ["make-y"]);
         // Only one of them provided: the other is missing, not mistaken for it.
         let graph = Flow::graph("g")
-            .add(Atom::new(
-                "make-x",
-                make(Signature::new().provides::<u64>(x.clone())),
-            ))
-            .add(Atom::new(
-                "read-y",
-                make(
-                    Signature::new()
-                        .requires::<u64>(y.clone())
-                        .provides::<u64>("a"),
-                ),
-            ));
+            .add(make("make-x", &x))
+            .add(read("read-y", &y, "a"));
         let errors = graph.build().unwrap_err().to_string();
         assert!(errors.contains(&format!("`{y}`")), "{errors}");
         assert!(!errors.contains(&format!("`{x}`")), "{errors}");
