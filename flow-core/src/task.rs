@@ -617,6 +617,12 @@ impl Context {
         }
     }
 
+    /// Points a lent context at another atom and attempt.
+    pub(crate) fn point(&mut self, index: u32, attempt: u32) {
+        self.index = index;
+        self.attempt = attempt;
+    }
+
     /// Whether the run was cancelled: a long task should stop early and
     /// return an error.
     pub fn is_cancelled(&self) -> bool {

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::engine::machine::{Done, Job, JobKind};
 use crate::failure::{Failure, FailureKind, TaskError};
-use crate::task::{Context, Exec};
+use crate::task::{Context, Exec, Task};
 
 /// Calls a task method, a panic caught as a failure: its result if it
 /// finished at once, else the future it returned.
@@ -155,6 +155,36 @@ pub(crate) fn start(job: Job) -> Started {
             started(atom, ctx, called, Done::Reverted)
         }
         JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
+    }
+}
+
+/// Starts a plain job (neither blocking nor under a timeout) with a lent
+/// task and context: a synchronous `execute` or `revert` runs to its end
+/// with no reference taken; one that returns a future keeps a clone of the
+/// context while the future runs.
+pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &dyn Task, ctx: &Context) -> Started {
+    match kind {
+        JobKind::Execute(args) => {
+            let called = call(|| task.execute(args, ctx));
+            started_lent(atom, ctx, called, Done::Executed)
+        }
+        JobKind::Revert(input) => {
+            let called = call(|| task.revert(input, ctx));
+            started_lent(atom, ctx, called, Done::Reverted)
+        }
+        JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
+    }
+}
+
+fn started_lent<T: Send + 'static>(
+    atom: u32,
+    ctx: &Context,
+    called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,
+    done: fn(u32, Result<T, Failure>) -> Done,
+) -> Started {
+    match called {
+        Ok(result) => Started::Now(done(atom, result)),
+        Err(future) => started(atom, ctx.clone(), Err(future), done),
     }
 }
 

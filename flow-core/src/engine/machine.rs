@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use crate::compile::{Graph, NONE, Source};
 use crate::decider::{Depth, Results};
 use crate::engine::control::Control;
+use crate::engine::exec;
 use crate::engine::state::{
     AtomState, FlowState, Intention, TransitionError, check_atom, check_flow,
 };
@@ -24,11 +25,25 @@ use crate::task::{
     Arg, Args, Context, ContextShared, Failures, Outcome, Outputs, RevertInput, Task,
 };
 
-/// Work for an engine to run.
+/// Work for an engine to run, ready to be sent anywhere: it holds its task
+/// and context.
 pub(crate) struct Job {
     pub(crate) atom: u32,
     pub(crate) task: Arc<dyn Task>,
     pub(crate) ctx: Context,
+    pub(crate) blocking: bool,
+    /// How long `execute` may run.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) kind: JobKind,
+}
+
+/// Work for an engine to run, as the machine hands it out: the task and the
+/// context stay with the machine, so that a job run on the spot takes no
+/// reference to either ([`Machine::start`]); [`Machine::own`] makes it a
+/// [`Job`] when it has to travel.
+pub(crate) struct Step {
+    pub(crate) atom: u32,
+    attempt: u32,
     pub(crate) blocking: bool,
     /// How long `execute` may run.
     pub(crate) timeout: Option<Duration>,
@@ -90,6 +105,8 @@ pub(crate) struct Machine {
     notifier: Notifier,
     /// What the contexts handed to tasks share.
     contexts: Arc<ContextShared>,
+    /// The context lent to a task run on the spot, pointed at its atom.
+    lent: Context,
     /// Journal bookkeeping: atoms changed since the last flush.
     dirty: Option<Dirty>,
 }
@@ -296,6 +313,7 @@ impl Machine {
             control,
             in_flight: 0,
             store: Vec::new(),
+            lent: Context::new(contexts.clone(), 0, 0),
             contexts,
             notifier,
             dirty,
@@ -656,10 +674,6 @@ impl Machine {
         args
     }
 
-    fn context(&self, i: u32) -> Context {
-        Context::new(self.contexts.clone(), i, self.slots[i as usize].attempts)
-    }
-
     fn failures_snapshot(&mut self) -> Arc<Failures> {
         if let Some(s) = &self.snapshot {
             return s.clone();
@@ -677,21 +691,53 @@ impl Machine {
         s
     }
 
-    /// The next job to run, if one is ready. Reverts go first; barriers and
-    /// retry controllers are handled on the spot.
+    /// The next job to run, if one is ready, holding its task and context
+    /// (see [`Machine::next_step`]).
     pub(crate) fn next_job(&mut self) -> Result<Option<Job>, TransitionError> {
+        Ok(self.next_step()?.map(|step| self.own(step)))
+    }
+
+    /// Makes `step` a job that holds its task and context.
+    pub(crate) fn own(&self, step: Step) -> Job {
+        let i = step.atom;
+        Job {
+            atom: i,
+            task: self.g.nodes[i as usize]
+                .task
+                .clone()
+                .unwrap_or_else(|| Arc::new(NoTask)),
+            ctx: Context::new(self.contexts.clone(), i, step.attempt),
+            blocking: step.blocking,
+            timeout: step.timeout,
+            kind: step.kind,
+        }
+    }
+
+    /// Starts `step` with its task and a lent context: a synchronous task
+    /// runs to its end here; anything else takes its own references and
+    /// becomes a future.
+    pub(crate) fn start(&mut self, step: Step) -> exec::Started {
+        if step.blocking || step.timeout.is_some() || matches!(step.kind, JobKind::Wait(_)) {
+            return exec::Started::Later(Box::pin(exec::run_job(self.own(step))));
+        }
+        self.lent.point(step.atom, step.attempt);
+        match &self.g.nodes[step.atom as usize].task {
+            Some(task) => exec::start_lent(step.atom, step.kind, &**task, &self.lent),
+            None => exec::start_lent(step.atom, step.kind, &NoTask, &self.lent),
+        }
+    }
+
+    /// The next piece of work, if one is ready. Reverts go first; barriers
+    /// and retry controllers are handled on the spot.
+    pub(crate) fn next_step(&mut self) -> Result<Option<Step>, TransitionError> {
         if self.halted || self.suspending {
             return Ok(None);
         }
         if let Some((r, delay)) = self.waits.pop() {
             self.in_flight += 1;
-            return Ok(Some(Job {
+            return Ok(Some(Step {
                 atom: r,
-                task: self.g.nodes[r as usize]
-                    .task
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(NoTask)),
-                ctx: self.context(r),
+                attempt: self.slots[r as usize].attempts,
                 blocking: false,
                 timeout: None,
                 kind: JobKind::Wait(delay),
@@ -725,9 +771,9 @@ impl Machine {
                 }
                 continue;
             }
-            let Some(task) = node.task.clone() else {
+            if node.task.is_none() {
                 continue;
-            };
+            }
             let blocking = node.blocking;
             let sources = self.g.revert_sources(i);
             let mut args = Args::with_capacity(sources.len());
@@ -745,12 +791,10 @@ impl Machine {
             };
             self.set_state(i, AtomState::Reverting)?;
             let failures = self.failures_snapshot();
-            let ctx = self.context(i);
             self.in_flight += 1;
-            return Ok(Some(Job {
+            return Ok(Some(Step {
                 atom: i,
-                task,
-                ctx,
+                attempt: self.slots[iu].attempts,
                 blocking,
                 timeout: None,
                 kind: JobKind::Revert(RevertInput {
@@ -804,23 +848,21 @@ impl Machine {
                 self.in_flight += 1;
                 self.complete(Done::Executed(i, done))?;
                 // Its failure may have queued reverts: choose again from the top.
-                return self.next_job();
+                return self.next_step();
             }
             let node = &self.g.nodes[iu];
-            let Some(task) = node.task.clone() else {
+            if node.task.is_none() {
                 continue;
-            };
+            }
             let (blocking, timeout) = (node.blocking, node.timeout());
             self.slots[iu].attempts += 1;
             self.set_state(i, AtomState::Running)?;
             let args = self.args_of(i);
-            let ctx = self.context(i);
-            ctx.progress(0.0);
+            self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
             self.in_flight += 1;
-            return Ok(Some(Job {
+            return Ok(Some(Step {
                 atom: i,
-                task,
-                ctx,
+                attempt: self.slots[iu].attempts,
                 blocking,
                 timeout,
                 kind: JobKind::Execute(args),

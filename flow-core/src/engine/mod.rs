@@ -658,14 +658,14 @@ impl Engine {
     fn run_at_once(&mut self) -> Result<Option<Awaited>, RunError> {
         loop {
             self.machine.apply_requests()?;
-            let Some(job) = self.machine.next_job()? else {
+            let Some(step) = self.machine.next_step()? else {
                 return Ok(None);
             };
             if self.journal.is_some() {
                 // The journal records that the job started before it runs.
-                return Ok(Some(Awaited::Flush(Box::new(job))));
+                return Ok(Some(Awaited::Flush(Box::new(self.machine.own(step)))));
             }
-            match exec::start(job) {
+            match self.machine.start(step) {
                 exec::Started::Now(done) => self.machine.complete(done)?,
                 exec::Started::Later(future) => return Ok(Some(Awaited::Job(future))),
             }
