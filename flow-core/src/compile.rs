@@ -1799,9 +1799,9 @@ mod size_tests {
         // than a shared string, one allocation less per atom.
         assert_eq!(size_of::<super::Node>(), 96);
         assert_eq!(size_of::<crate::engine::machine::Slot>(), 20);
-        assert_eq!(size_of::<Option<crate::task::Outputs>>(), 32);
+        assert_eq!(size_of::<Option<crate::task::Outputs>>(), 40);
         assert_eq!(size_of::<Option<crate::failure::Failure>>(), 8);
-        assert_eq!(size_of::<Option<crate::symbol::Value>>(), 16);
+        assert_eq!(size_of::<Option<crate::symbol::Value>>(), 24);
         assert_eq!(size_of::<super::Source>(), 24);
         assert_eq!(size_of::<crate::TypeInfo>(), 8);
         // Moved from the engine to each task.

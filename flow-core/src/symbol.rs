@@ -213,9 +213,11 @@ impl<T: Data> ErasedData for T {
     }
 }
 
-/// A shared, type-erased value: what a task produced or what a run was given.
+/// A type-erased value: what a task produced or what a run was given.
 ///
-/// Cloning a `Value` clones a pointer, never the data.
+/// Cloning a `Value` clones a pointer, never the data. A primitive number, a
+/// `bool` or a `char` is kept in the `Value` itself: making one allocates
+/// nothing and cloning it copies it.
 ///
 /// ```
 /// use flow_core::Value;
@@ -224,19 +226,73 @@ impl<T: Data> ErasedData for T {
 /// assert_eq!(v.downcast_ref::<u32>(), None);
 /// assert_eq!(format!("{v:?}"), "41");
 /// assert_eq!(v.encode().unwrap(), serde_json::json!(41));
+///
+/// let s = Value::new(String::from("db-1"));
+/// assert_eq!(s.downcast_ref::<String>().map(String::as_str), Some("db-1"));
+/// assert_eq!(s.type_name(), "alloc::string::String");
 /// ```
 #[derive(Clone)]
-pub struct Value(Arc<dyn ErasedData>);
+pub struct Value(Repr);
+
+/// Declares how a [`Value`] holds its data: shared behind a pointer, or one
+/// of the listed primitive types in place.
+macro_rules! value_repr {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        #[derive(Clone)]
+        enum Repr {
+            Shared(Arc<dyn ErasedData>),
+            $($variant($ty),)*
+        }
+
+        impl Repr {
+            fn new<T: Data>(value: T) -> Self {
+                // Each test is on `T` alone, so all but one fold away.
+                let any: &dyn Any = &value;
+                $(
+                    if let Some(&x) = any.downcast_ref::<$ty>() {
+                        return Repr::$variant(x);
+                    }
+                )*
+                Repr::Shared(Arc::new(value))
+            }
+
+            fn data(&self) -> &dyn ErasedData {
+                match self {
+                    Repr::Shared(data) => &**data,
+                    $(Repr::$variant(x) => x,)*
+                }
+            }
+        }
+    };
+}
+
+value_repr!(
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    Usize(usize),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    Isize(isize),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Char(char),
+    Unit(()),
+);
 
 impl Value {
     /// Wraps a value.
     pub fn new<T: Data>(value: T) -> Self {
-        Value(Arc::new(value))
+        Value(Repr::new(value))
     }
 
     /// The value as a `T`, if it is one.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        let any: &dyn Any = &*self.0;
+        let any: &dyn Any = self.0.data();
         any.downcast_ref::<T>()
     }
 
@@ -247,13 +303,13 @@ impl Value {
 
     /// The [`TypeId`] of the wrapped value.
     pub fn type_id(&self) -> TypeId {
-        let any: &dyn Any = &*self.0;
+        let any: &dyn Any = self.0.data();
         any.type_id()
     }
 
     /// The name of the wrapped value's type.
     pub fn type_name(&self) -> &'static str {
-        self.0.type_name()
+        self.0.data().type_name()
     }
 
     /// Encodes the value to JSON.
@@ -262,13 +318,13 @@ impl Value {
     /// When the type's `Serialize` implementation fails (for example a map with
     /// non-string keys).
     pub fn encode(&self) -> Result<serde_json::Value, CodecError> {
-        self.0.encode()
+        self.0.data().encode()
     }
 }
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.0.data(), f)
     }
 }
 
@@ -352,5 +408,64 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Store {
         Store {
             values: iter.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Repr, Value};
+
+    /// Checks that `x` is kept in place and reads back as itself, by type,
+    /// by name, as JSON and as text.
+    fn check_inline<T: super::Data + PartialEq + Copy>(x: T, json: serde_json::Value, text: &str) {
+        let v = Value::new(x);
+        assert!(!matches!(v.0, Repr::Shared(_)), "{text} is kept in place");
+        assert_eq!(v.downcast_ref::<T>(), Some(&x));
+        assert_eq!(v.type_id(), std::any::TypeId::of::<T>());
+        assert_eq!(v.type_name(), std::any::type_name::<T>());
+        assert_eq!(v.encode().expect("encodes"), json);
+        assert_eq!(format!("{v:?}"), text);
+        assert_eq!(v.clone().downcast_ref::<T>(), Some(&x));
+    }
+
+    #[test]
+    fn primitives_are_kept_in_place_and_read_back_as_themselves() {
+        check_inline(7u8, 7.into(), "7");
+        check_inline(300u16, 300.into(), "300");
+        check_inline(70_000u32, 70_000.into(), "70000");
+        check_inline(u64::MAX, u64::MAX.into(), "18446744073709551615");
+        check_inline(12usize, 12.into(), "12");
+        check_inline(-7i8, (-7).into(), "-7");
+        check_inline(-300i16, (-300).into(), "-300");
+        check_inline(-70_000i32, (-70_000).into(), "-70000");
+        check_inline(i64::MIN, i64::MIN.into(), "-9223372036854775808");
+        check_inline(-12isize, (-12).into(), "-12");
+        check_inline(1.5f32, 1.5.into(), "1.5");
+        check_inline(-2.25f64, (-2.25).into(), "-2.25");
+        check_inline(true, true.into(), "true");
+        check_inline('é', "é".into(), "'é'");
+        check_inline((), serde_json::Value::Null, "()");
+    }
+
+    #[test]
+    fn a_primitive_is_not_taken_for_another() {
+        let v = Value::new(5u32);
+        assert_eq!(v.downcast_ref::<u64>(), None);
+        assert_eq!(v.downcast_ref::<i32>(), None);
+        assert!(v.is::<u32>());
+        assert!(!v.is::<u64>());
+    }
+
+    #[test]
+    fn other_values_are_shared_by_clones() {
+        let v = Value::new(vec![1u8, 2]);
+        let w = v.clone();
+        let (Repr::Shared(a), Repr::Shared(b)) = (&v.0, &w.0) else {
+            panic!("a Vec is kept behind a pointer");
+        };
+        assert!(std::sync::Arc::ptr_eq(a, b));
+        assert_eq!(w.downcast_ref::<Vec<u8>>(), Some(&vec![1, 2]));
+        assert_eq!(format!("{w:?}"), "[1, 2]");
+        assert_eq!(std::mem::size_of::<Value>(), 24);
     }
 }
