@@ -384,7 +384,9 @@ impl Machine {
         check_atom(node.kind, &node.name, self.slots[i as usize].state, to)?;
         self.slots[i as usize].state = to;
         self.mark(i);
-        self.announce(i);
+        if self.notifier.listening() {
+            self.announce(i);
+        }
         Ok(())
     }
 

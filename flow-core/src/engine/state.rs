@@ -162,18 +162,48 @@ pub struct TransitionError {
 /// assert!(atom_transition_allowed(AtomKind::Retry, Success, Retrying));
 /// assert!(!atom_transition_allowed(AtomKind::Task, Success, Retrying));
 /// ```
+#[inline]
 pub fn atom_transition_allowed(kind: AtomKind, from: AtomState, to: AtomState) -> bool {
-    use AtomState::*;
-    match (from, to) {
-        (Pending, Running | Ignore)
-        | (Running, Success | Failure)
-        | (Success | Failure, Reverting)
-        | (Reverting, Reverted | RevertFailure)
-        | (Reverted | Ignore, Pending) => true,
-        (Success, Retrying) | (Retrying, Running) => kind == AtomKind::Retry,
-        _ => false,
+    let mut allowed = TASK_MOVES[from as usize];
+    if kind == AtomKind::Retry {
+        allowed |= RETRY_MOVES[from as usize];
     }
+    allowed & 1 << to as u16 != 0
 }
+
+/// The states in `to`, one bit each.
+const fn bits(to: &[AtomState]) -> u16 {
+    let mut out = 0;
+    let mut k = 0;
+    while k < to.len() {
+        out |= 1 << to[k] as u16;
+        k += 1;
+    }
+    out
+}
+
+/// Where any atom may go from each state (indexed by the state).
+const TASK_MOVES: [u16; 9] = {
+    use AtomState::*;
+    let mut t = [0; 9];
+    t[Pending as usize] = bits(&[Running, Ignore]);
+    t[Running as usize] = bits(&[Success, Failure]);
+    t[Success as usize] = bits(&[Reverting]);
+    t[Failure as usize] = bits(&[Reverting]);
+    t[Reverting as usize] = bits(&[Reverted, RevertFailure]);
+    t[Reverted as usize] = bits(&[Pending]);
+    t[Ignore as usize] = bits(&[Pending]);
+    t
+};
+
+/// Where a retry controller may also go.
+const RETRY_MOVES: [u16; 9] = {
+    use AtomState::*;
+    let mut t = [0; 9];
+    t[Success as usize] = bits(&[Retrying]);
+    t[Retrying as usize] = bits(&[Running]);
+    t
+};
 
 /// Whether a flow may go from `from` to `to`.
 ///
@@ -204,6 +234,7 @@ pub fn flow_transition_allowed(from: FlowState, to: FlowState) -> bool {
     )
 }
 
+#[inline]
 pub(crate) fn check_atom(
     kind: AtomKind,
     name: &str,
@@ -213,12 +244,18 @@ pub(crate) fn check_atom(
     if atom_transition_allowed(kind, from, to) {
         Ok(())
     } else {
-        Err(TransitionError {
-            what: "atom",
-            name: name.to_string(),
-            from: from.as_str(),
-            to: to.as_str(),
-        })
+        Err(illegal_atom_move(name, from, to))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn illegal_atom_move(name: &str, from: AtomState, to: AtomState) -> TransitionError {
+    TransitionError {
+        what: "atom",
+        name: name.to_string(),
+        from: from.as_str(),
+        to: to.as_str(),
     }
 }
 
@@ -236,5 +273,67 @@ pub(crate) fn check_flow(
             from: from.as_str(),
             to: to.as_str(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AtomKind, AtomState, atom_transition_allowed, check_atom};
+
+    const ALL: [AtomState; 9] = [
+        AtomState::Pending,
+        AtomState::Running,
+        AtomState::Success,
+        AtomState::Failure,
+        AtomState::Reverting,
+        AtomState::Reverted,
+        AtomState::RevertFailure,
+        AtomState::Ignore,
+        AtomState::Retrying,
+    ];
+
+    /// Every allowed move, written out as `semantics.md` lists them.
+    fn listed(kind: AtomKind, from: AtomState, to: AtomState) -> bool {
+        use AtomState::*;
+        match (from, to) {
+            (Pending, Running | Ignore)
+            | (Running, Success | Failure)
+            | (Success | Failure, Reverting)
+            | (Reverting, Reverted | RevertFailure)
+            | (Reverted | Ignore, Pending) => true,
+            (Success, Retrying) | (Retrying, Running) => kind == AtomKind::Retry,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn the_table_allows_exactly_the_listed_moves() {
+        let mut allowed = 0;
+        for kind in [AtomKind::Task, AtomKind::Retry] {
+            for from in ALL {
+                for to in ALL {
+                    let ok = atom_transition_allowed(kind, from, to);
+                    assert_eq!(ok, listed(kind, from, to), "{kind:?} {from:?} -> {to:?}");
+                    allowed += usize::from(ok);
+                }
+            }
+        }
+        // 10 moves for a task, 12 for a controller.
+        assert_eq!(allowed, 22);
+    }
+
+    #[test]
+    fn an_illegal_move_names_the_atom_and_both_states() {
+        let e = check_atom(
+            AtomKind::Task,
+            "backup",
+            AtomState::Pending,
+            AtomState::Success,
+        )
+        .expect_err("pending cannot become success");
+        assert_eq!(
+            e.to_string(),
+            "illegal state change of atom `backup`: PENDING -> SUCCESS"
+        );
     }
 }
