@@ -292,7 +292,7 @@ mod tests {
         AtomState::Retrying,
     ];
 
-    /// Every allowed move, written out as `semantics.md` lists them.
+    /// Every allowed move, written out one by one.
     fn listed(kind: AtomKind, from: AtomState, to: AtomState) -> bool {
         use AtomState::*;
         match (from, to) {
