@@ -24,29 +24,6 @@ use tempfile::TempDir;
 // Values
 // ---------------------------------------------------------------------------
 
-const ATOM_STATES: [AtomState; 9] = [
-    AtomState::Pending,
-    AtomState::Running,
-    AtomState::Success,
-    AtomState::Failure,
-    AtomState::Reverting,
-    AtomState::Reverted,
-    AtomState::RevertFailure,
-    AtomState::Ignore,
-    AtomState::Retrying,
-];
-
-const FLOW_STATES: [FlowState; 8] = [
-    FlowState::Pending,
-    FlowState::Running,
-    FlowState::Success,
-    FlowState::Failure,
-    FlowState::Reverted,
-    FlowState::Suspending,
-    FlowState::Suspended,
-    FlowState::Resuming,
-];
-
 const INTENTIONS: [Intention; 4] = [
     Intention::Execute,
     Intention::Revert,
@@ -203,7 +180,7 @@ async fn check_round_trip(b: &dyn Backend) {
 
     // One run per flow state.
     let mut runs = Vec::new();
-    for (i, state) in FLOW_STATES.into_iter().enumerate() {
+    for (i, state) in FlowState::ALL.into_iter().enumerate() {
         let mut r = run(book.id, &format!("run-{i}"), state);
         r.updated_at += i as f64;
         b.save_flow(r.clone()).await.unwrap();
@@ -219,7 +196,7 @@ async fn check_round_trip(b: &dyn Backend) {
     let target = &runs[1];
     let failures = [Some(woot()), Some(disk_full()), None];
     let mut atoms = Vec::new();
-    for (i, state) in ATOM_STATES.into_iter().enumerate() {
+    for (i, state) in AtomState::ALL.into_iter().enumerate() {
         let n = i as u64;
         atoms.push(AtomDetail {
             name: format!("atom-{i}"),
@@ -248,8 +225,8 @@ async fn check_round_trip(b: &dyn Backend) {
 
     // Field by field, for the fields whose type is not `PartialEq`.
     let loaded = by_name(loaded);
-    assert_eq!(loaded.len(), ATOM_STATES.len());
-    for (i, state) in ATOM_STATES.into_iter().enumerate() {
+    assert_eq!(loaded.len(), AtomState::ALL.len());
+    for (i, state) in AtomState::ALL.into_iter().enumerate() {
         let a = &loaded[&format!("atom-{i}")];
         assert_eq!(a.state, state);
         assert_eq!(a.kind, KINDS[i % 2]);
@@ -414,7 +391,7 @@ async fn check_list_flows(b: &dyn Backend) {
         b.save_logbook(book.clone()).await.unwrap();
     }
     let mut runs = Vec::new();
-    for (i, state) in FLOW_STATES.into_iter().enumerate() {
+    for (i, state) in FlowState::ALL.into_iter().enumerate() {
         let mut r = run(books[i % 2].id, &format!("r{i}"), state);
         // Not in id order.
         r.updated_at = 1_700_000_000.0 - i as f64;
@@ -422,7 +399,7 @@ async fn check_list_flows(b: &dyn Backend) {
         runs.push(r);
     }
     let listed = b.list_flows().await.unwrap();
-    assert_eq!(listed.len(), FLOW_STATES.len());
+    assert_eq!(listed.len(), FlowState::ALL.len());
     assert_eq!(sorted_by_id(listed), sorted_by_id(runs));
 }
 

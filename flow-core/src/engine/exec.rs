@@ -145,17 +145,7 @@ pub(crate) fn start(job: Job) -> Started {
         kind,
         ..
     } = job;
-    match kind {
-        JobKind::Execute(args) => {
-            let called = call(|| task.execute(args, &ctx));
-            started(atom, ctx, called, Done::Executed)
-        }
-        JobKind::Revert(input) => {
-            let called = call(|| task.revert(input, &ctx));
-            started(atom, ctx, called, Done::Reverted)
-        }
-        JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
-    }
+    start_lent(atom, kind, &*task, &ctx)
 }
 
 /// Starts a plain job (neither blocking nor under a timeout) with a lent
@@ -166,17 +156,19 @@ pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &dyn Task, ctx: &Contex
     match kind {
         JobKind::Execute(args) => {
             let called = call(|| task.execute(args, ctx));
-            started_lent(atom, ctx, called, Done::Executed)
+            started(atom, ctx, called, Done::Executed)
         }
         JobKind::Revert(input) => {
             let called = call(|| task.revert(input, ctx));
-            started_lent(atom, ctx, called, Done::Reverted)
+            started(atom, ctx, called, Done::Reverted)
         }
         JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
     }
 }
 
-fn started_lent<T: Send + 'static>(
+/// What [`call`] gave, as a started job: done now, or a future that keeps a
+/// clone of the context alive as long as the task's own future runs.
+fn started<T: Send + 'static>(
     atom: u32,
     ctx: &Context,
     called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,
@@ -184,24 +176,13 @@ fn started_lent<T: Send + 'static>(
 ) -> Started {
     match called {
         Ok(result) => Started::Now(done(atom, result)),
-        Err(future) => started(atom, ctx.clone(), Err(future), done),
-    }
-}
-
-/// What [`call`] gave, as a started job: done now, or a future that keeps the
-/// context alive as long as the task's own future runs.
-fn started<T: Send + 'static>(
-    atom: u32,
-    ctx: Context,
-    called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,
-    done: fn(u32, Result<T, Failure>) -> Done,
-) -> Started {
-    match called {
-        Ok(result) => Started::Now(done(atom, result)),
-        Err(future) => Started::Later(Box::pin(async move {
-            let _ctx = ctx;
-            done(atom, finish(future).await)
-        })),
+        Err(future) => {
+            let ctx = ctx.clone();
+            Started::Later(Box::pin(async move {
+                let _ctx = ctx;
+                done(atom, finish(future).await)
+            }))
+        }
     }
 }
 

@@ -719,7 +719,7 @@ impl Machine {
     /// runs to its end here; anything else takes its own references and
     /// becomes a future.
     pub(crate) fn start(&mut self, step: Step) -> exec::Started {
-        if step.blocking || step.timeout.is_some() || matches!(step.kind, JobKind::Wait(_)) {
+        if step.blocking || step.timeout.is_some() {
             return exec::Started::Later(Box::pin(exec::run_job(self.own(step))));
         }
         self.lent.point(step.atom, step.attempt);

@@ -28,6 +28,25 @@ pub enum AtomState {
 }
 
 impl AtomState {
+    /// Every state, in declaration order.
+    ///
+    /// ```
+    /// use flow_core::AtomState;
+    /// assert_eq!(AtomState::ALL.len(), 9);
+    /// assert_eq!(AtomState::ALL[1], AtomState::Running);
+    /// ```
+    pub const ALL: [AtomState; 9] = [
+        AtomState::Pending,
+        AtomState::Running,
+        AtomState::Success,
+        AtomState::Failure,
+        AtomState::Reverting,
+        AtomState::Reverted,
+        AtomState::RevertFailure,
+        AtomState::Ignore,
+        AtomState::Retrying,
+    ];
+
     /// The state as events print it: `PENDING`, `RUNNING`, `REVERT_FAILURE`, ...
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +96,24 @@ pub enum FlowState {
 }
 
 impl FlowState {
+    /// Every state, in declaration order.
+    ///
+    /// ```
+    /// use flow_core::FlowState;
+    /// assert_eq!(FlowState::ALL.len(), 8);
+    /// assert_eq!(FlowState::ALL[7], FlowState::Resuming);
+    /// ```
+    pub const ALL: [FlowState; 8] = [
+        FlowState::Pending,
+        FlowState::Running,
+        FlowState::Success,
+        FlowState::Failure,
+        FlowState::Reverted,
+        FlowState::Suspending,
+        FlowState::Suspended,
+        FlowState::Resuming,
+    ];
+
     /// The state as events print it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -280,18 +317,6 @@ pub(crate) fn check_flow(
 mod tests {
     use super::{AtomKind, AtomState, atom_transition_allowed, check_atom};
 
-    const ALL: [AtomState; 9] = [
-        AtomState::Pending,
-        AtomState::Running,
-        AtomState::Success,
-        AtomState::Failure,
-        AtomState::Reverting,
-        AtomState::Reverted,
-        AtomState::RevertFailure,
-        AtomState::Ignore,
-        AtomState::Retrying,
-    ];
-
     /// Every allowed move, written out one by one.
     fn listed(kind: AtomKind, from: AtomState, to: AtomState) -> bool {
         use AtomState::*;
@@ -310,8 +335,8 @@ mod tests {
     fn the_table_allows_exactly_the_listed_moves() {
         let mut allowed = 0;
         for kind in [AtomKind::Task, AtomKind::Retry] {
-            for from in ALL {
-                for to in ALL {
+            for from in AtomState::ALL {
+                for to in AtomState::ALL {
                     let ok = atom_transition_allowed(kind, from, to);
                     assert_eq!(ok, listed(kind, from, to), "{kind:?} {from:?} -> {to:?}");
                     allowed += usize::from(ok);

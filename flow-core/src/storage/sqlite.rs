@@ -661,29 +661,6 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-const ATOM_STATES: [AtomState; 9] = [
-    AtomState::Pending,
-    AtomState::Running,
-    AtomState::Success,
-    AtomState::Failure,
-    AtomState::Reverting,
-    AtomState::Reverted,
-    AtomState::RevertFailure,
-    AtomState::Ignore,
-    AtomState::Retrying,
-];
-
-const FLOW_STATES: [FlowState; 8] = [
-    FlowState::Pending,
-    FlowState::Running,
-    FlowState::Success,
-    FlowState::Failure,
-    FlowState::Reverted,
-    FlowState::Suspending,
-    FlowState::Suspended,
-    FlowState::Resuming,
-];
-
 /// A stored value as an error message shows it.
 fn shown(v: &SqlValue) -> String {
     match v {
@@ -760,14 +737,14 @@ impl Parse {
     }
 
     fn flow_state(&self, text: &str) -> Result<FlowState, StorageError> {
-        FLOW_STATES
+        FlowState::ALL
             .into_iter()
             .find(|s| s.as_str() == text)
             .ok_or_else(|| self.bad("state", text))
     }
 
     fn atom_state(&self, text: &str) -> Result<AtomState, StorageError> {
-        ATOM_STATES
+        AtomState::ALL
             .into_iter()
             .find(|s| s.as_str() == text)
             .ok_or_else(|| self.bad("state", text))
