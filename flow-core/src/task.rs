@@ -717,6 +717,42 @@ pub trait Task: Send + Sync + 'static {
 type ExecFn = dyn Fn(Args, &Context) -> Exec + Send + Sync;
 type RevertFn = dyn Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync;
 
+/// A body of an [`FnTask`], shared by its clones.
+///
+/// A closure that captures nothing is a zero-sized value that needs no
+/// drop: it is kept by a `'static` reference, which costs no allocation
+/// (leaking a zero-sized box frees nothing) and no reference count. Any
+/// other closure is counted.
+enum Body<F: ?Sized + 'static> {
+    Static(&'static F),
+    Counted(Arc<F>),
+}
+
+impl<F: ?Sized> Clone for Body<F> {
+    fn clone(&self) -> Self {
+        match self {
+            Body::Static(f) => Body::Static(f),
+            Body::Counted(f) => Body::Counted(Arc::clone(f)),
+        }
+    }
+}
+
+impl<F: ?Sized> std::ops::Deref for Body<F> {
+    type Target = F;
+
+    fn deref(&self) -> &F {
+        match self {
+            Body::Static(f) => f,
+            Body::Counted(f) => f,
+        }
+    }
+}
+
+/// Whether a closure of type `F` can be kept by a `'static` reference.
+const fn is_free<F>() -> bool {
+    std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>()
+}
+
 /// A task made of closures and a signature.
 ///
 /// ```
@@ -734,19 +770,24 @@ type RevertFn = dyn Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sy
 #[derive(Clone)]
 pub struct FnTask {
     signature: Signature,
-    execute: Arc<ExecFn>,
-    revert: Option<Arc<RevertFn>>,
+    execute: Body<ExecFn>,
+    revert: Option<Body<RevertFn>>,
 }
 
 impl FnTask {
     /// A task whose `execute` is `f`.
-    pub fn new(
-        signature: Signature,
-        f: impl Fn(Args, &Context) -> Exec + Send + Sync + 'static,
-    ) -> Self {
+    pub fn new<F>(signature: Signature, f: F) -> Self
+    where
+        F: Fn(Args, &Context) -> Exec + Send + Sync + 'static,
+    {
+        let execute: Body<ExecFn> = if is_free::<F>() {
+            Body::Static(Box::leak(Box::new(f)))
+        } else {
+            Body::Counted(Arc::new(f))
+        };
         FnTask {
             signature,
-            execute: Arc::new(f),
+            execute,
             revert: None,
         }
     }
@@ -771,11 +812,15 @@ impl FnTask {
     }
 
     /// Sets the compensation.
-    pub fn on_revert(
-        mut self,
-        f: impl Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync + 'static,
-    ) -> Self {
-        self.revert = Some(Arc::new(f));
+    pub fn on_revert<F>(mut self, f: F) -> Self
+    where
+        F: Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync + 'static,
+    {
+        self.revert = Some(if is_free::<F>() {
+            Body::Static(Box::leak(Box::new(f)))
+        } else {
+            Body::Counted(Arc::new(f))
+        });
         self
     }
 
@@ -828,5 +873,69 @@ mod size_tests {
             .provides::<u64>("y");
         assert!(sig.0.more.is_none());
         assert!(!sig.0.inputs.spilled() && !sig.0.outputs.spilled());
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Args, Body, Context, Exec, FnTask, Outputs, Signature, Task};
+
+    fn run(task: &FnTask, x: u64) -> u64 {
+        let args = Args::from_values([crate::Value::new(x)]);
+        match task.execute(args, &Context::detached("t")) {
+            Exec::Ready(Ok(out)) => *out.values()[0].downcast_ref::<u64>().unwrap(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_closure_that_captures_nothing_is_not_counted() {
+        let task = FnTask::sync(Signature::new(), |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)));
+        assert!(matches!(task.execute, Body::Static(_)));
+        let copy = task.clone();
+        assert_eq!((run(&task, 1), run(&copy, 41)), (2, 42));
+    }
+
+    #[test]
+    fn a_closure_that_captures_is_counted_and_dropped_with_its_last_clone() {
+        let step = Arc::new(10u64);
+        let seen = Arc::clone(&step);
+        let task = FnTask::sync(Signature::new(), move |a| {
+            Ok(Outputs::one(a.get::<u64>(0)? + *step))
+        })
+        .on_revert_sync(|_| Ok(None));
+        assert!(matches!(task.execute, Body::Counted(_)));
+        assert!(matches!(task.revert, Some(Body::Static(_))));
+        let copy = task.clone();
+        assert_eq!(run(&copy, 5), 15);
+        assert_eq!(Arc::strong_count(&seen), 2);
+        drop(task);
+        assert_eq!(Arc::strong_count(&seen), 2);
+        drop(copy);
+        assert_eq!(Arc::strong_count(&seen), 1);
+    }
+
+    #[test]
+    fn a_zero_sized_closure_with_a_drop_is_dropped() {
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Guard;
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let guard = Guard;
+        let task = FnTask::sync(Signature::new(), move |a| {
+            let _keep = &guard;
+            Ok(Outputs::one(a.get::<u64>(0)? * 2))
+        });
+        assert!(matches!(task.execute, Body::Counted(_)));
+        assert_eq!(run(&task, 4), 8);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 0);
+        drop(task);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
     }
 }
