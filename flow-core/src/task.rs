@@ -753,6 +753,19 @@ const fn is_free<F>() -> bool {
     std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>()
 }
 
+/// The [`Body`] of closure `$f` of type `$F`, coerced to the `dyn` type the
+/// caller expects (a macro: a function cannot be generic over that
+/// coercion).
+macro_rules! body {
+    ($F:ty, $f:expr) => {
+        if is_free::<$F>() {
+            Body::Static(Box::leak(Box::new($f)))
+        } else {
+            Body::Counted(Arc::new($f))
+        }
+    };
+}
+
 /// A task made of closures and a signature.
 ///
 /// ```
@@ -780,14 +793,9 @@ impl FnTask {
     where
         F: Fn(Args, &Context) -> Exec + Send + Sync + 'static,
     {
-        let execute: Body<ExecFn> = if is_free::<F>() {
-            Body::Static(Box::leak(Box::new(f)))
-        } else {
-            Body::Counted(Arc::new(f))
-        };
         FnTask {
             signature,
-            execute,
+            execute: body!(F, f),
             revert: None,
         }
     }
@@ -816,11 +824,7 @@ impl FnTask {
     where
         F: Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync + 'static,
     {
-        self.revert = Some(if is_free::<F>() {
-            Body::Static(Box::leak(Box::new(f)))
-        } else {
-            Body::Counted(Arc::new(f))
-        });
+        self.revert = Some(body!(F, f));
         self
     }
 
