@@ -37,7 +37,7 @@ use crate::decider::Decider;
 use crate::error::BuildErrors;
 use crate::retry::Retry;
 use crate::symbol::{Data, Name, SymbolSpec, Value};
-use crate::task::{Args, Context, Exec, Signature, Task};
+use crate::task::{Args, Context, Exec, Runner, Signature, Task};
 
 /// How the items of a flow are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,7 +79,7 @@ impl fmt::Display for Pattern {
 #[derive(Clone)]
 pub struct Atom {
     pub(crate) name: Name,
-    pub(crate) task: Arc<dyn Task>,
+    pub(crate) task: Runner,
     pub(crate) signature: Signature,
     /// The rarely used options, apart so that a plain atom stays small.
     extra: Option<Box<Extra>>,
@@ -97,13 +97,21 @@ struct Extra {
 
 impl Atom {
     /// Places `task` under `name`.
+    ///
+    /// An [`FnTask`](crate::FnTask) is taken apart: the atom keeps its
+    /// signature and closures in place, with no allocation of their own.
     pub fn new(name: impl Into<Name>, task: impl Task) -> Self {
-        Atom::from_arc(name, Arc::new(task))
+        let (signature, task) = Runner::hold(task);
+        Atom::with(name.into(), task, signature)
     }
 
     /// Places a shared task under `name`.
     pub fn from_arc(name: impl Into<Name>, task: Arc<dyn Task>) -> Self {
         let signature = task.signature();
+        Atom::with(name.into(), Runner::Shared(task), signature)
+    }
+
+    fn with(name: Name, task: Runner, signature: Signature) -> Self {
         let extra = signature.default_timeout().map(|timeout| {
             Box::new(Extra {
                 timeout: Some(timeout),
@@ -111,7 +119,7 @@ impl Atom {
             })
         });
         Atom {
-            name: name.into(),
+            name,
             task,
             priority: signature.default_priority(),
             extra,
@@ -140,15 +148,7 @@ impl Atom {
 
     /// The limit on `execute`'s time, if any.
     /// The atom's name, task, signature, time limit and priority.
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        Name,
-        Arc<dyn Task>,
-        Signature,
-        Option<std::time::Duration>,
-        i32,
-    ) {
+    pub(crate) fn into_parts(self) -> (Name, Runner, Signature, Option<std::time::Duration>, i32) {
         let timeout = self.time_limit();
         (self.name, self.task, self.signature, timeout, self.priority)
     }

@@ -783,8 +783,86 @@ macro_rules! body {
 #[derive(Clone)]
 pub struct FnTask {
     signature: Signature,
+    body: FnBody,
+}
+
+/// The closures of an [`FnTask`].
+#[derive(Clone)]
+pub(crate) struct FnBody {
     execute: Body<ExecFn>,
     revert: Option<Body<RevertFn>>,
+}
+
+/// The body of a task with nothing to do: what stands in for the task of a
+/// node that has none.
+static NOTHING: &ExecFn = &|_, _| Exec::Ready(Ok(Outputs::new()));
+
+/// What runs an atom: the closures of an [`FnTask`], held in place (no
+/// allocation, and no reference count for a closure that captures nothing),
+/// or any other task, shared.
+#[derive(Clone)]
+pub(crate) enum Runner {
+    Fn(FnBody),
+    Shared(Arc<dyn Task>),
+}
+
+impl Runner {
+    /// A runner whose `execute` provides nothing and whose `revert` does
+    /// nothing.
+    pub(crate) fn nothing() -> Self {
+        Runner::Fn(FnBody::nothing())
+    }
+
+    /// The signature and runner of `task`: an [`FnTask`] is taken apart
+    /// (its signature moved, not copied); any other task is shared.
+    pub(crate) fn hold<T: Task>(task: T) -> (Signature, Runner) {
+        let mut slot = Some(task);
+        let any = &mut slot as &mut dyn std::any::Any;
+        if let Some(f) = any.downcast_mut::<Option<FnTask>>().and_then(Option::take) {
+            return (f.signature, Runner::Fn(f.body));
+        }
+        match slot {
+            Some(task) => (task.signature(), Runner::Shared(Arc::new(task))),
+            // Not reached: only an `FnTask` is taken out of the slot.
+            None => (Signature::new(), Runner::nothing()),
+        }
+    }
+
+    /// Runs the task's `execute`.
+    pub(crate) fn execute(&self, args: Args, ctx: &Context) -> Exec {
+        match self {
+            Runner::Fn(f) => f.execute(args, ctx),
+            Runner::Shared(t) => t.execute(args, ctx),
+        }
+    }
+
+    /// Runs the task's `revert`.
+    pub(crate) fn revert(&self, input: RevertInput, ctx: &Context) -> Exec<Option<Value>> {
+        match self {
+            Runner::Fn(f) => f.revert(input, ctx),
+            Runner::Shared(t) => t.revert(input, ctx),
+        }
+    }
+}
+
+impl FnBody {
+    fn nothing() -> Self {
+        FnBody {
+            execute: Body::Static(NOTHING),
+            revert: None,
+        }
+    }
+
+    fn execute(&self, args: Args, ctx: &Context) -> Exec {
+        (self.execute)(args, ctx)
+    }
+
+    fn revert(&self, input: RevertInput, ctx: &Context) -> Exec<Option<Value>> {
+        match &self.revert {
+            Some(f) => f(input, ctx),
+            None => Exec::Ready(Ok(None)),
+        }
+    }
 }
 
 impl FnTask {
@@ -795,8 +873,10 @@ impl FnTask {
     {
         FnTask {
             signature,
-            execute: body!(F, f),
-            revert: None,
+            body: FnBody {
+                execute: body!(F, f),
+                revert: None,
+            },
         }
     }
 
@@ -824,7 +904,7 @@ impl FnTask {
     where
         F: Fn(RevertInput, &Context) -> Exec<Option<Value>> + Send + Sync + 'static,
     {
-        self.revert = Some(body!(F, f));
+        self.body.revert = Some(body!(F, f));
         self
     }
 
@@ -841,7 +921,7 @@ impl fmt::Debug for FnTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FnTask")
             .field("signature", &self.signature)
-            .field("has_revert", &self.revert.is_some())
+            .field("has_revert", &self.body.revert.is_some())
             .finish()
     }
 }
@@ -852,26 +932,25 @@ impl Task for FnTask {
     }
 
     fn execute(&self, args: Args, ctx: &Context) -> Exec {
-        (self.execute)(args, ctx)
+        self.body.execute(args, ctx)
     }
 
     fn revert(&self, input: RevertInput, ctx: &Context) -> Exec<Option<Value>> {
-        match &self.revert {
-            Some(f) => f(input, ctx),
-            None => Exec::Ready(Ok(None)),
-        }
+        self.body.revert(input, ctx)
     }
 }
 
 #[cfg(test)]
 mod size_tests {
     /// A plain signature (one input, one output) is one allocation of at most
-    /// 128 bytes with its reference counts: every atom of a flow has one.
+    /// 128 bytes with its reference counts, and an atom holds an
+    /// [`FnTask`]'s closures in 48 bytes: every atom of a flow has both.
     #[test]
     fn a_plain_signature_stays_small() {
         use std::mem::size_of;
         assert_eq!(size_of::<super::InputSpec>(), 56);
         assert_eq!(size_of::<super::SignatureData>(), 112);
+        assert_eq!(size_of::<super::Runner>(), 48);
         let sig = super::Signature::new()
             .requires::<u64>("x")
             .provides::<u64>("y");
@@ -898,7 +977,7 @@ mod body_tests {
     #[test]
     fn a_closure_that_captures_nothing_is_not_counted() {
         let task = FnTask::sync(Signature::new(), |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)));
-        assert!(matches!(task.execute, Body::Static(_)));
+        assert!(matches!(task.body.execute, Body::Static(_)));
         let copy = task.clone();
         assert_eq!((run(&task, 1), run(&copy, 41)), (2, 42));
     }
@@ -911,8 +990,8 @@ mod body_tests {
             Ok(Outputs::one(a.get::<u64>(0)? + *step))
         })
         .on_revert_sync(|_| Ok(None));
-        assert!(matches!(task.execute, Body::Counted(_)));
-        assert!(matches!(task.revert, Some(Body::Static(_))));
+        assert!(matches!(task.body.execute, Body::Counted(_)));
+        assert!(matches!(task.body.revert, Some(Body::Static(_))));
         let copy = task.clone();
         assert_eq!(run(&copy, 5), 15);
         assert_eq!(Arc::strong_count(&seen), 2);
@@ -920,6 +999,49 @@ mod body_tests {
         assert_eq!(Arc::strong_count(&seen), 2);
         drop(copy);
         assert_eq!(Arc::strong_count(&seen), 1);
+    }
+
+    #[test]
+    fn an_atom_takes_an_fn_task_apart_and_shares_any_other_task() {
+        use super::{Runner, Value};
+        let atom = crate::Atom::new(
+            "inc",
+            FnTask::sync(Signature::new().requires::<u64>("x"), |a| {
+                Ok(Outputs::one(a.get::<u64>(0)? + 1))
+            }),
+        );
+        // The signature was moved out of the task, not shared with it.
+        assert_eq!(Arc::strong_count(&atom.signature.0), 1);
+        assert_eq!(atom.signature.inputs()[0].name(), "x");
+        let Runner::Fn(body) = &atom.task else {
+            panic!("an FnTask is held in place");
+        };
+        assert!(matches!(body.execute, Body::Static(_)));
+        let args = Args::from_values([Value::new(6u64)]);
+        match atom.task.execute(args, &Context::detached("inc")) {
+            Exec::Ready(Ok(out)) => assert_eq!(out.values()[0].downcast_ref::<u64>(), Some(&7)),
+            other => panic!("unexpected {other:?}"),
+        }
+
+        struct Probe;
+        impl Task for Probe {
+            fn signature(&self) -> Signature {
+                Signature::new().provides::<u64>("y")
+            }
+            fn execute(&self, _: Args, _: &Context) -> Exec {
+                Exec::Ready(Ok(Outputs::one(9u64)))
+            }
+        }
+        let atom = crate::Atom::new("probe", Probe);
+        assert!(matches!(atom.task, Runner::Shared(_)));
+        assert_eq!(atom.signature.outputs()[0].name(), "y");
+        match atom
+            .task
+            .execute(Args::from_values([]), &Context::detached("probe"))
+        {
+            Exec::Ready(Ok(out)) => assert_eq!(out.values()[0].downcast_ref::<u64>(), Some(&9)),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
@@ -936,7 +1058,7 @@ mod body_tests {
             let _keep = &guard;
             Ok(Outputs::one(a.get::<u64>(0)? * 2))
         });
-        assert!(matches!(task.execute, Body::Counted(_)));
+        assert!(matches!(task.body.execute, Body::Counted(_)));
         assert_eq!(run(&task, 4), 8);
         assert_eq!(DROPS.load(Ordering::SeqCst), 0);
         drop(task);

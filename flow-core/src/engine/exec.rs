@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::engine::machine::{Done, Job, JobKind};
 use crate::failure::{Failure, FailureKind, TaskError};
-use crate::task::{Context, Exec, Task};
+use crate::task::{Context, Exec, Runner};
 
 /// Calls a task method, a panic caught as a failure: its result if it
 /// finished at once, else the future it returned.
@@ -145,14 +145,14 @@ pub(crate) fn start(job: Job) -> Started {
         kind,
         ..
     } = job;
-    start_lent(atom, kind, &*task, &ctx)
+    start_lent(atom, kind, &task, &ctx)
 }
 
 /// Starts a plain job (neither blocking nor under a timeout) with a lent
 /// task and context: a synchronous `execute` or `revert` runs to its end
 /// with no reference taken; one that returns a future keeps a clone of the
 /// context while the future runs.
-pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &dyn Task, ctx: &Context) -> Started {
+pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &Runner, ctx: &Context) -> Started {
     match kind {
         JobKind::Execute(args) => {
             let called = call(|| task.execute(args, ctx));

@@ -22,14 +22,14 @@ use crate::notify::{Detail, Event, Notifier};
 use crate::retry::{Attempt, Decision, History, outputs_of as retry_outputs};
 use crate::symbol::Value;
 use crate::task::{
-    Arg, Args, Context, ContextShared, Failures, Outcome, Outputs, RevertInput, Task,
+    Arg, Args, Context, ContextShared, Failures, Outcome, Outputs, RevertInput, Runner,
 };
 
 /// Work for an engine to run, ready to be sent anywhere: it holds its task
 /// and context.
 pub(crate) struct Job {
     pub(crate) atom: u32,
-    pub(crate) task: Arc<dyn Task>,
+    pub(crate) task: Runner,
     pub(crate) ctx: Context,
     pub(crate) blocking: bool,
     /// How long `execute` may run.
@@ -707,7 +707,7 @@ impl Machine {
             task: self.g.nodes[i as usize]
                 .task
                 .clone()
-                .unwrap_or_else(|| Arc::new(NoTask)),
+                .unwrap_or_else(Runner::nothing),
             ctx: Context::new(self.contexts.clone(), i, step.attempt),
             blocking: step.blocking,
             timeout: step.timeout,
@@ -724,8 +724,8 @@ impl Machine {
         }
         self.lent.point(step.atom, step.attempt);
         match &self.g.nodes[step.atom as usize].task {
-            Some(task) => exec::start_lent(step.atom, step.kind, &**task, &self.lent),
-            None => exec::start_lent(step.atom, step.kind, &NoTask, &self.lent),
+            Some(task) => exec::start_lent(step.atom, step.kind, task, &self.lent),
+            None => exec::start_lent(step.atom, step.kind, &Runner::nothing(), &self.lent),
         }
     }
 
@@ -1371,19 +1371,6 @@ impl Machine {
             flow: self.g.name.to_string(),
             failures,
         })
-    }
-}
-
-/// Stands in for the task of a node that has none (a controller's wait).
-struct NoTask;
-
-impl Task for NoTask {
-    fn signature(&self) -> crate::task::Signature {
-        crate::task::Signature::new()
-    }
-
-    fn execute(&self, _: Args, _: &Context) -> crate::task::Exec {
-        crate::task::Exec::Ready(Ok(Outputs::new()))
     }
 }
 
