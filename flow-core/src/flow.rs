@@ -99,7 +99,8 @@ impl Atom {
     /// Places `task` under `name`.
     ///
     /// An [`FnTask`](crate::FnTask) is taken apart: the atom keeps its
-    /// signature and closures in place, with no allocation of their own.
+    /// closures in place, with no allocation of their own, and takes its
+    /// signature instead of sharing it with the task.
     pub fn new(name: impl Into<Name>, task: impl Task) -> Self {
         let (signature, task) = Runner::hold(task);
         Atom::with(name.into(), task, signature)

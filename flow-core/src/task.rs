@@ -810,7 +810,10 @@ impl Runner {
     /// A runner whose `execute` provides nothing and whose `revert` does
     /// nothing.
     pub(crate) fn nothing() -> Self {
-        Runner::Fn(FnBody::nothing())
+        Runner::Fn(FnBody {
+            execute: Body::Static(NOTHING),
+            revert: None,
+        })
     }
 
     /// The signature and runner of `task`: an [`FnTask`] is taken apart
@@ -846,13 +849,6 @@ impl Runner {
 }
 
 impl FnBody {
-    fn nothing() -> Self {
-        FnBody {
-            execute: Body::Static(NOTHING),
-            revert: None,
-        }
-    }
-
     fn execute(&self, args: Args, ctx: &Context) -> Exec {
         (self.execute)(args, ctx)
     }
