@@ -558,34 +558,36 @@ fn find_head(heads: &[u64], candidates: &[Candidate<'_>], name: &str) -> u32 {
 }
 
 /// Sorts `keys` by their upper halves, keeping the input order among equal
-/// ones: a least-significant-digit radix sort, a byte at a time, reading and
-/// writing memory in order (a large graph's names would miss the cache at
-/// every probe of a hash table). The lower halves must rise in input order,
-/// which makes a plain sort of small inputs give the same result.
+/// ones: a least-significant-digit radix sort, three passes of 11, 11 and 10
+/// bits, reading and writing memory in order (a large graph's names would
+/// miss the cache at every probe of a hash table). The lower halves must rise
+/// in input order, which makes a plain sort of small inputs give the same
+/// result.
 fn sort_by_high_half(keys: &mut Vec<u64>) {
     if keys.len() < 1024 {
         keys.sort_unstable();
         return;
     }
-    let mut counts = [[0u32; 256]; 4];
+    const DIGITS: [(u32, u64); 3] = [(32, 0x7ff), (43, 0x7ff), (54, 0x3ff)];
+    let mut counts = [[0u32; 2048]; 3];
     for &k in keys.iter() {
-        for (byte, count) in counts.iter_mut().enumerate() {
-            count[((k >> (32 + 8 * byte)) & 0xff) as usize] += 1;
+        for (count, &(shift, mask)) in counts.iter_mut().zip(&DIGITS) {
+            count[((k >> shift) & mask) as usize] += 1;
         }
     }
     let mut other = vec![0u64; keys.len()];
-    for (byte, count) in counts.iter().enumerate() {
+    for (count, &(shift, mask)) in counts.iter().zip(&DIGITS) {
         if count.iter().any(|&c| c as usize == keys.len()) {
-            continue; // every key has the same byte here
+            continue; // every key has the same digit here
         }
-        let mut next = [0u32; 256];
+        let mut next = [0u32; 2048];
         let mut sum = 0;
         for (n, &c) in next.iter_mut().zip(count) {
             *n = sum;
             sum += c;
         }
         for &k in keys.iter() {
-            let d = ((k >> (32 + 8 * byte)) & 0xff) as usize;
+            let d = ((k >> shift) & mask) as usize;
             other[next[d] as usize] = k;
             next[d] += 1;
         }
@@ -1729,6 +1731,19 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 (x % 97) << 56 | (x % 13) << 32 | i
+            })
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort_by_key(|k| k >> 32);
+        sort_by_high_half(&mut keys);
+        assert_eq!(keys, expected);
+        // Upper halves spread over all 32 bits: every digit takes a pass.
+        let mut keys: Vec<u64> = (0..5000u64)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) << 32 | i
             })
             .collect();
         let mut expected = keys.clone();
