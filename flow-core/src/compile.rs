@@ -39,32 +39,33 @@ pub(crate) enum Source {
 }
 
 /// One node of the execution graph.
+///
+/// No larger than a flow's [`Item`], so that a flat flow's items become its
+/// nodes in place, in the same allocation (see [`compile`]).
 pub(crate) struct Node {
     pub(crate) name: Name,
-    pub(crate) kind: AtomKind,
-    /// For a retry controller: the controller and its sub-flow's atoms
-    /// (`scope.0..scope.1`).
-    pub(crate) retry: Option<Box<(Retry, (u32, u32))>>,
-    /// The nearest retry controller whose sub-flow holds this node, or `NONE`.
-    pub(crate) enclosing: u32,
-    /// The gate (deciders) this node must pass before it starts, or `NONE`.
-    pub(crate) gate: u32,
     /// `None` for the internal barriers that join wide groups.
     pub(crate) task: Option<Runner>,
     pub(crate) signature: Signature,
-    /// What few nodes have: renamed outputs, a time limit.
-    extra: Option<Box<NodeExtra>>,
-    /// Where this node's sources are in `Graph::sources`: `execute`'s inputs
-    /// from `sources.0` to `sources.1`, then `revert`'s extra ones up to
-    /// `sources.2`.
-    sources: (u32, u32, u32),
-    pub(crate) priority: i32,
-    pub(crate) blocking: bool,
+    /// Where this node's sources start in `Graph::sources`: one per input of
+    /// `execute`, then one per revert-only input of `revert`.
+    sources: u32,
+    /// The nearest retry controller whose sub-flow holds this node, or `NONE`.
+    pub(crate) enclosing: u32,
+    /// What few nodes have: a retry controller, a gate, a priority, renamed
+    /// outputs, a time limit.
+    rare: Option<Box<Rare>>,
 }
 
 /// The parts of a node that most nodes leave empty, kept apart so that the
 /// graph stays small.
-struct NodeExtra {
+struct Rare {
+    /// For a retry controller: the controller and its sub-flow's atoms
+    /// (`scope.0..scope.1`).
+    retry: Option<(Retry, (u32, u32))>,
+    /// The gate (deciders) this node must pass before it starts, or `NONE`.
+    gate: u32,
+    priority: i32,
     /// The published output names, when some output is renamed.
     renamed: Option<Box<[Box<str>]>>,
     timeout: Option<std::time::Duration>,
@@ -75,14 +76,44 @@ impl Node {
         self.task.is_none()
     }
 
+    /// A task or a retry controller.
+    pub(crate) fn kind(&self) -> AtomKind {
+        if self.retry().is_some() {
+            AtomKind::Retry
+        } else {
+            AtomKind::Task
+        }
+    }
+
+    /// For a retry controller: the controller and its sub-flow's atoms
+    /// (`scope.0..scope.1`).
+    pub(crate) fn retry(&self) -> Option<&(Retry, (u32, u32))> {
+        self.rare.as_ref().and_then(|r| r.retry.as_ref())
+    }
+
+    /// The gate (deciders) this node must pass before it starts, or `NONE`.
+    pub(crate) fn gate(&self) -> u32 {
+        self.rare.as_ref().map_or(NONE, |r| r.gate)
+    }
+
+    /// The node's priority among ready nodes: higher starts first.
+    pub(crate) fn priority(&self) -> i32 {
+        self.rare.as_ref().map_or(0, |r| r.priority)
+    }
+
+    /// Whether the task blocks its thread while it runs.
+    pub(crate) fn blocking(&self) -> bool {
+        self.signature.is_blocking()
+    }
+
     /// How long `execute` may run.
     pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
-        self.extra.as_ref().and_then(|e| e.timeout)
+        self.rare.as_ref().and_then(|r| r.timeout)
     }
 
     /// The published name of output `k`.
     pub(crate) fn output_name(&self, k: usize) -> &str {
-        match self.extra.as_ref().and_then(|e| e.renamed.as_ref()) {
+        match self.rare.as_ref().and_then(|r| r.renamed.as_ref()) {
             Some(names) => names.get(k).map_or("", |n| n),
             None => self.signature.outputs().get(k).map_or("", SymbolSpec::name),
         }
@@ -127,15 +158,18 @@ impl Graph {
 
     /// The sources of node `i`'s `execute` inputs.
     pub(crate) fn exec_sources(&self, i: u32) -> &[Source] {
-        let (a, b, _) = self.nodes[i as usize].sources;
-        &self.sources[a as usize..b as usize]
+        let node = &self.nodes[i as usize];
+        let a = node.sources as usize;
+        &self.sources[a..a + node.signature.inputs().len()]
     }
 
     /// The sources of node `i`'s `revert` inputs: those of `execute`, then the
     /// revert-only ones.
     pub(crate) fn revert_sources(&self, i: u32) -> &[Source] {
-        let (a, _, c) = self.nodes[i as usize].sources;
-        &self.sources[a as usize..c as usize]
+        let node = &self.nodes[i as usize];
+        let a = node.sources as usize;
+        let sig = &node.signature;
+        &self.sources[a..a + sig.inputs().len() + sig.revert_inputs().len()]
     }
 
     pub(crate) fn succs(&self, i: u32) -> &[u32] {
@@ -635,7 +669,8 @@ struct Compiler<'a> {
     store: FxHashMap<&'a str, (u32, TypeInfo)>,
     /// Every atom's sources, atom after atom, and where each atom's end.
     sources: Vec<Source>,
-    ranges: Vec<(u32, u32, u32)>,
+    /// Where each atom's sources start: `execute`'s, then `revert`'s.
+    starts: Vec<u32>,
     gates: Vec<Gate>,
     /// For each atom, the gate it must pass before it starts, or `NONE`.
     gate_of: Vec<u32>,
@@ -944,17 +979,15 @@ impl<'a> Compiler<'a> {
         self.check_options(a);
         self.read = 0;
         let sig = &self.arena.atoms[a as usize].atom.signature;
-        let start = self.sources.len() as u32;
+        self.starts[a as usize] = self.sources.len() as u32;
         for input in sig.inputs() {
             let s = self.resolve_input(stack, a, input, Method::Execute);
             self.sources.push(s);
         }
-        let exec_end = self.sources.len() as u32;
         for input in sig.revert_inputs() {
             let s = self.resolve_input(stack, a, input, Method::Revert);
             self.sources.push(s);
         }
-        self.ranges[a as usize] = (start, exec_end, self.sources.len() as u32);
     }
 
     fn connect(&mut self, from: &[u32], to: &[u32]) {
@@ -1513,7 +1546,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         barriers: 0,
         store,
         sources: Vec::with_capacity(arena.inputs as usize),
-        ranges: vec![(0, 0, 0); n],
+        starts: vec![0; n],
         gates: Vec::new(),
         gate_of: vec![NONE; n],
         read: 0,
@@ -1527,7 +1560,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         edges,
         barriers,
         sources,
-        ranges,
+        starts,
         gates,
         gate_of,
         ..
@@ -1555,47 +1588,66 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let root_name = Arc::from(&*root.name);
     let mut renamed = renamed.into_iter().peekable();
     let mut scopes = scopes.into_iter();
-    let mut nodes = Vec::with_capacity(total);
-    take_atoms(root, &mut |atom, retry| {
-        let a = nodes.len();
+    let mut node = |a: usize, atom: Atom, retry: Option<Retry>| {
         let (name, task, signature, timeout, priority) = atom.into_parts();
         let renamed = renamed.next_if(|(i, _)| *i as usize == a).map(|(_, r)| r);
         let retry = retry.and_then(|retry| {
             let (_, end) = scopes.next()?;
-            Some(Box::new((retry, (a as u32 + 1, end))))
+            Some((retry, (a as u32 + 1, end)))
         });
-        nodes.push(Node {
+        let gate = gate_of[a];
+        let rare = (retry.is_some()
+            || gate != NONE
+            || priority != 0
+            || renamed.is_some()
+            || timeout.is_some())
+        .then(|| {
+            Box::new(Rare {
+                retry,
+                gate,
+                priority,
+                renamed,
+                timeout,
+            })
+        });
+        Node {
             name,
-            kind: if retry.is_some() {
-                AtomKind::Retry
-            } else {
-                AtomKind::Task
-            },
-            retry,
-            enclosing: enclosing[a],
-            gate: gate_of[a],
             task: Some(task),
-            blocking: signature.is_blocking(),
             signature,
-            extra: (renamed.is_some() || timeout.is_some())
-                .then(|| Box::new(NodeExtra { renamed, timeout })),
-            sources: ranges[a],
-            priority,
+            sources: starts[a],
+            enclosing: enclosing[a],
+            rare,
+        }
+    };
+    let flat = root.retry.is_none() && root.items.iter().all(|i| matches!(i, Item::Atom(_)));
+    let mut nodes: Vec<Node> = if flat {
+        // Each item becomes its node in place: `Node` is no larger than
+        // `Item`, so the items' allocation is reused rather than a second
+        // one of the same size written while the first is still alive.
+        root.items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(a, item)| match item {
+                Item::Atom(atom) => Some(node(a, atom, None)),
+                Item::Flow(_) => None, // none: the flow is flat
+            })
+            .collect()
+    } else {
+        let mut nodes = Vec::with_capacity(total);
+        take_atoms(root, &mut |atom, retry| {
+            nodes.push(node(nodes.len(), atom, retry))
         });
-    });
+        nodes
+    };
+    nodes.reserve_exact(barriers as usize);
     for b in 0..barriers {
         nodes.push(Node {
             name: Name::Owned(format!("<join {b}>")),
-            kind: AtomKind::Task,
-            retry: None,
-            enclosing: NONE,
-            gate: NONE,
             task: None,
             signature: Signature::new(),
-            extra: None,
-            sources: (0, 0, 0),
-            priority: 0,
-            blocking: false,
+            sources: 0,
+            enclosing: NONE,
+            rare: None,
         });
     }
     Ok(CompiledFlow(Arc::new(Graph {
@@ -1752,6 +1804,46 @@ mod tests {
         assert_eq!(keys, expected);
     }
 
+    /// A chain of `n` atoms, `v{i}` to `v{i+1}`, in `flow`.
+    fn chain(mut flow: Flow, n: u64) -> Flow {
+        use crate::task::{FnTask, Outputs};
+        for i in 0..n {
+            let sig = Signature::new()
+                .requires::<u64>(format!("v{i}"))
+                .provides::<u64>(format!("v{}", i + 1));
+            let task = FnTask::sync(sig, |a| Ok(Outputs::one(a.get::<u64>(0)? + 1)));
+            flow.push(Atom::new(format!("t{i}"), task));
+        }
+        flow
+    }
+
+    #[test]
+    fn a_flat_flow_becomes_its_nodes_in_place() {
+        let flow = chain(Flow::linear("flat").input::<u64>("v0"), 5);
+        let items = flow.items.as_ptr() as usize;
+        let g = compile(flow).unwrap();
+        assert_eq!(g.0.nodes.as_ptr() as usize, items);
+        let names: Vec<&str> = g.atom_names().collect();
+        assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
+        assert_eq!(g.predecessors("t3"), Some(vec!["t2"]));
+        assert!(matches!(
+            g.0.exec_sources(3),
+            [Source::Output { atom: 2, index: 0 }]
+        ));
+        // A nested flow is taken apart into a new vector.
+        let outer = Flow::linear("outer")
+            .input::<u64>("v0")
+            .add(chain(Flow::linear("inner"), 2));
+        let items = outer.items.as_ptr() as usize;
+        let g = compile(outer).unwrap();
+        assert_ne!(g.0.nodes.as_ptr() as usize, items);
+        assert_eq!(g.atom_names().collect::<Vec<_>>(), ["t0", "t1"]);
+        assert!(matches!(
+            g.0.exec_sources(1),
+            [Source::Output { atom: 0, index: 0 }]
+        ));
+    }
+
     /// Two different names whose hashes have the same upper half.
     fn colliding_names() -> (String, String) {
         let mut seen: FxHashMap<u64, String> = FxHashMap::default();
@@ -1814,8 +1906,14 @@ mod size_tests {
         // than a shared string, one allocation less per atom. It holds an
         // `FnTask`'s closures in place (48 bytes), where they used to be an
         // allocation of their own (80 bytes with its counts) behind a shared
-        // pointer.
-        assert_eq!(size_of::<super::Node>(), 128);
+        // pointer. What few nodes have (a retry controller, a gate, a
+        // priority, renamed outputs, a time limit) is boxed apart, and the
+        // ends of its sources follow from its signature, so that a node is
+        // no larger than the flow item it is made from in place.
+        assert_eq!(size_of::<super::Node>(), 96);
+        assert_eq!(size_of::<crate::flow::Item>(), 96);
+        assert_eq!(std::mem::align_of::<super::Node>(), 8);
+        assert_eq!(std::mem::align_of::<crate::flow::Item>(), 8);
         assert_eq!(size_of::<crate::engine::machine::Slot>(), 20);
         assert_eq!(size_of::<Option<crate::task::Outputs>>(), 40);
         assert_eq!(size_of::<Option<crate::failure::Failure>>(), 8);

@@ -229,7 +229,7 @@ impl Slot {
 /// Atom `i`'s place in the forward queue, a max-queue: higher priority
 /// first, then declaration order.
 fn forward_key(g: &Graph, i: u32) -> (i32, u32) {
-    (g.nodes[i as usize].priority, u32::MAX - i)
+    (g.nodes[i as usize].priority(), u32::MAX - i)
 }
 
 fn active(s: AtomState) -> bool {
@@ -381,7 +381,7 @@ impl Machine {
             self.slots[i as usize].state = to;
             return Ok(());
         }
-        check_atom(node.kind, &node.name, self.slots[i as usize].state, to)?;
+        check_atom(node.kind(), &node.name, self.slots[i as usize].state, to)?;
         self.slots[i as usize].state = to;
         self.mark(i);
         if self.notifier.listening() {
@@ -432,7 +432,7 @@ impl Machine {
         };
         self.notifier.emit(&Event::Atom {
             atom: &self.g.nodes[iu].name,
-            kind: self.g.nodes[iu].kind,
+            kind: self.g.nodes[iu].kind(),
             state,
             detail,
         });
@@ -761,7 +761,7 @@ impl Machine {
                 self.after_revert(i)?;
                 continue;
             }
-            if node.retry.is_some() {
+            if node.retry().is_some() {
                 self.set_state(i, AtomState::Reverting)?;
                 self.histories.remove(&i);
                 self.revert_results.set(iu, None);
@@ -776,7 +776,7 @@ impl Machine {
             if node.task.is_none() {
                 continue;
             }
-            let blocking = node.blocking;
+            let blocking = node.blocking();
             let sources = self.g.revert_sources(i);
             let mut args = Args::with_capacity(sources.len());
             self.gather_into(sources, &mut args);
@@ -810,7 +810,7 @@ impl Machine {
             let i = u32::MAX - key;
             let iu = i as usize;
             let node = &self.g.nodes[iu];
-            let retrying = self.slots[iu].state == AtomState::Retrying && node.retry.is_some();
+            let retrying = self.slots[iu].state == AtomState::Retrying && node.retry().is_some();
             if self.slots[iu].intention != Intention::Execute
                 || !(self.slots[iu].state == AtomState::Pending || retrying)
             {
@@ -821,12 +821,12 @@ impl Machine {
                 self.release_successors(i);
                 continue;
             }
-            if node.gate != NONE && self.gate_says_no(node.gate)? {
+            if node.gate() != NONE && self.gate_says_no(node.gate())? {
                 continue;
             }
-            if self.g.nodes[iu].retry.is_some() {
+            if self.g.nodes[iu].retry().is_some() {
                 let g = self.g.clone();
-                let Some(controller) = &g.nodes[iu].retry else {
+                let Some(controller) = g.nodes[iu].retry() else {
                     continue;
                 };
                 let retry = &controller.0;
@@ -856,7 +856,7 @@ impl Machine {
             if node.task.is_none() {
                 continue;
             }
-            let (blocking, timeout) = (node.blocking, node.timeout());
+            let (blocking, timeout) = (node.blocking(), node.timeout());
             self.slots[iu].attempts += 1;
             self.set_state(i, AtomState::Running)?;
             let args = self.args_of(i);
@@ -1140,7 +1140,7 @@ impl Machine {
         let g = self.g.clone();
         let mut r = g.nodes[xu].enclosing;
         while r != NONE {
-            let Some(controller) = &g.nodes[r as usize].retry else {
+            let Some(controller) = g.nodes[r as usize].retry() else {
                 break;
             };
             let retry = &controller.0;
@@ -1164,7 +1164,7 @@ impl Machine {
     /// then runs `r` again.
     fn begin_retry(&mut self, r: u32) -> Result<(), TransitionError> {
         let g = self.g.clone();
-        let Some(controller) = &g.nodes[r as usize].retry else {
+        let Some(controller) = g.nodes[r as usize].retry() else {
             return Ok(());
         };
         let (start, end) = &controller.1;
@@ -1242,7 +1242,7 @@ impl Machine {
         }
         let g = self.g.clone();
         let attempt = self.histories.get(&r).map_or(0, History::len) + 1;
-        let delay = match &g.nodes[r as usize].retry {
+        let delay = match g.nodes[r as usize].retry() {
             Some(controller) => controller.0.backoff.delay(attempt),
             None => Duration::ZERO,
         };

@@ -202,7 +202,7 @@ impl Journal {
                 serde_json::Value::Array(
                     g.nodes[..g.atoms]
                         .iter()
-                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind.as_str()]))
+                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind().as_str()]))
                         .collect(),
                 )
             })
@@ -287,7 +287,7 @@ impl Journal {
             .map(|(_, f)| f.clone());
         Ok(AtomDetail {
             name: m.g.nodes[iu].name.to_string(),
-            kind: m.g.nodes[iu].kind,
+            kind: m.g.nodes[iu].kind(),
             state: m.slots[iu].state,
             intention: m.slots[iu].intention,
             result,
@@ -551,7 +551,7 @@ impl Engine {
         }
         let why = if matches!(self.mode, Mode::Parallel(_)) {
             "in parallel"
-        } else if self.flow.0.nodes.iter().any(|n| n.blocking) {
+        } else if self.flow.0.nodes.iter().any(|n| n.blocking()) {
             "its blocking tasks"
         } else {
             return Ok(());

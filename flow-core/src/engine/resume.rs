@@ -179,7 +179,7 @@ fn check_definition(
     let g = &engine.flow.0;
     let now: BTreeMap<&str, &str> = g.nodes[..g.atoms]
         .iter()
-        .map(|n| (n.name.as_ref(), n.kind.as_str()))
+        .map(|n| (n.name.as_ref(), n.kind().as_str()))
         .collect();
     let mut stored: BTreeMap<String, String> = BTreeMap::new();
     if let Some(list) = detail.meta.get("atoms").and_then(|a| a.as_array()) {
@@ -295,10 +295,7 @@ fn decode_history(
     node: &crate::compile::Node,
     list: &[serde_json::Value],
 ) -> Result<History, ResumeError> {
-    let ty = node
-        .retry
-        .as_ref()
-        .and_then(|r| r.0.strategy.provides_type());
+    let ty = node.retry().and_then(|r| r.0.strategy.provides_type());
     let mut history = History::default();
     for entry in list {
         let value = match (entry.get("value"), ty) {
