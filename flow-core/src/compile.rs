@@ -641,15 +641,14 @@ fn radix_by_byte(keys: &mut Vec<u64>) {
 fn spread_then_sort(keys: &mut Vec<u64>) {
     const GROUPS: usize = 1 << 11;
     let group = |k: u64| (k >> (64 - 11)) as usize;
-    let mut count = vec![0u32; GROUPS];
+    // Each group's size, then where it starts.
+    let mut next = vec![0u32; GROUPS];
     for &k in keys.iter() {
-        count[group(k)] += 1;
+        next[group(k)] += 1;
     }
-    let mut next = Vec::with_capacity(GROUPS);
     let mut sum = 0;
-    for &c in &count {
-        next.push(sum);
-        sum += c;
+    for n in next.iter_mut() {
+        (*n, sum) = (sum, sum + *n);
     }
     let mut other = vec![0u64; keys.len()];
     for &k in keys.iter() {
@@ -704,7 +703,7 @@ struct Compiler<'a> {
     edges: Vec<(u32, u32)>,
     barriers: u32,
     store: FxHashMap<&'a str, (u32, TypeInfo)>,
-    /// Every atom's sources, atom after atom, and where each atom's end.
+    /// Every atom's sources, atom after atom.
     sources: Vec<Source>,
     /// Where each atom's sources start: `execute`'s, then `revert`'s.
     starts: Vec<u32>,
@@ -1811,56 +1810,38 @@ mod tests {
         let mut small = vec![5 << 32, 1 << 32 | 1, 5 << 32 | 2, 3];
         sort_by_high_half(&mut small);
         assert_eq!(small, [3, 1 << 32 | 1, 5 << 32, 5 << 32 | 2]);
-        // Large enough for the radix sort; few distinct upper halves, so
-        // that equal ones must keep their order.
+        // `n` keys `upper(x) << 32 | i` from a running xorshift `x`, sorted
+        // and compared with a stable sort on the upper halves.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut keys: Vec<u64> = (0..5000u64)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 97) << 56 | (x % 13) << 32 | i
-            })
-            .collect();
-        let mut expected = keys.clone();
-        expected.sort_by_key(|k| k >> 32);
-        sort_by_high_half(&mut keys);
-        assert_eq!(keys, expected);
-        // Upper halves spread over all 32 bits: every digit takes a pass.
-        let mut keys: Vec<u64> = (0..5000u64)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) << 32 | i
-            })
-            .collect();
-        let mut expected = keys.clone();
-        expected.sort_by_key(|k| k >> 32);
-        sort_by_high_half(&mut keys);
-        assert_eq!(keys, expected);
-        // Upper halves spread over all 32 bits, on both sides of the size
-        // where the sort changes method.
-        for n in [5000u64, 200_000] {
+        let mut check = |n: u64, upper: fn(u64) -> u64| {
             let mut keys: Vec<u64> = (0..n)
                 .map(|i| {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    // Few distinct values in the low 16 bits of the hash,
-                    // so that equal upper halves occur.
-                    (x >> 48) << 48 | (x % 7) << 32 | i
+                    upper(x) << 32 | i
                 })
                 .collect();
             let mut expected = keys.clone();
             expected.sort_by_key(|k| k >> 32);
             sort_by_high_half(&mut keys);
             assert_eq!(keys, expected);
+        };
+        // Large enough for the radix sort; few distinct upper halves, so
+        // that equal ones must keep their order.
+        check(5000, |x| ((x % 97) << 24) | (x % 13));
+        // Upper halves spread over all 32 bits: every digit takes a pass.
+        check(5000, |x| x >> 32);
+        // Upper halves spread over all 32 bits, on both sides of the size
+        // where the sort changes method; few distinct values in the low 16
+        // bits of the hash, so that equal upper halves occur.
+        for n in [5000u64, 200_000] {
+            check(n, |x| ((x >> 48) << 16) | (x % 7));
         }
     }
 
     /// A chain of `n` atoms, `v{i}` to `v{i+1}`, in `flow`.
-    fn chain(mut flow: Flow, n: u64) -> Flow {
+    fn chain_of(mut flow: Flow, n: u64) -> Flow {
         use crate::task::{FnTask, Outputs};
         for i in 0..n {
             let sig = Signature::new()
@@ -1874,7 +1855,7 @@ mod tests {
 
     #[test]
     fn a_flat_flow_becomes_its_nodes_in_place() {
-        let flow = chain(Flow::linear("flat").input::<u64>("v0"), 5);
+        let flow = chain_of(Flow::linear("flat").input::<u64>("v0"), 5);
         let items = flow.items.as_ptr() as usize;
         let g = compile(flow).unwrap();
         assert_eq!(g.0.nodes.as_ptr() as usize, items);
@@ -1888,7 +1869,7 @@ mod tests {
         // A nested flow is taken apart into a new vector.
         let outer = Flow::linear("outer")
             .input::<u64>("v0")
-            .add(chain(Flow::linear("inner"), 2));
+            .add(chain_of(Flow::linear("inner"), 2));
         let items = outer.items.as_ptr() as usize;
         let g = compile(outer).unwrap();
         assert_ne!(g.0.nodes.as_ptr() as usize, items);

@@ -821,7 +821,8 @@ impl Machine {
                 self.release_successors(i);
                 continue;
             }
-            if node.gate() != NONE && self.gate_says_no(node.gate())? {
+            let gate = node.gate();
+            if gate != NONE && self.gate_says_no(gate)? {
                 continue;
             }
             if self.g.nodes[iu].retry().is_some() {
