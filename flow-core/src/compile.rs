@@ -315,11 +315,6 @@ struct AtomInfo<'a> {
     parent: u32,
     /// Where the published output names start in `Arena::outputs`.
     first_output: u32,
-    /// The nearest retry controller whose sub-flow holds this atom.
-    enclosing: u32,
-    /// For a controller: the controller itself and where its sub-flow's atoms
-    /// end (they follow it in declaration order).
-    controller: Option<(&'a Retry, u32)>,
 }
 
 /// No retry controller.
@@ -333,6 +328,11 @@ struct Arena<'a> {
     output_names: Vec<&'a str>,
     /// How many inputs (of `execute` and `revert`) all atoms read.
     inputs: u32,
+    /// For each atom, the nearest retry controller whose sub-flow holds it.
+    enclosing: Vec<u32>,
+    /// The atoms that rename an output, in order: noted while the atoms are
+    /// numbered, so that no later pass reads every atom again for the few.
+    renamed: Vec<u32>,
 }
 
 impl<'a> Arena<'a> {
@@ -341,21 +341,26 @@ impl<'a> Arena<'a> {
         let first_output = self.output_names.len() as u32;
         let sig = &atom.signature;
         self.inputs += (sig.inputs().len() + sig.revert_inputs().len()) as u32;
-        self.output_names
-            .extend(atom.signature.outputs().iter().map(|o| {
-                atom.renames()
+        let renames = atom.renames();
+        if renames.is_empty() {
+            self.output_names
+                .extend(sig.outputs().iter().map(|o| o.name()));
+        } else {
+            self.renamed.push(aid);
+            self.output_names.extend(sig.outputs().iter().map(|o| {
+                renames
                     .iter()
                     .rev()
                     .find(|(from, _)| from == o.name())
                     .map_or(o.name(), |(_, to)| &**to)
             }));
+        }
         self.atoms.push(AtomInfo {
             atom,
             parent,
             first_output,
-            enclosing,
-            controller: None,
         });
+        self.enclosing.push(enclosing);
         aid
     }
 
@@ -374,12 +379,11 @@ impl<'a> Arena<'a> {
         // Most items are atoms with one output: size for that at once rather
         // than growing (and copying) as the atoms are added.
         self.atoms.reserve(flow.items.len() + 1);
+        self.enclosing.reserve(flow.items.len() + 1);
         self.output_names.reserve(flow.items.len() + 1);
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
-            let (atom, retry) = &**controller;
-            let r = self.add_atom(atom, id, enclosing);
-            self.atoms[r as usize].controller = Some((retry, r + 1));
+            let r = self.add_atom(&controller.0, id, enclosing);
             self.flows[id as usize].retry = Some(r);
             inner = r;
         }
@@ -392,12 +396,6 @@ impl<'a> Arena<'a> {
         }
         self.flows[id as usize].range.1 = self.atoms.len() as u32;
         self.flows[id as usize].inputs = self.inputs - inputs_before;
-        if let Some(r) = self.flows[id as usize].retry {
-            let end = self.atoms.len() as u32;
-            if let Some((_, scope_end)) = &mut self.atoms[r as usize].controller {
-                *scope_end = end;
-            }
-        }
         id
     }
 
@@ -1555,6 +1553,8 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         atoms: Vec::new(),
         output_names: Vec::new(),
         inputs: 0,
+        enclosing: Vec::new(),
+        renamed: Vec::new(),
     };
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
@@ -1627,18 +1627,17 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     drop(edges);
     // What the nodes take from the arena, which borrows the flow: the flow is
     // then taken apart and its atoms moved into the nodes.
-    let enclosing: Vec<u32> = arena.atoms.iter().map(|info| info.enclosing).collect();
-    let mut renamed: Vec<(u32, Box<[Box<str>]>)> = Vec::new();
-    let mut scopes: Vec<(u32, u32)> = Vec::new();
-    for (a, info) in arena.atoms.iter().enumerate() {
-        if !info.atom.renames().is_empty() {
-            let names = arena.outputs(a as u32).iter().map(|n| Box::from(*n));
-            renamed.push((a as u32, names.collect()));
-        }
-        if let Some((_, end)) = info.controller {
-            scopes.push((a as u32, end));
-        }
-    }
+    let enclosing = std::mem::take(&mut arena.enclosing);
+    let renamed: Vec<(u32, Box<[Box<str>]>)> = (arena.renamed.iter())
+        .map(|&a| (a, arena.outputs(a).iter().map(|n| Box::from(*n)).collect()))
+        .collect();
+    // Each controller's sub-flow: the atoms after it, to the end of its flow
+    // (flows are numbered in declaration order, so the controllers rise).
+    let scopes: Vec<(u32, u32)> = (arena.flows.iter())
+        .filter_map(|f| Some((f.retry?, f.range.1)))
+        .collect();
+    // A flow with no retry controller and no nested flow: its items are atoms.
+    let flat = arena.flows.len() == 1 && root.retry.is_none();
     drop(arena);
     let root_name = Arc::from(&*root.name);
     let mut renamed = renamed.into_iter().peekable();
@@ -1674,7 +1673,6 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             rare,
         }
     };
-    let flat = root.retry.is_none() && root.items.iter().all(|i| matches!(i, Item::Atom(_)));
     let mut nodes: Vec<Node> = if flat {
         // Each item becomes its node in place: `Node` is no larger than
         // `Item`, so the items' allocation is reused rather than a second
