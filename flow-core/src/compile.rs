@@ -333,6 +333,8 @@ struct Arena<'a> {
     /// The atoms that rename an output, in order: noted while the atoms are
     /// numbered, so that no later pass reads every atom again for the few.
     renamed: Vec<u32>,
+    /// Each atom's [`name_key`], for [`duplicate_names`].
+    name_keys: Vec<u64>,
 }
 
 impl<'a> Arena<'a> {
@@ -361,6 +363,7 @@ impl<'a> Arena<'a> {
             first_output,
         });
         self.enclosing.push(enclosing);
+        self.name_keys.push(name_key(&atom.name, aid));
         aid
     }
 
@@ -380,6 +383,7 @@ impl<'a> Arena<'a> {
         // than growing (and copying) as the atoms are added.
         self.atoms.reserve(flow.items.len() + 1);
         self.enclosing.reserve(flow.items.len() + 1);
+        self.name_keys.reserve(flow.items.len() + 1);
         self.output_names.reserve(flow.items.len() + 1);
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
@@ -1555,12 +1559,13 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         inputs: 0,
         enclosing: Vec::new(),
         renamed: Vec::new(),
+        name_keys: Vec::new(),
     };
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
 
     let name_of = |i: u32| &*arena.atoms[i as usize].atom.name;
-    let duplicates = duplicate_names(arena.atoms.len(), name_of);
+    let duplicates = duplicate_names(std::mem::take(&mut arena.name_keys), name_of);
     errors.extend(
         duplicates
             .into_iter()
@@ -1718,15 +1723,18 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     })))
 }
 
-/// Pairs `(first, later)` of the positions `0..n` whose names are equal,
-/// each later duplicate paired with the first holder of its name. Sorting
-/// hashes keeps this cache-friendly on large flows, unlike a map insert per
-/// name: each position is one `u64`, the upper half of its name's hash above
-/// the position itself.
-fn duplicate_names<'n>(n: usize, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
-    let mut keyed: Vec<u64> = (0..n as u32)
-        .map(|i| half_hash(name(i)) << 32 | u64::from(i))
-        .collect();
+/// The key of the name of position `i` for [`duplicate_names`]: the upper
+/// half of the name's hash above the position.
+fn name_key(name: &str, i: u32) -> u64 {
+    half_hash(name) << 32 | u64::from(i)
+}
+
+/// Pairs `(first, later)` of the positions whose names are equal, each later
+/// duplicate paired with the first holder of its name, from every position's
+/// [`name_key`] in order (made while the positions are numbered, so that the
+/// names are not visited again). Sorting hashes keeps this cache-friendly on
+/// large flows, unlike a map insert per name.
+fn duplicate_names<'n>(mut keyed: Vec<u64>, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
     sort_by_high_half(&mut keyed);
     let mut out = Vec::new();
     let mut run = 0;
@@ -1790,18 +1798,18 @@ mod tests {
 
     #[test]
     fn duplicate_names_pair_each_repeat_with_the_first_holder() {
-        let names = ["a", "b", "a", "c", "a", "b"];
+        fn check<S: AsRef<str>>(names: &[S]) -> Vec<(u32, u32)> {
+            let keys = (0..names.len() as u32).map(|i| name_key(names[i as usize].as_ref(), i));
+            duplicate_names(keys.collect(), |i| names[i as usize].as_ref())
+        }
         assert_eq!(
-            duplicate_names(names.len(), |i| names[i as usize]),
+            check(&["a", "b", "a", "c", "a", "b"]),
             vec![(0, 2), (0, 4), (1, 5)]
         );
-        assert!(duplicate_names(2, |i| ["x", "y"][i as usize]).is_empty());
+        assert!(check(&["x", "y"]).is_empty());
         // Many names, few repeats: found whatever the hash order.
         let many: Vec<String> = (0..10_000).map(|i| format!("t{}", i % 9_998)).collect();
-        assert_eq!(
-            duplicate_names(many.len(), |i| &many[i as usize]),
-            vec![(0, 9_998), (1, 9_999)]
-        );
+        assert_eq!(check(&many), vec![(0, 9_998), (1, 9_999)]);
     }
 
     #[test]
