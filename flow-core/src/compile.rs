@@ -501,8 +501,9 @@ impl<'a> Arena<'a> {
         }
     }
 
-    /// The published output names of atom `a`: up to where the next atom's
-    /// start, so that the atom's signature, elsewhere in memory, is not read.
+    /// The published output names of atom `a`: they end where the next
+    /// atom's begin, so the atom's signature, elsewhere in memory, is not
+    /// read to count them.
     fn outputs(&self, a: u32) -> &[&'a str] {
         let start = self.atoms[a as usize].first_output as usize;
         let end = self
