@@ -720,7 +720,7 @@ impl Machine {
     /// becomes a future.
     pub(crate) fn start(&mut self, step: Step) -> exec::Started {
         if step.blocking || step.timeout.is_some() {
-            return exec::Started::Later(Box::pin(exec::run_job(self.own(step))));
+            return exec::start(self.own(step));
         }
         self.lent.point(step.atom, step.attempt);
         match &self.g.nodes[step.atom as usize].task {
@@ -773,9 +773,6 @@ impl Machine {
                 }
                 continue;
             }
-            if node.task.is_none() {
-                continue;
-            }
             let blocking = node.blocking();
             let sources = self.g.revert_sources(i);
             let mut args = Args::with_capacity(sources.len());
@@ -810,7 +807,8 @@ impl Machine {
             let i = u32::MAX - key;
             let iu = i as usize;
             let node = &self.g.nodes[iu];
-            let retrying = self.slots[iu].state == AtomState::Retrying && node.retry().is_some();
+            let is_controller = node.retry().is_some();
+            let retrying = self.slots[iu].state == AtomState::Retrying && is_controller;
             if self.slots[iu].intention != Intention::Execute
                 || !(self.slots[iu].state == AtomState::Pending || retrying)
             {
@@ -825,7 +823,7 @@ impl Machine {
             if gate != NONE && self.gate_says_no(gate)? {
                 continue;
             }
-            if self.g.nodes[iu].retry().is_some() {
+            if is_controller {
                 let g = self.g.clone();
                 let Some(controller) = g.nodes[iu].retry() else {
                     continue;
@@ -854,9 +852,6 @@ impl Machine {
                 return self.next_step();
             }
             let node = &self.g.nodes[iu];
-            if node.task.is_none() {
-                continue;
-            }
             let (blocking, timeout) = (node.blocking(), node.timeout());
             self.slots[iu].attempts += 1;
             self.set_state(i, AtomState::Running)?;
