@@ -64,6 +64,32 @@ pub(crate) enum Done {
     Waited(u32),
 }
 
+/// Starts `step`, an atom of graph `g`, with `lent`, a context of the run
+/// pointed at it: a synchronous task runs to its end here and nothing is
+/// cloned for it; a task that must travel (blocking, or under a time limit)
+/// takes its own task and context and becomes a future.
+///
+/// A parallel worker holds its own graph and context, so that the steps it
+/// runs touch no reference count shared with the other workers.
+pub(crate) fn start_step(g: &Graph, lent: &mut Context, step: Step) -> exec::Started {
+    let task = &g.nodes[step.atom as usize].task;
+    lent.point(step.atom, step.attempt);
+    if step.blocking || step.timeout.is_some() {
+        return exec::start(Job {
+            atom: step.atom,
+            task: task.clone().unwrap_or_else(Runner::nothing),
+            ctx: lent.clone(),
+            blocking: step.blocking,
+            timeout: step.timeout,
+            kind: step.kind,
+        });
+    }
+    match task {
+        Some(task) => exec::start_lent(step.atom, step.kind, task, lent),
+        None => exec::start_lent(step.atom, step.kind, &Runner::nothing(), lent),
+    }
+}
+
 /// A retry whose sub-flow is being reverted before it runs again.
 struct PendingRetry {
     controller: u32,
@@ -719,14 +745,13 @@ impl Machine {
     /// runs to its end here; anything else takes its own references and
     /// becomes a future.
     pub(crate) fn start(&mut self, step: Step) -> exec::Started {
-        if step.blocking || step.timeout.is_some() {
-            return exec::start(self.own(step));
-        }
-        self.lent.point(step.atom, step.attempt);
-        match &self.g.nodes[step.atom as usize].task {
-            Some(task) => exec::start_lent(step.atom, step.kind, task, &self.lent),
-            None => exec::start_lent(step.atom, step.kind, &Runner::nothing(), &self.lent),
-        }
+        start_step(&self.g, &mut self.lent, step)
+    }
+
+    /// What a worker needs to start steps away from the machine
+    /// ([`start_step`]): the run's graph, and a context to lend.
+    pub(crate) fn lender(&self) -> (Arc<Graph>, Context) {
+        (self.g.clone(), self.lent.clone())
     }
 
     /// The next piece of work, if one is ready. Reverts go first; barriers

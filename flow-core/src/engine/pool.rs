@@ -22,9 +22,11 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
 
+use crate::compile::Graph;
 use crate::engine::exec;
-use crate::engine::machine::{Done, Job, Machine};
+use crate::engine::machine::{Done, Machine, Step, start_step};
 use crate::error::RunError;
+use crate::task::Context;
 
 struct State {
     /// `None` once the run gave the machine back.
@@ -69,7 +71,7 @@ type Running = FuturesUnordered<BoxFuture<'static, Done>>;
 fn step(
     m: &mut Machine,
     done: &mut Vec<Done>,
-    taken: &mut Vec<Job>,
+    taken: &mut Vec<Step>,
     room: usize,
     max: usize,
 ) -> Result<(), RunError> {
@@ -78,7 +80,7 @@ fn step(
     }
     m.apply_requests()?;
     while taken.len() < room && m.in_flight < max {
-        match m.next_job()? {
+        match m.next_step()? {
             Some(job) => taken.push(job),
             None => break,
         }
@@ -106,13 +108,12 @@ fn leave(shared: &Shared, st: &mut State) {
 /// Wakes a sleeping worker, or starts a new one, if more work may be ready.
 /// Returns whether it did.
 fn spread(shared: &Arc<Shared>, st: &mut State) -> bool {
-    let more = st.machine.as_ref().is_some_and(Machine::may_have_work);
-    if !more {
+    let Some(m) = st.machine.as_ref().filter(|m| m.may_have_work()) else {
         return false;
-    }
+    };
     if st.workers < st.max_workers {
         st.workers += 1;
-        tokio::spawn(worker(shared.clone()));
+        tokio::spawn(worker(shared.clone(), m.lender()));
         true
     } else if st.waiting > 0 {
         // There are few workers (no more than threads): wake them all.
@@ -123,9 +124,13 @@ fn spread(shared: &Arc<Shared>, st: &mut State) -> bool {
     }
 }
 
-async fn worker(shared: Arc<Shared>) {
+/// A worker. `lender` is its own copy of the run's graph and a context to
+/// lend: the steps it runs touch no reference count that the other workers
+/// touch.
+async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
+    let (g, mut lent) = lender;
     let mut done: Vec<Done> = Vec::new();
-    let mut taken: Vec<Job> = Vec::new();
+    let mut taken: Vec<Step> = Vec::new();
     let mut running = Running::new();
     let mut registered = false;
     loop {
@@ -182,7 +187,7 @@ async fn worker(shared: Arc<Shared>) {
         }
         // Synchronous tasks run to their end here; the others join `running`.
         for job in taken.drain(..) {
-            match exec::start(job) {
+            match start_step(&g, &mut lent, job) {
                 exec::Started::Now(d) => done.push(d),
                 exec::Started::Later(f) => running.push(f),
             }
@@ -257,6 +262,7 @@ impl Drop for Guard<'_> {
 pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError> {
     let control = slot.control.clone();
     let machine = std::mem::replace(slot, Machine::vacant(slot));
+    let lender = machine.lender();
     let max = max.max(1);
     let threads = tokio::runtime::Handle::try_current()
         .map_or(1, |h| h.metrics().num_workers())
@@ -283,7 +289,7 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
     {
         let mut st = shared.lock();
         st.workers = 1;
-        tokio::spawn(worker(shared.clone()));
+        tokio::spawn(worker(shared.clone(), lender));
     }
     loop {
         let ended = shared.ended.notified();
