@@ -732,3 +732,51 @@ async fn a_linear_flow_reports_the_same_events_in_both_modes() {
     assert_eq!(runs[0], expected);
     assert_eq!(runs[1], runs[0]);
 }
+
+// ---------------------------------------------------------------------------
+// 9. The context each task is handed
+// ---------------------------------------------------------------------------
+
+/// What a task saw of its context: `name#attempt`.
+fn seen(ctx: &flow::Context) -> Outputs {
+    Outputs::one(format!("{}#{}", ctx.atom(), ctx.attempt()))
+}
+
+/// Workers lend one context to the synchronous tasks they run, pointed at
+/// each in turn; a task that returns a future, or runs on the blocking pool,
+/// takes its own. Every task must see its own name and attempt, whichever way
+/// it runs and whichever worker runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_task_sees_its_own_context_on_every_worker() {
+    const N: usize = 300;
+    let mut flow = Flow::unordered("contexts");
+    let mut names = Vec::with_capacity(N);
+    for i in 0..N {
+        let name = format!("t{i}");
+        let sig = Signature::new().provides::<String>(format!("seen{i}"));
+        let task = match i % 3 {
+            0 => FnTask::new(sig, |_, ctx| flow::Exec::Ready(Ok(seen(ctx)))),
+            1 => FnTask::asynchronous(sig, |_, ctx| async move {
+                tokio::task::yield_now().await;
+                Ok(seen(&ctx))
+            }),
+            _ => FnTask::new(sig.blocking(), |_, ctx| flow::Exec::Ready(Ok(seen(ctx)))),
+        };
+        flow.push(Atom::new(name.clone(), task));
+        names.push(name);
+    }
+    let mut engine = Engine::builder(flow.build().expect("valid flow"))
+        .parallel(8)
+        .build();
+    within_hang(engine.run(), "the run ends")
+        .await
+        .expect("runs");
+    assert_eq!(engine.state(), FlowState::Success);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(
+            engine.fetch::<String>(&format!("seen{i}")),
+            Some(&format!("{name}#1")),
+            "{name}"
+        );
+    }
+}
