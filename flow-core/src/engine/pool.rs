@@ -3,8 +3,10 @@
 //! Each worker is a tokio task that loops: under one lock it records the jobs
 //! it finished, applies suspend and cancel requests, and takes more jobs (its
 //! share of the engine's maximum in flight); then, without the lock, it runs
-//! them: synchronous tasks to their end at once, asynchronous ones together.
-//! A finished atom's successors are thus started by the worker that finished
+//! them: synchronous tasks to their end at once, with the run's graph and a
+//! context of the worker's own, pointed at each task in turn (no reference
+//! count shared with the other workers changes per task); asynchronous ones
+//! together. A finished atom's successors are thus started by the worker that finished
 //! it, with no hand-off to another thread, and jobs are taken and reported in
 //! batches when the maximum allows. There are at most as many workers as the
 //! runtime has threads (fewer if the maximum is lower), started as work
@@ -67,7 +69,7 @@ impl Shared {
 type Running = FuturesUnordered<BoxFuture<'static, Done>>;
 
 /// One scheduling step, under the lock: records what finished, then takes
-/// jobs while the worker's quota and the maximum in flight allow.
+/// steps to run while the worker's quota and the maximum in flight allow.
 fn step(
     m: &mut Machine,
     done: &mut Vec<Done>,
@@ -81,7 +83,7 @@ fn step(
     m.apply_requests()?;
     while taken.len() < room && m.in_flight < max {
         match m.next_step()? {
-            Some(job) => taken.push(job),
+            Some(next) => taken.push(next),
             None => break,
         }
     }
@@ -186,8 +188,8 @@ async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
             Requeue(false).await;
         }
         // Synchronous tasks run to their end here; the others join `running`.
-        for job in taken.drain(..) {
-            match start_step(&g, &mut lent, job) {
+        for next in taken.drain(..) {
+            match start_step(&g, &mut lent, next) {
                 exec::Started::Now(d) => done.push(d),
                 exec::Started::Later(f) => running.push(f),
             }
