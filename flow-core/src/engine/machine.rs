@@ -75,18 +75,24 @@ pub(crate) fn start_step(g: &Graph, lent: &mut Context, step: Step) -> exec::Sta
     let task = &g.nodes[step.atom as usize].task;
     lent.point(step.atom, step.attempt);
     if step.blocking || step.timeout.is_some() {
-        return exec::start(Job {
-            atom: step.atom,
-            task: task.clone().unwrap_or_else(Runner::nothing),
-            ctx: lent.clone(),
-            blocking: step.blocking,
-            timeout: step.timeout,
-            kind: step.kind,
-        });
+        return exec::start(owned(step, task, lent.clone()));
     }
     match task {
         Some(task) => exec::start_lent(step.atom, step.kind, task, lent),
         None => exec::start_lent(step.atom, step.kind, &Runner::nothing(), lent),
+    }
+}
+
+/// `step` as a job that holds its node's task (`task`, or one that does
+/// nothing) and `ctx`, a context pointed at it.
+fn owned(step: Step, task: &Option<Runner>, ctx: Context) -> Job {
+    Job {
+        atom: step.atom,
+        task: task.clone().unwrap_or_else(Runner::nothing),
+        ctx,
+        blocking: step.blocking,
+        timeout: step.timeout,
+        kind: step.kind,
     }
 }
 
@@ -727,18 +733,9 @@ impl Machine {
 
     /// Makes `step` a job that holds its task and context.
     pub(crate) fn own(&self, step: Step) -> Job {
-        let i = step.atom;
-        Job {
-            atom: i,
-            task: self.g.nodes[i as usize]
-                .task
-                .clone()
-                .unwrap_or_else(Runner::nothing),
-            ctx: Context::new(self.contexts.clone(), i, step.attempt),
-            blocking: step.blocking,
-            timeout: step.timeout,
-            kind: step.kind,
-        }
+        let task = &self.g.nodes[step.atom as usize].task;
+        let ctx = Context::new(self.contexts.clone(), step.atom, step.attempt);
+        owned(step, task, ctx)
     }
 
     /// Starts `step` with its task and a lent context: a synchronous task

@@ -6,9 +6,9 @@
 //! them: synchronous tasks to their end at once, with the run's graph and a
 //! context of the worker's own, pointed at each task in turn (no reference
 //! count shared with the other workers changes per task); asynchronous ones
-//! together. A finished atom's successors are thus started by the worker that finished
-//! it, with no hand-off to another thread, and jobs are taken and reported in
-//! batches when the maximum allows. There are at most as many workers as the
+//! together. A finished atom's successors are thus started by the worker
+//! that finished it, with no hand-off to another thread, and jobs are taken
+//! and reported in batches when the maximum allows. There are at most as many workers as the
 //! runtime has threads (fewer if the maximum is lower), started as work
 //! appears. A worker with room for more waits until another one makes work
 //! ready, and the last one to find nothing ready and nothing running ends the
