@@ -277,6 +277,17 @@ fn run(
     (result, engine.state(), capture.events())
 }
 
+/// Runs `built` on the serial engine with nobody listening, which takes the
+/// engine's path for plain tasks run on the spot: the run's result and the
+/// flow's state.
+fn run_unheard(rt: &tokio::runtime::Runtime, built: &Built) -> (Result<(), RunError>, FlowState) {
+    let mut engine = Engine::builder(built.flow.clone())
+        .mode(Mode::Serial)
+        .build();
+    let result = rt.block_on(engine.run());
+    (result, engine.state())
+}
+
 /// Checks the properties of one run from the logs.
 fn check(
     built: &Built,
@@ -467,6 +478,23 @@ proptest! {
         prop_assert_eq!(events1.len(), 2 + per_atom * ran, "{:?}", events1);
         prop_assert_eq!(events1, events2);
         prop_assert_eq!(take(&first.log), take(&second.log));
+    }
+
+    #[test]
+    fn serial_engine_runs_alike_with_and_without_a_listener(
+        shape in shape(),
+        failing in prop::option::of(any::<Index>()),
+    ) {
+        let rt = serial_runtime();
+        let heard = build(&shape, failing);
+        let unheard = build(&shape, failing);
+        let (r1, s1, _) = run(&rt, &heard, Mode::Serial);
+        let (r2, s2) = run_unheard(&rt, &unheard);
+        check(&unheard, &r2, s2, true)?;
+        prop_assert_eq!(format!("{r1:?}"), format!("{r2:?}"));
+        prop_assert_eq!(s1, s2);
+        // The same calls, in the same order, with the same data.
+        prop_assert_eq!(take(&heard.log), take(&unheard.log));
     }
 }
 

@@ -53,6 +53,24 @@ const S5: [&str; 21] = [
     "flow-1.f SUCCESS",
 ];
 
+/// With nobody listening the serial engine runs plain tasks on the spot: the
+/// controller must still run again from `RETRYING`.
+#[tokio::test]
+async fn s5_succeeds_on_the_second_attempt_with_nobody_listening() {
+    for mode in MODES {
+        let mut engine = flow::Engine::builder(s5_flow(4))
+            .mode(mode)
+            .input("y", 2u32)
+            .build();
+        engine.run().await.expect("succeeds on the second attempt");
+        assert_eq!(engine.attempts("r1"), Some(2), "{mode:?}");
+        assert_eq!(engine.attempts("task1"), Some(2), "{mode:?}");
+        assert_eq!(engine.attempts("task2"), Some(2), "{mode:?}");
+        assert_eq!(engine.fetch::<u32>("x"), Some(&2), "{mode:?}");
+        assert_eq!(engine.state(), FlowState::Success, "{mode:?}");
+    }
+}
+
 #[tokio::test]
 async fn s5_times_succeeds_on_the_second_attempt() {
     for mode in MODES {

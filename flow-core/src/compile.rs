@@ -101,6 +101,18 @@ impl Node {
         self.rare.as_ref().map_or(0, |r| r.priority)
     }
 
+    /// A task that the serial engine may run on the spot with nothing but
+    /// its arguments: not a barrier, retry controller or gated node, neither
+    /// blocking nor under a time limit.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.task.is_some()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.retry.is_none() && r.gate == NONE && r.timeout.is_none())
+            && !self.blocking()
+    }
+
     /// Whether the task blocks its thread while it runs.
     pub(crate) fn blocking(&self) -> bool {
         self.signature.is_blocking()

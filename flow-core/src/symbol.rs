@@ -262,6 +262,41 @@ macro_rules! value_repr {
                     $(Repr::$variant(x) => x,)*
                 }
             }
+
+            /// The value as a `T`: for a primitive `T` one comparison of the
+            /// variant, with no call through the vtable (a primitive is never
+            /// shared, see [`Repr::new`]).
+            fn downcast_ref<T: Any>(&self) -> Option<&T> {
+                // Each test is on `T` alone, so all but one fold away.
+                $(
+                    if TypeId::of::<T>() == TypeId::of::<$ty>() {
+                        let Repr::$variant(x) = self else {
+                            return None;
+                        };
+                        let any: &dyn Any = x;
+                        return any.downcast_ref::<T>();
+                    }
+                )*
+                match self {
+                    Repr::Shared(data) => {
+                        let any: &dyn Any = &**data;
+                        any.downcast_ref::<T>()
+                    }
+                    _ => None,
+                }
+            }
+
+            /// The wrapped value's type: no call through the vtable for a
+            /// primitive.
+            fn type_id(&self) -> TypeId {
+                match self {
+                    Repr::Shared(data) => {
+                        let any: &dyn Any = &**data;
+                        any.type_id()
+                    }
+                    $(Repr::$variant(_) => TypeId::of::<$ty>(),)*
+                }
+            }
         }
     };
 }
@@ -292,8 +327,7 @@ impl Value {
 
     /// The value as a `T`, if it is one.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        let any: &dyn Any = self.0.data();
-        any.downcast_ref::<T>()
+        self.0.downcast_ref::<T>()
     }
 
     /// Whether the value is a `T`.
@@ -303,8 +337,7 @@ impl Value {
 
     /// The [`TypeId`] of the wrapped value.
     pub fn type_id(&self) -> TypeId {
-        let any: &dyn Any = self.0.data();
-        any.type_id()
+        self.0.type_id()
     }
 
     /// The name of the wrapped value's type.

@@ -316,11 +316,13 @@ impl Args {
     }
 
     fn typed<T: Data>(index: usize, value: &Value) -> Result<&T, ArgError> {
-        value.downcast_ref::<T>().ok_or(ArgError::WrongType {
-            index,
-            expected: std::any::type_name::<T>(),
-            actual: value.type_name(),
-        })
+        value
+            .downcast_ref::<T>()
+            .ok_or_else(|| ArgError::WrongType {
+                index,
+                expected: std::any::type_name::<T>(),
+                actual: value.type_name(),
+            })
     }
 
     /// The number of arguments.

@@ -11,7 +11,7 @@ use crate::task::{Context, Exec, Runner};
 
 /// Calls a task method, a panic caught as a failure: its result if it
 /// finished at once, else the future it returned.
-fn call<T>(
+pub(crate) fn call<T>(
     method: impl FnOnce() -> Exec<T>,
 ) -> Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>> {
     match catch_unwind(AssertUnwindSafe(method)) {
@@ -168,7 +168,7 @@ pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &Runner, ctx: &Context)
 
 /// What [`call`] gave, as a started job: done now, or a future that keeps a
 /// clone of the context alive as long as the task's own future runs.
-fn started<T: Send + 'static>(
+pub(crate) fn started<T: Send + 'static>(
     atom: u32,
     ctx: &Context,
     called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,

@@ -64,6 +64,16 @@ pub(crate) enum Done {
     Waited(u32),
 }
 
+/// Where [`Machine::run_plain`] stopped.
+pub(crate) enum Plain {
+    /// Nothing is ready.
+    Idle,
+    /// The next piece of work is not a plain task: start it as any other.
+    Step(Step),
+    /// A task returned a future; the run goes on when it is done.
+    Later(futures::future::BoxFuture<'static, Done>),
+}
+
 /// Starts `step`, an atom of graph `g`, with `lent`, a context of the run
 /// pointed at it: a synchronous task runs to its end here and nothing is
 /// cloned for it; a task that must travel (blocking, or under a time limit)
@@ -407,6 +417,7 @@ impl Machine {
     }
 
     /// The only place an atom's state changes.
+    #[inline]
     fn set_state(&mut self, i: u32, to: AtomState) -> Result<(), TransitionError> {
         let node = &self.g.nodes[i as usize];
         if node.is_barrier() {
@@ -691,6 +702,14 @@ impl Machine {
 
     fn arg(&self, s: &Source) -> Arg {
         match s {
+            // The common case first, without the detour through an `Option`.
+            Source::Output { atom, index } => {
+                match (self.outputs[*atom as usize].as_ref()).and_then(|o| o.0.get(*index as usize))
+                {
+                    Some(v) => Arg::One(v.clone()),
+                    None => Arg::Absent,
+                }
+            }
             Source::Many(list) => Arg::Many(list.iter().filter_map(|s| self.value(s)).collect()),
             Source::Named(list) => Arg::Named(
                 list.iter()
@@ -749,6 +768,79 @@ impl Machine {
     /// ([`start_step`]): the run's graph, and a context to lend.
     pub(crate) fn lender(&self) -> (Arc<Graph>, Context) {
         (self.g.clone(), self.lent.clone())
+    }
+
+    /// Runs ready tasks to their end here, for as long as the next piece of
+    /// work is a plain task ([`Node::is_plain`](crate::compile::Node::is_plain))
+    /// going forward and nobody listens to the run's events: the serial
+    /// engine's path for the common case, which makes no [`Step`] and no
+    /// [`Done`] for a task that succeeds on the spot. Anything else (a
+    /// revert, a wait, a barrier, a retry controller, a listener, a failure)
+    /// goes the way of [`Machine::next_step`] and [`Machine::complete`], so
+    /// the two paths keep one behaviour. Requests to cancel or suspend are
+    /// applied before each task, as between the steps of the general path.
+    pub(crate) fn run_plain(&mut self) -> Result<Plain, TransitionError> {
+        loop {
+            self.apply_requests()?;
+            let general = self.halted
+                || self.suspending
+                || !self.waits.is_empty()
+                || !self.backward.is_empty()
+                || self.notifier.listening();
+            let Some(key) = (if general { None } else { self.forward.pop() }) else {
+                return Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step));
+            };
+            let i = u32::MAX - key.1;
+            let iu = i as usize;
+            if !self.g.nodes[iu].is_plain() {
+                // The largest key: it comes out first again. (A retry
+                // controller may start again from `Retrying`, which only
+                // `next_step` knows.)
+                self.forward.push(key);
+                return Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step));
+            }
+            let slot = self.slots[iu];
+            if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                continue;
+            }
+            let attempt = slot.attempts + 1;
+            self.slots[iu].attempts = attempt;
+            self.set_state(i, AtomState::Running)?;
+            let args = self.args_of(i);
+            self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
+            self.lent.point(i, attempt);
+            let called = match &self.g.nodes[iu].task {
+                Some(task) => exec::call(|| task.execute(args, &self.lent)),
+                None => exec::call(|| Runner::nothing().execute(args, &self.lent)),
+            };
+            let out = match called {
+                Ok(Ok(out)) => out,
+                other => {
+                    self.in_flight += 1;
+                    match exec::started(i, &self.lent, other, Done::Executed) {
+                        exec::Started::Now(done) => self.complete(done)?,
+                        exec::Started::Later(future) => return Ok(Plain::Later(future)),
+                    }
+                    continue;
+                }
+            };
+            match self.check_contract(i, &out) {
+                Ok(()) => {
+                    self.outputs[iu] = Some(out);
+                    self.set_state(i, AtomState::Success)?;
+                    self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
+                    if self.slots[iu].intention == Intention::Execute {
+                        self.release_successors(i);
+                    } else if self.slots[iu].rwaiting == 0 {
+                        self.backward.push(i);
+                    }
+                }
+                Err(failure) => {
+                    self.in_flight += 1;
+                    self.complete(Done::Executed(i, Err(failure)))?;
+                }
+            }
+        }
     }
 
     /// The next piece of work, if one is ready. Reverts go first; barriers
@@ -1031,37 +1123,44 @@ impl Machine {
         Ok(())
     }
 
-    fn check_contract(&self, i: u32, out: Outputs) -> Result<Outputs, Failure> {
-        let node = &self.g.nodes[i as usize];
-        let declared = node.signature.outputs();
+    /// Whether `out` is what atom `i` declares: as many values, of the
+    /// declared types.
+    fn check_contract(&self, i: u32, out: &Outputs) -> Result<(), Failure> {
+        let declared = self.g.nodes[i as usize].signature.outputs();
         if out.len() != declared.len() {
-            return Err(Failure::new(
-                FailureKind::Contract,
-                format!(
-                    "task `{}` returned {} value(s) but declares {} output(s)",
-                    node.name,
-                    out.len(),
-                    declared.len()
-                ),
-                "contract",
-            ));
+            return Err(self.contract_broken(i, out, None));
         }
         for (k, (v, spec)) in out.0.iter().zip(declared.iter()).enumerate() {
             if v.type_id() != spec.ty().id() {
-                return Err(Failure::new(
-                    FailureKind::Contract,
-                    format!(
-                        "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
-                        node.name,
-                        crate::compile::short_type(v.type_name()),
-                        node.output_name(k),
-                        crate::compile::short_type(spec.ty().name())
-                    ),
-                    "contract",
-                ));
+                return Err(self.contract_broken(i, out, Some(k)));
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The failure of atom `i` when it returned `out`, the wrong number of
+    /// values or (`wrong`) a value of the wrong type.
+    #[cold]
+    #[inline(never)]
+    fn contract_broken(&self, i: u32, out: &Outputs, wrong: Option<usize>) -> Failure {
+        let node = &self.g.nodes[i as usize];
+        let declared = node.signature.outputs();
+        let message = match wrong {
+            None => format!(
+                "task `{}` returned {} value(s) but declares {} output(s)",
+                node.name,
+                out.len(),
+                declared.len()
+            ),
+            Some(k) => format!(
+                "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
+                node.name,
+                crate::compile::short_type(out.0[k].type_name()),
+                node.output_name(k),
+                crate::compile::short_type(declared[k].ty().name())
+            ),
+        };
+        Failure::new(FailureKind::Contract, message, "contract")
     }
 
     /// Records a finished job.
@@ -1075,7 +1174,7 @@ impl Machine {
             }
             Done::Executed(i, result) => {
                 let iu = i as usize;
-                match result.and_then(|out| self.check_contract(i, out)) {
+                match result.and_then(|out| self.check_contract(i, &out).map(|()| out)) {
                     Ok(out) => {
                         self.outputs[iu] = Some(out);
                         self.set_state(i, AtomState::Success)?;
@@ -1273,6 +1372,7 @@ impl Machine {
     }
 
     /// Acts on the suspend and cancel requests made through the run's handle.
+    #[inline]
     pub(crate) fn apply_requests(&mut self) -> Result<(), TransitionError> {
         if self.control.cancel_requested() {
             self.cancel();

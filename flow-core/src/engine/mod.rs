@@ -657,9 +657,19 @@ impl Engine {
     /// this path: the async function would copy it into its state and out.
     fn run_at_once(&mut self) -> Result<Option<Awaited>, RunError> {
         loop {
-            self.machine.apply_requests()?;
-            let Some(step) = self.machine.next_step()? else {
-                return Ok(None);
+            let step = if self.journal.is_none() {
+                // Applies requests to cancel or suspend before each task.
+                match self.machine.run_plain()? {
+                    machine::Plain::Idle => return Ok(None),
+                    machine::Plain::Step(step) => step,
+                    machine::Plain::Later(future) => return Ok(Some(Awaited::Job(future))),
+                }
+            } else {
+                self.machine.apply_requests()?;
+                let Some(step) = self.machine.next_step()? else {
+                    return Ok(None);
+                };
+                step
             };
             if self.journal.is_some() {
                 // The journal records that the job started before it runs.
