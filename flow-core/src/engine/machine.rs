@@ -417,7 +417,7 @@ impl Machine {
     }
 
     /// The only place an atom's state changes.
-    #[inline]
+    #[inline(always)]
     fn set_state(&mut self, i: u32, to: AtomState) -> Result<(), TransitionError> {
         let node = &self.g.nodes[i as usize];
         if node.is_barrier() {
@@ -772,75 +772,131 @@ impl Machine {
 
     /// Runs ready tasks to their end here, for as long as the next piece of
     /// work is a plain task ([`Node::is_plain`](crate::compile::Node::is_plain))
-    /// going forward and nobody listens to the run's events: the serial
-    /// engine's path for the common case, which makes no [`Step`] and no
-    /// [`Done`] for a task that succeeds on the spot. Anything else (a
-    /// revert, a wait, a barrier, a retry controller, a listener, a failure)
-    /// goes the way of [`Machine::next_step`] and [`Machine::complete`], so
-    /// the two paths keep one behaviour. Requests to cancel or suspend are
-    /// applied before each task, as between the steps of the general path.
+    /// to execute or revert and nobody listens to the run's events: the
+    /// serial engine's path for the common case, which makes no [`Step`] and
+    /// no [`Done`] for a task that returns at once. Anything else (a wait, a
+    /// barrier, a retry controller, a gate, a listener) goes the way of
+    /// [`Machine::next_step`]; both paths share the steps of starting and
+    /// finishing an atom, so they keep one behaviour and one order.
+    /// Requests to cancel or suspend are applied before each task, as
+    /// between the steps of the general path.
     pub(crate) fn run_plain(&mut self) -> Result<Plain, TransitionError> {
         loop {
             self.apply_requests()?;
-            let general = self.halted
-                || self.suspending
-                || !self.waits.is_empty()
-                || !self.backward.is_empty()
-                || self.notifier.listening();
-            let Some(key) = (if general { None } else { self.forward.pop() }) else {
-                return Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step));
+            if self.halted || self.suspending || !self.waits.is_empty() || self.notifier.listening()
+            {
+                return self.general();
+            }
+            // Reverts go first, as in `next_step`.
+            let (i, key) = match self.backward.pop() {
+                Some(i) => (i, None),
+                None => match self.forward.pop() {
+                    Some(key) => (u32::MAX - key.1, Some(key)),
+                    None => return Ok(Plain::Idle),
+                },
             };
-            let i = u32::MAX - key.1;
             let iu = i as usize;
             if !self.g.nodes[iu].is_plain() {
                 // The largest key: it comes out first again. (A retry
                 // controller may start again from `Retrying`, which only
                 // `next_step` knows.)
-                self.forward.push(key);
-                return Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step));
+                match key {
+                    Some(key) => self.forward.push(key),
+                    None => self.backward.push(i),
+                }
+                return self.general();
             }
             let slot = self.slots[iu];
-            if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
-                continue;
-            }
-            let attempt = slot.attempts + 1;
-            self.slots[iu].attempts = attempt;
-            self.set_state(i, AtomState::Running)?;
-            let args = self.args_of(i);
-            self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
-            self.lent.point(i, attempt);
-            let called = match &self.g.nodes[iu].task {
-                Some(task) => exec::call(|| task.execute(args, &self.lent)),
-                None => exec::call(|| Runner::nothing().execute(args, &self.lent)),
-            };
-            let out = match called {
-                Ok(Ok(out)) => out,
-                other => {
-                    self.in_flight += 1;
-                    match exec::started(i, &self.lent, other, Done::Executed) {
-                        exec::Started::Now(done) => self.complete(done)?,
-                        exec::Started::Later(future) => return Ok(Plain::Later(future)),
-                    }
+            let started = if key.is_some() {
+                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
                     continue;
                 }
-            };
-            match self.check_contract(i, &out) {
-                Ok(()) => {
-                    self.outputs[iu] = Some(out);
-                    self.set_state(i, AtomState::Success)?;
-                    self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
-                    if self.slots[iu].intention == Intention::Execute {
-                        self.release_successors(i);
-                    } else if self.slots[iu].rwaiting == 0 {
-                        self.backward.push(i);
+                let args = self.begin_execute(i)?;
+                let called = match &self.g.nodes[iu].task {
+                    Some(task) => exec::call(|| task.execute(args, &self.lent)),
+                    None => exec::call(|| Runner::nothing().execute(args, &self.lent)),
+                };
+                match called {
+                    Ok(Ok(out)) => {
+                        self.executed(i, out)?;
+                        continue;
                     }
+                    other => exec::started(i, &self.lent, other, Done::Executed),
                 }
-                Err(failure) => {
-                    self.in_flight += 1;
-                    self.complete(Done::Executed(i, Err(failure)))?;
+            } else {
+                if slot.intention != Intention::Revert || !slot.needs_undo() {
+                    continue;
                 }
+                if slot.state == AtomState::Ignore {
+                    self.slots[iu].passed = true;
+                    self.after_revert(i)?;
+                    continue;
+                }
+                let input = self.begin_revert(i)?;
+                self.lent.point(i, slot.attempts);
+                let called = match &self.g.nodes[iu].task {
+                    Some(task) => exec::call(|| task.revert(input, &self.lent)),
+                    None => exec::call(|| Runner::nothing().revert(input, &self.lent)),
+                };
+                match called {
+                    Ok(Ok(value)) => {
+                        self.reverted(i, value)?;
+                        continue;
+                    }
+                    other => exec::started(i, &self.lent, other, Done::Reverted),
+                }
+            };
+            // A failure, or a future: recorded as any finished job is.
+            self.in_flight += 1;
+            match started {
+                exec::Started::Now(done) => self.complete(done)?,
+                exec::Started::Later(future) => return Ok(Plain::Later(future)),
             }
         }
+    }
+
+    /// What [`Machine::run_plain`] leaves to the general path.
+    fn general(&mut self) -> Result<Plain, TransitionError> {
+        Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step))
+    }
+
+    /// Starts executing atom `i`: one attempt more, `RUNNING`, and its
+    /// arguments. The lent context points at it.
+    #[inline(always)]
+    fn begin_execute(&mut self, i: u32) -> Result<Args, TransitionError> {
+        let iu = i as usize;
+        self.slots[iu].attempts += 1;
+        self.set_state(i, AtomState::Running)?;
+        let args = self.args_of(i);
+        self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
+        self.lent.point(i, self.slots[iu].attempts);
+        Ok(args)
+    }
+
+    /// Starts reverting atom `i`: what its `revert` is given, and
+    /// `REVERTING`.
+    #[inline(always)]
+    fn begin_revert(&mut self, i: u32) -> Result<RevertInput, TransitionError> {
+        let iu = i as usize;
+        let sources = self.g.revert_sources(i);
+        let mut args = Args::with_capacity(sources.len());
+        self.gather_into(sources, &mut args);
+        let outcome = match self.failure.get(iu) {
+            Some(f) if self.slots[iu].state == AtomState::Failure => Outcome::Failure(f.clone()),
+            // Outputs are only shown while `Success`: unless a journal must
+            // keep them until the revert is done, they move to the revert.
+            _ if self.dirty.is_none() => {
+                Outcome::Success(self.outputs[iu].take().unwrap_or_default())
+            }
+            _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
+        };
+        self.set_state(i, AtomState::Reverting)?;
+        let failures = self.failures_snapshot();
+        Ok(RevertInput {
+            args,
+            outcome,
+            failures,
+        })
     }
 
     /// The next piece of work, if one is ready. Reverts go first; barriers
@@ -888,33 +944,14 @@ impl Machine {
                 continue;
             }
             let blocking = node.blocking();
-            let sources = self.g.revert_sources(i);
-            let mut args = Args::with_capacity(sources.len());
-            self.gather_into(sources, &mut args);
-            let outcome = match self.failure.get(iu) {
-                Some(f) if self.slots[iu].state == AtomState::Failure => {
-                    Outcome::Failure(f.clone())
-                }
-                // Outputs are only shown while `Success`: unless a journal must
-                // keep them until the revert is done, they move to the revert.
-                _ if self.dirty.is_none() => {
-                    Outcome::Success(self.outputs[iu].take().unwrap_or_default())
-                }
-                _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
-            };
-            self.set_state(i, AtomState::Reverting)?;
-            let failures = self.failures_snapshot();
+            let input = self.begin_revert(i)?;
             self.in_flight += 1;
             return Ok(Some(Step {
                 atom: i,
                 attempt: self.slots[iu].attempts,
                 blocking,
                 timeout: None,
-                kind: JobKind::Revert(RevertInput {
-                    args,
-                    outcome,
-                    failures,
-                }),
+                kind: JobKind::Revert(input),
             }));
         }
         while let Some((_, key)) = self.forward.pop() {
@@ -967,10 +1004,7 @@ impl Machine {
             }
             let node = &self.g.nodes[iu];
             let (blocking, timeout) = (node.blocking(), node.timeout());
-            self.slots[iu].attempts += 1;
-            self.set_state(i, AtomState::Running)?;
-            let args = self.args_of(i);
-            self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
+            let args = self.begin_execute(i)?;
             self.in_flight += 1;
             return Ok(Some(Step {
                 atom: i,
@@ -1163,6 +1197,47 @@ impl Machine {
         Failure::new(FailureKind::Contract, message, "contract")
     }
 
+    /// Atom `i`'s `execute` returned `out`: `SUCCESS` if it is what the atom
+    /// declares, and its successors may start; else a contract failure.
+    #[inline(always)]
+    fn executed(&mut self, i: u32, out: Outputs) -> Result<(), TransitionError> {
+        if let Err(failure) = self.check_contract(i, &out) {
+            return self.execute_failed(i, failure);
+        }
+        let iu = i as usize;
+        self.outputs[iu] = Some(out);
+        self.set_state(i, AtomState::Success)?;
+        self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
+        if self.slots[iu].intention == Intention::Execute {
+            self.release_successors(i);
+        } else if self.slots[iu].rwaiting == 0 {
+            self.backward.push(i);
+        }
+        Ok(())
+    }
+
+    /// Atom `i`'s `execute` failed.
+    fn execute_failed(&mut self, i: u32, failure: Failure) -> Result<(), TransitionError> {
+        self.failure.set(i as usize, Some(failure));
+        self.failed.push(i);
+        self.snapshot = None;
+        self.set_state(i, AtomState::Failure)?;
+        self.on_failure(i)
+    }
+
+    /// Atom `i`'s `revert` returned `value`: `REVERTED`, and its predecessors
+    /// may revert.
+    #[inline(always)]
+    fn reverted(&mut self, i: u32, value: Option<Value>) -> Result<(), TransitionError> {
+        self.revert_results.set(i as usize, value);
+        self.set_state(i, AtomState::Reverted)?;
+        self.outputs[i as usize] = None;
+        if !self.halted {
+            self.after_revert(i)?;
+        }
+        Ok(())
+    }
+
     /// Records a finished job.
     pub(crate) fn complete(&mut self, done: Done) -> Result<(), TransitionError> {
         self.in_flight -= 1;
@@ -1172,37 +1247,12 @@ impl Machine {
                     self.push_forward(r);
                 }
             }
-            Done::Executed(i, result) => {
-                let iu = i as usize;
-                match result.and_then(|out| self.check_contract(i, &out).map(|()| out)) {
-                    Ok(out) => {
-                        self.outputs[iu] = Some(out);
-                        self.set_state(i, AtomState::Success)?;
-                        self.notifier.progress(&self.g.nodes[iu].name, i, 1.0);
-                        if self.slots[iu].intention == Intention::Execute {
-                            self.release_successors(i);
-                        } else if self.slots[iu].rwaiting == 0 {
-                            self.backward.push(i);
-                        }
-                    }
-                    Err(failure) => {
-                        self.failure.set(iu, Some(failure));
-                        self.failed.push(i);
-                        self.snapshot = None;
-                        self.set_state(i, AtomState::Failure)?;
-                        self.on_failure(i)?;
-                    }
-                }
-            }
+            Done::Executed(i, result) => match result {
+                Ok(out) => self.executed(i, out)?,
+                Err(failure) => self.execute_failed(i, failure)?,
+            },
             Done::Reverted(i, result) => match result {
-                Ok(value) => {
-                    self.revert_results.set(i as usize, value);
-                    self.set_state(i, AtomState::Reverted)?;
-                    self.outputs[i as usize] = None;
-                    if !self.halted {
-                        self.after_revert(i)?;
-                    }
-                }
+                Ok(value) => self.reverted(i, value)?,
                 Err(failure) => {
                     self.revert_failures.push((i, failure));
                     self.set_state(i, AtomState::RevertFailure)?;

@@ -655,6 +655,9 @@ impl Engine {
     ///
     /// Kept out of `drive_serial` so that a job never crosses an `await` on
     /// this path: the async function would copy it into its state and out.
+    /// Without a journal, plain tasks run inside the machine
+    /// ([`Machine::run_plain`](machine::Machine::run_plain)), which hands
+    /// back only what it does not run itself.
     fn run_at_once(&mut self) -> Result<Option<Awaited>, RunError> {
         loop {
             let step = if self.journal.is_none() {
