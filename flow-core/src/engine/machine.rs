@@ -774,7 +774,7 @@ impl Machine {
     /// work is a plain task ([`Node::is_plain`](crate::compile::Node::is_plain))
     /// to execute or revert and nobody listens to the run's events: the
     /// serial engine's path for the common case, which makes no [`Step`] and
-    /// no [`Done`] for a task that returns at once. Anything else (a wait, a
+    /// no [`Done`] for a task that succeeds at once. Anything else (a wait, a
     /// barrier, a retry controller, a gate, a listener) goes the way of
     /// [`Machine::next_step`]; both paths share the steps of starting and
     /// finishing an atom, so they keep one behaviour and one order.
