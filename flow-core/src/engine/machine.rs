@@ -87,9 +87,17 @@ pub(crate) fn start_step(g: &Graph, lent: &mut Context, step: Step) -> exec::Sta
     if step.blocking || step.timeout.is_some() {
         return exec::start(owned(step, task, lent.clone()));
     }
+    with_task(task, |task| {
+        exec::start_lent(step.atom, step.kind, task, lent)
+    })
+}
+
+/// Calls `f` with a node's task, or with one that does nothing for a node
+/// that has none (a barrier).
+fn with_task<R>(task: &Option<Runner>, f: impl FnOnce(&Runner) -> R) -> R {
     match task {
-        Some(task) => exec::start_lent(step.atom, step.kind, task, lent),
-        None => exec::start_lent(step.atom, step.kind, &Runner::nothing(), lent),
+        Some(task) => f(task),
+        None => f(&Runner::nothing()),
     }
 }
 
@@ -812,10 +820,10 @@ impl Machine {
                     continue;
                 }
                 let args = self.begin_execute(i)?;
-                let called = match &self.g.nodes[iu].task {
-                    Some(task) => exec::call(|| task.execute(args, &self.lent)),
-                    None => exec::call(|| Runner::nothing().execute(args, &self.lent)),
-                };
+                self.lent.point(i, self.slots[iu].attempts);
+                let called = with_task(&self.g.nodes[iu].task, |task| {
+                    exec::call(|| task.execute(args, &self.lent))
+                });
                 match called {
                     Ok(Ok(out)) => {
                         self.executed(i, out)?;
@@ -834,10 +842,9 @@ impl Machine {
                 }
                 let input = self.begin_revert(i)?;
                 self.lent.point(i, slot.attempts);
-                let called = match &self.g.nodes[iu].task {
-                    Some(task) => exec::call(|| task.revert(input, &self.lent)),
-                    None => exec::call(|| Runner::nothing().revert(input, &self.lent)),
-                };
+                let called = with_task(&self.g.nodes[iu].task, |task| {
+                    exec::call(|| task.revert(input, &self.lent))
+                });
                 match called {
                     Ok(Ok(value)) => {
                         self.reverted(i, value)?;
@@ -861,7 +868,7 @@ impl Machine {
     }
 
     /// Starts executing atom `i`: one attempt more, `RUNNING`, and its
-    /// arguments. The lent context points at it.
+    /// arguments.
     #[inline(always)]
     fn begin_execute(&mut self, i: u32) -> Result<Args, TransitionError> {
         let iu = i as usize;
@@ -869,7 +876,6 @@ impl Machine {
         self.set_state(i, AtomState::Running)?;
         let args = self.args_of(i);
         self.notifier.progress(&self.g.nodes[iu].name, i, 0.0);
-        self.lent.point(i, self.slots[iu].attempts);
         Ok(args)
     }
 
