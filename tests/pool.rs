@@ -1,7 +1,8 @@
 //! The parallel engine without a journal (workers sharing the scheduler):
 //! dropping and forgetting a run's future, suspend and cancel requests while
 //! tasks run, the concurrency limit, panics, wide flows, current-thread
-//! runtimes, and the events it reports.
+//! runtimes, the events it reports, and that no worker outlives a run holding
+//! the flow.
 
 mod common;
 
@@ -599,6 +600,50 @@ async fn ten_thousand_siblings_and_a_sink() {
         assert_eq!(out.values()[0].downcast_ref::<u64>(), Some(&(i as u64)));
     }
     assert_eq!(engine.atom_state("sink"), Some(AtomState::Success));
+}
+
+/// Records the thread that dropped it.
+struct DropProbe(Arc<Mutex<Vec<std::thread::ThreadId>>>);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        // A poisoned lock (a failed assertion) must not abort the process.
+        let mut threads = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        threads.push(std::thread::current().id());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_run_returns_no_worker_holds_the_flow() {
+    // The flow (here, the tasks' closures) is freed when the engine is
+    // dropped, on the dropping thread: a worker that outlived the run would
+    // free it on its own thread, later.
+    const TASKS: usize = 1_000;
+    let here = std::thread::current().id();
+    for round in 0..200 {
+        let dropped = Arc::new(Mutex::new(Vec::new()));
+        let mut flow = Flow::unordered("probed");
+        for i in 0..TASKS {
+            let probe = DropProbe(dropped.clone());
+            flow.push(Atom::new(
+                format!("t{i}"),
+                FnTask::sync(Signature::new(), move |_| {
+                    let _held = &probe;
+                    Ok(Outputs::new())
+                }),
+            ));
+        }
+        let mut engine = Engine::builder(flow.build().expect("valid flow"))
+            .parallel(4)
+            .build();
+        within_hang(engine.run(), "the run ends")
+            .await
+            .expect("runs");
+        assert_eq!(engine.state(), FlowState::Success, "round {round}");
+        assert!(dropped.lock().unwrap().is_empty(), "round {round}");
+        drop(engine);
+        assert_eq!(*dropped.lock().unwrap(), vec![here; TASKS], "round {round}");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -130,6 +130,15 @@ fn spread(shared: &Arc<Shared>, st: &mut State) -> bool {
 /// lend: the steps it runs touch no reference count that the other workers
 /// touch.
 async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
+    work(&shared, lender).await;
+    // Only now, with its graph and context dropped: the run may end (and the
+    // engine drop the flow) as soon as the last worker has left, and a
+    // worker still holding the graph then would free it on its thread.
+    leave(&shared, &mut shared.lock());
+}
+
+/// A worker's loop; it returns when the worker must leave.
+async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
     let (g, mut lent) = lender;
     let mut done: Vec<Done> = Vec::new();
     let mut taken: Vec<Step> = Vec::new();
@@ -144,24 +153,20 @@ async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
                 st.waiting -= 1;
             }
             if st.over {
-                leave(&shared, &mut st);
                 return;
             }
             let (room, max) = (st.quota.saturating_sub(running.len()), st.max);
             let Some(m) = st.machine.as_mut() else {
                 // The run was dropped and took the machine back.
-                leave(&shared, &mut st);
                 return;
             };
             if let Err(e) = step(m, &mut done, &mut taken, room, max) {
-                end(&shared, &mut st, Some(e));
-                leave(&shared, &mut st);
+                end(shared, &mut st, Some(e));
                 return;
             }
             if taken.is_empty() && running.is_empty() {
                 if m.in_flight == 0 {
-                    end(&shared, &mut st, None);
-                    leave(&shared, &mut st);
+                    end(shared, &mut st, None);
                     return;
                 }
                 // Registered before the lock is released: no wake-up is lost.
@@ -170,7 +175,7 @@ async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
                 registered = true;
                 None
             } else {
-                let woke = spread(&shared, &mut st);
+                let woke = spread(shared, &mut st);
                 if running.len() + taken.len() < st.quota {
                     // Room for more: be told when other workers make some ready.
                     notified.as_mut().enable();
