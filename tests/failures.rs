@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use common::{MODES, engine, failing, pos, progressing};
 use flow::{
-    Atom, AtomState, CaptureListener, DurationListener, Engine, Event, Exec, Failure, FailureKind,
-    Flow, FlowState, FnTask, Listener, Mode, Outcome, Outputs, RunError, Signature, TaskError,
-    Value,
+    Atom, AtomState, CaptureListener, CompiledFlow, DurationListener, Engine, Event, Exec, Failure,
+    FailureKind, Flow, FlowState, FnTask, Listener, Mode, Outcome, Outputs, RunError, Signature,
+    TaskError, Value,
 };
 use tokio::sync::oneshot;
 
@@ -319,16 +319,18 @@ async fn typed_error_is_recoverable_with_its_causes() {
 
 #[tokio::test]
 async fn wrong_number_of_outputs_is_a_contract_failure() {
-    for mode in MODES {
+    fn flow_of_one() -> CompiledFlow {
         let task = FnTask::sync(
             Signature::new().provides::<u32>("n"),
             |_| Ok(Outputs::new()),
         );
-        let flow = Flow::linear("c")
+        Flow::linear("c")
             .add(Atom::new("t", task))
             .build()
-            .expect("valid flow");
-        let (mut engine, capture) = engine(flow, mode);
+            .expect("valid flow")
+    }
+    for mode in MODES {
+        let (mut engine, capture) = engine(flow_of_one(), mode);
         let err = engine.run().await.expect_err("fails");
         let failure = &err.failures()[0].failure;
         assert_eq!(failure.kind(), FailureKind::Contract);
@@ -348,6 +350,17 @@ async fn wrong_number_of_outputs_is_a_contract_failure() {
             ],
             "{mode:?}"
         );
+        // With nobody listening (the engines' paths for plain tasks).
+        let mut engine = Engine::builder(flow_of_one()).mode(mode).build();
+        let err = engine.run().await.expect_err("fails");
+        let failure = &err.failures()[0].failure;
+        assert_eq!(failure.kind(), FailureKind::Contract, "{mode:?}");
+        assert_eq!(
+            failure.message(),
+            "task `t` returned 0 value(s) but declares 1 output(s)"
+        );
+        assert_eq!(engine.state(), FlowState::Reverted, "{mode:?}");
+        assert_eq!(engine.atom_state("t"), Some(AtomState::Reverted));
     }
 }
 

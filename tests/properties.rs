@@ -16,7 +16,10 @@
 //!   the flow ends `Reverted`;
 //! - every input carries the value its provider returned, and every revert sees
 //!   its own outcome and the run's failures;
-//! - the serial engine gives the same event sequence on two runs of one flow.
+//! - the serial engine gives the same event sequence on two runs of one flow;
+//! - with nobody listening (the engines' paths for plain tasks), the serial
+//!   engine makes the same calls, in the same order, as with a listener, and
+//!   so does the parallel engine with one atom in flight.
 
 mod common;
 
@@ -277,13 +280,14 @@ fn run(
     (result, engine.state(), capture.events())
 }
 
-/// Runs `built` on the serial engine with nobody listening, which takes the
-/// engine's path for plain tasks run on the spot: the run's result and the
-/// flow's state.
-fn run_unheard(rt: &tokio::runtime::Runtime, built: &Built) -> (Result<(), RunError>, FlowState) {
-    let mut engine = Engine::builder(built.flow.clone())
-        .mode(Mode::Serial)
-        .build();
+/// Runs `built` on `mode` with nobody listening, which takes the engines'
+/// paths for plain tasks: the run's result and the flow's state.
+fn run_unheard(
+    rt: &tokio::runtime::Runtime,
+    built: &Built,
+    mode: Mode,
+) -> (Result<(), RunError>, FlowState) {
+    let mut engine = Engine::builder(built.flow.clone()).mode(mode).build();
     let result = rt.block_on(engine.run());
     (result, engine.state())
 }
@@ -489,12 +493,45 @@ proptest! {
         let heard = build(&shape, failing);
         let unheard = build(&shape, failing);
         let (r1, s1, _) = run(&rt, &heard, Mode::Serial);
-        let (r2, s2) = run_unheard(&rt, &unheard);
+        let (r2, s2) = run_unheard(&rt, &unheard, Mode::Serial);
         check(&unheard, &r2, s2, true)?;
         prop_assert_eq!(format!("{r1:?}"), format!("{r2:?}"));
         prop_assert_eq!(s1, s2);
         // The same calls, in the same order, with the same data.
         prop_assert_eq!(take(&heard.log), take(&unheard.log));
+    }
+
+    #[test]
+    fn parallel_engine_respects_order_and_reverts_with_nobody_listening(
+        shape in shape(),
+        failing in prop::option::of(any::<Index>()),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a tokio runtime");
+        let built = build(&shape, failing);
+        let (result, state) = run_unheard(&rt, &built, Mode::Parallel(3));
+        check(&built, &result, state, false)?;
+    }
+
+    #[test]
+    fn parallel_engine_with_one_in_flight_runs_as_the_serial_engine_unheard(
+        shape in shape(),
+        failing in prop::option::of(any::<Index>()),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a tokio runtime");
+        let serial = build(&shape, failing);
+        let parallel = build(&shape, failing);
+        let (r1, s1, _) = run(&serial_runtime(), &serial, Mode::Serial);
+        let (r2, s2) = run_unheard(&rt, &parallel, Mode::Parallel(1));
+        check(&parallel, &r2, s2, true)?;
+        prop_assert_eq!(format!("{r1:?}"), format!("{r2:?}"));
+        prop_assert_eq!(s1, s2);
+        prop_assert_eq!(take(&serial.log), take(&parallel.log));
     }
 }
 

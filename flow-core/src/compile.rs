@@ -101,9 +101,10 @@ impl Node {
         self.rare.as_ref().map_or(0, |r| r.priority)
     }
 
-    /// A task that the serial engine may run on the spot with nothing but
-    /// its arguments: not a barrier, retry controller or gated node, neither
-    /// blocking nor under a time limit.
+    /// A task that an engine may run on the spot with nothing but its
+    /// arguments (the serial engine's loop, a parallel worker's smaller
+    /// jobs): not a barrier, retry controller or gated node, neither blocking
+    /// nor under a time limit.
     pub(crate) fn is_plain(&self) -> bool {
         self.task.is_some()
             && self
@@ -152,6 +153,9 @@ pub(crate) struct Graph {
     by_name: OnceLock<FxHashMap<Box<str>, u32>>,
     sources: Vec<Source>,
     pub(crate) gates: Vec<Gate>,
+    /// Whether any node has a priority: without one, the ready queue's key
+    /// is the position alone and nodes need not be read for it.
+    pub(crate) prioritized: bool,
 }
 
 impl Graph {
@@ -1660,8 +1664,10 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
     let root_name = Arc::from(&*root.name);
     let mut renamed = renamed.into_iter().peekable();
     let mut scopes = scopes.into_iter();
+    let mut prioritized = false;
     let mut node = |a: usize, atom: Atom, retry: Option<Retry>| {
         let (name, task, signature, timeout, priority) = atom.into_parts();
+        prioritized |= priority != 0;
         let renamed = renamed.next_if(|(i, _)| *i as usize == a).map(|(_, r)| r);
         let retry = retry.and_then(|retry| {
             let (_, end) = scopes.next()?;
@@ -1733,6 +1739,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         by_name: OnceLock::new(),
         sources,
         gates,
+        prioritized,
     })))
 }
 

@@ -74,6 +74,48 @@ pub(crate) enum Plain {
     Later(futures::future::BoxFuture<'static, Done>),
 }
 
+/// A plain task to execute ([`Node::is_plain`](crate::compile::Node::is_plain)),
+/// as the machine hands it to a parallel worker ([`Machine::take_into`]):
+/// smaller than a [`Step`], and finished with [`Machine::accept`] once the
+/// worker has checked its outputs.
+pub(crate) struct PlainJob {
+    atom: u32,
+    attempt: u32,
+    args: Args,
+}
+
+/// How a [`PlainJob`] went.
+pub(crate) enum PlainDone {
+    /// It succeeded and its outputs are what it declares.
+    Checked(u32, Outputs),
+    /// Anything else: a failure, or a future.
+    Other(exec::Started),
+}
+
+/// Runs `job`, an atom of graph `g`, with `lent`, a context of the run
+/// pointed at it, and checks its outputs against its contract, away from
+/// the machine.
+pub(crate) fn start_plain(g: &Graph, lent: &mut Context, job: PlainJob) -> PlainDone {
+    let PlainJob {
+        atom,
+        attempt,
+        args,
+    } = job;
+    lent.point(atom, attempt);
+    let called = with_task(&g.nodes[atom as usize].task, |task| {
+        exec::call(|| task.execute(args, lent))
+    });
+    match called {
+        Ok(Ok(out)) => match check_contract(g, atom, &out) {
+            Ok(()) => PlainDone::Checked(atom, out),
+            Err(failure) => {
+                PlainDone::Other(exec::Started::Now(Done::Executed(atom, Err(failure))))
+            }
+        },
+        other => PlainDone::Other(exec::started(atom, lent, other, Done::Executed)),
+    }
+}
+
 /// Starts `step`, an atom of graph `g`, with `lent`, a context of the run
 /// pointed at it: a synchronous task runs to its end here and nothing is
 /// cloned for it; a task that must travel (blocking, or under a time limit)
@@ -90,6 +132,47 @@ pub(crate) fn start_step(g: &Graph, lent: &mut Context, step: Step) -> exec::Sta
     with_task(task, |task| {
         exec::start_lent(step.atom, step.kind, task, lent)
     })
+}
+
+/// Whether `out` is what atom `i` of graph `g` declares: as many values, of
+/// the declared types.
+#[inline(always)]
+fn check_contract(g: &Graph, i: u32, out: &Outputs) -> Result<(), Failure> {
+    let declared = g.nodes[i as usize].signature.outputs();
+    if out.len() != declared.len() {
+        return Err(contract_broken(g, i, out, None));
+    }
+    for (k, (v, spec)) in out.0.iter().zip(declared.iter()).enumerate() {
+        if v.type_id() != spec.ty().id() {
+            return Err(contract_broken(g, i, out, Some(k)));
+        }
+    }
+    Ok(())
+}
+
+/// The failure of atom `i` of graph `g` when it returned `out`, the wrong
+/// number of values or (`wrong`) a value of the wrong type.
+#[cold]
+#[inline(never)]
+fn contract_broken(g: &Graph, i: u32, out: &Outputs, wrong: Option<usize>) -> Failure {
+    let node = &g.nodes[i as usize];
+    let declared = node.signature.outputs();
+    let message = match wrong {
+        None => format!(
+            "task `{}` returned {} value(s) but declares {} output(s)",
+            node.name,
+            out.len(),
+            declared.len()
+        ),
+        Some(k) => format!(
+            "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
+            node.name,
+            crate::compile::short_type(out.0[k].type_name()),
+            node.output_name(k),
+            crate::compile::short_type(declared[k].ty().name())
+        ),
+    };
+    Failure::new(FailureKind::Contract, message, "contract")
 }
 
 /// Calls `f` with a node's task, or with one that does nothing for a node
@@ -278,8 +361,14 @@ impl Slot {
 
 /// Atom `i`'s place in the forward queue, a max-queue: higher priority
 /// first, then declaration order.
+#[inline(always)]
 fn forward_key(g: &Graph, i: u32) -> (i32, u32) {
-    (g.nodes[i as usize].priority(), u32::MAX - i)
+    let priority = if g.prioritized {
+        g.nodes[i as usize].priority()
+    } else {
+        0
+    };
+    (priority, u32::MAX - i)
 }
 
 fn active(s: AtomState) -> bool {
@@ -691,6 +780,7 @@ impl Machine {
         }
     }
 
+    #[inline(always)]
     fn gather_into(&self, sources: &[Source], args: &mut Args) {
         for s in sources {
             args.push(self.arg(s));
@@ -728,6 +818,7 @@ impl Machine {
         }
     }
 
+    #[inline(always)]
     fn args_of(&self, i: u32) -> Args {
         let sources = self.g.exec_sources(i);
         let mut args = Args::with_capacity(sources.len());
@@ -865,6 +956,51 @@ impl Machine {
     /// What [`Machine::run_plain`] leaves to the general path.
     fn general(&mut self) -> Result<Plain, TransitionError> {
         Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step))
+    }
+
+    /// Takes the next piece of work for a parallel worker: a plain task to
+    /// execute goes to `plain` while nobody listens (and no revert or wait
+    /// goes first); anything else goes to `steps`, as
+    /// [`Machine::next_step`] makes it. Returns whether it took anything.
+    pub(crate) fn take_into(
+        &mut self,
+        plain: &mut Vec<PlainJob>,
+        steps: &mut Vec<Step>,
+    ) -> Result<bool, TransitionError> {
+        if !(self.halted || self.suspending)
+            && self.waits.is_empty()
+            && self.backward.is_empty()
+            && !self.notifier.listening()
+        {
+            while let Some(key) = self.forward.pop() {
+                let i = u32::MAX - key.1;
+                let iu = i as usize;
+                if !self.g.nodes[iu].is_plain() {
+                    // The largest key: `next_step` takes it first.
+                    self.forward.push(key);
+                    break;
+                }
+                let slot = self.slots[iu];
+                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                    continue;
+                }
+                let args = self.begin_execute(i)?;
+                self.in_flight += 1;
+                plain.push(PlainJob {
+                    atom: i,
+                    attempt: self.slots[iu].attempts,
+                    args,
+                });
+                return Ok(true);
+            }
+        }
+        Ok(match self.next_step()? {
+            Some(step) => {
+                steps.push(step);
+                true
+            }
+            None => false,
+        })
     }
 
     /// Starts executing atom `i`: one attempt more, `RUNNING`, and its
@@ -1163,53 +1299,27 @@ impl Machine {
         Ok(())
     }
 
-    /// Whether `out` is what atom `i` declares: as many values, of the
-    /// declared types.
-    fn check_contract(&self, i: u32, out: &Outputs) -> Result<(), Failure> {
-        let declared = self.g.nodes[i as usize].signature.outputs();
-        if out.len() != declared.len() {
-            return Err(self.contract_broken(i, out, None));
-        }
-        for (k, (v, spec)) in out.0.iter().zip(declared.iter()).enumerate() {
-            if v.type_id() != spec.ty().id() {
-                return Err(self.contract_broken(i, out, Some(k)));
-            }
-        }
-        Ok(())
-    }
-
-    /// The failure of atom `i` when it returned `out`, the wrong number of
-    /// values or (`wrong`) a value of the wrong type.
-    #[cold]
-    #[inline(never)]
-    fn contract_broken(&self, i: u32, out: &Outputs, wrong: Option<usize>) -> Failure {
-        let node = &self.g.nodes[i as usize];
-        let declared = node.signature.outputs();
-        let message = match wrong {
-            None => format!(
-                "task `{}` returned {} value(s) but declares {} output(s)",
-                node.name,
-                out.len(),
-                declared.len()
-            ),
-            Some(k) => format!(
-                "task `{}` returned a `{}` for output `{}`, which it declares as `{}`",
-                node.name,
-                crate::compile::short_type(out.0[k].type_name()),
-                node.output_name(k),
-                crate::compile::short_type(declared[k].ty().name())
-            ),
-        };
-        Failure::new(FailureKind::Contract, message, "contract")
-    }
-
     /// Atom `i`'s `execute` returned `out`: `SUCCESS` if it is what the atom
     /// declares, and its successors may start; else a contract failure.
     #[inline(always)]
     fn executed(&mut self, i: u32, out: Outputs) -> Result<(), TransitionError> {
-        if let Err(failure) = self.check_contract(i, &out) {
+        if let Err(failure) = check_contract(&self.g, i, &out) {
             return self.execute_failed(i, failure);
         }
+        self.succeeded(i, out)
+    }
+
+    /// Records a [`PlainJob`] that succeeded, its outputs already checked
+    /// against its contract ([`PlainDone::Checked`]).
+    pub(crate) fn accept(&mut self, i: u32, out: Outputs) -> Result<(), TransitionError> {
+        self.in_flight -= 1;
+        self.succeeded(i, out)
+    }
+
+    /// Atom `i` returned `out`, which is what it declares: `SUCCESS`, and
+    /// its successors may start.
+    #[inline(always)]
+    fn succeeded(&mut self, i: u32, out: Outputs) -> Result<(), TransitionError> {
         let iu = i as usize;
         self.outputs[iu] = Some(out);
         self.set_state(i, AtomState::Success)?;

@@ -6,7 +6,10 @@
 //! them: synchronous tasks to their end at once, with the run's graph and a
 //! context of the worker's own, pointed at each task in turn (no reference
 //! count shared with the other workers changes per task); asynchronous ones
-//! together. A finished atom's successors are thus started by the worker
+//! together. While nobody listens, a plain task to execute
+//! ([`Node::is_plain`](crate::compile::Node::is_plain)) is taken in a smaller
+//! form than other work, and the worker checks its outputs against its
+//! contract before taking the lock again, so that less is done under it. A finished atom's successors are thus started by the worker
 //! that finished it, with no hand-off to another thread, and jobs are taken
 //! and reported in batches when the maximum allows. There are at most as many workers as the
 //! runtime has threads (fewer if the maximum is lower), started as work
@@ -26,7 +29,7 @@ use tokio::sync::Notify;
 
 use crate::compile::Graph;
 use crate::engine::exec;
-use crate::engine::machine::{Done, Machine, Step, start_step};
+use crate::engine::machine::{Done, Machine, PlainDone, PlainJob, Step, start_plain, start_step};
 use crate::error::RunError;
 use crate::task::Context;
 
@@ -68,23 +71,42 @@ impl Shared {
 /// asynchronous one waiting does not hold the others back.
 type Running = FuturesUnordered<BoxFuture<'static, Done>>;
 
+/// What a worker holds between two visits to the scheduler.
+#[derive(Default)]
+struct Batch {
+    /// Plain tasks to execute.
+    plain: Vec<PlainJob>,
+    /// Any other work.
+    taken: Vec<Step>,
+    /// Plain tasks that succeeded, their outputs checked.
+    checked: Vec<(u32, crate::task::Outputs)>,
+    /// Other finished jobs.
+    done: Vec<Done>,
+}
+
+impl Batch {
+    fn to_start(&self) -> usize {
+        self.plain.len() + self.taken.len()
+    }
+
+    fn finished(&self) -> bool {
+        !self.checked.is_empty() || !self.done.is_empty()
+    }
+}
+
 /// One scheduling step, under the lock: records what finished, then takes
-/// steps to run while the worker's quota and the maximum in flight allow.
-fn step(
-    m: &mut Machine,
-    done: &mut Vec<Done>,
-    taken: &mut Vec<Step>,
-    room: usize,
-    max: usize,
-) -> Result<(), RunError> {
-    for d in done.drain(..) {
+/// work while the worker's quota and the maximum in flight allow.
+fn step(m: &mut Machine, b: &mut Batch, room: usize, max: usize) -> Result<(), RunError> {
+    for (i, out) in b.checked.drain(..) {
+        m.accept(i, out)?;
+    }
+    for d in b.done.drain(..) {
         m.complete(d)?;
     }
     m.apply_requests()?;
-    while taken.len() < room && m.in_flight < max {
-        match m.next_step()? {
-            Some(next) => taken.push(next),
-            None => break,
+    while b.to_start() < room && m.in_flight < max {
+        if !m.take_into(&mut b.plain, &mut b.taken)? {
+            break;
         }
     }
     Ok(())
@@ -140,8 +162,7 @@ async fn worker(shared: Arc<Shared>, lender: (Arc<Graph>, Context)) {
 /// A worker's loop; it returns when the worker must leave.
 async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
     let (g, mut lent) = lender;
-    let mut done: Vec<Done> = Vec::new();
-    let mut taken: Vec<Step> = Vec::new();
+    let mut b = Batch::default();
     let mut running = Running::new();
     let mut registered = false;
     loop {
@@ -160,11 +181,11 @@ async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
                 // The run was dropped and took the machine back.
                 return;
             };
-            if let Err(e) = step(m, &mut done, &mut taken, room, max) {
+            if let Err(e) = step(m, &mut b, room, max) {
                 end(shared, &mut st, Some(e));
                 return;
             }
-            if taken.is_empty() && running.is_empty() {
+            if b.to_start() == 0 && running.is_empty() {
                 if m.in_flight == 0 {
                     end(shared, &mut st, None);
                     return;
@@ -176,7 +197,7 @@ async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
                 None
             } else {
                 let woke = spread(shared, &mut st);
-                if running.len() + taken.len() < st.quota {
+                if running.len() + b.to_start() < st.quota {
                     // Room for more: be told when other workers make some ready.
                     notified.as_mut().enable();
                     st.waiting += 1;
@@ -193,13 +214,20 @@ async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
             Requeue(false).await;
         }
         // Synchronous tasks run to their end here; the others join `running`.
-        for next in taken.drain(..) {
+        for job in b.plain.drain(..) {
+            match start_plain(&g, &mut lent, job) {
+                PlainDone::Checked(i, out) => b.checked.push((i, out)),
+                PlainDone::Other(exec::Started::Now(d)) => b.done.push(d),
+                PlainDone::Other(exec::Started::Later(f)) => running.push(f),
+            }
+        }
+        for next in b.taken.drain(..) {
             match start_step(&g, &mut lent, next) {
-                exec::Started::Now(d) => done.push(d),
+                exec::Started::Now(d) => b.done.push(d),
                 exec::Started::Later(f) => running.push(f),
             }
         }
-        if done.is_empty() {
+        if !b.finished() {
             // Wait until a job ends, or there is more to take.
             let first = if registered {
                 tokio::select! {
@@ -209,11 +237,11 @@ async fn work(shared: &Arc<Shared>, lender: (Arc<Graph>, Context)) {
             } else {
                 running.next().await
             };
-            done.extend(first);
+            b.done.extend(first);
         }
         // Every other job that can end without waiting is reported at once.
         while let Some(Some(d)) = running.next().now_or_never() {
-            done.push(d);
+            b.done.push(d);
         }
     }
 }
