@@ -9,9 +9,10 @@
 //! together. While nobody listens, a plain task to execute
 //! ([`Node::is_plain`](crate::compile::Node::is_plain)) is taken in a smaller
 //! form than other work, and the worker checks its outputs against its
-//! contract before taking the lock again, so that less is done under it. A finished atom's successors are thus started by the worker
-//! that finished it, with no hand-off to another thread, and jobs are taken
-//! and reported in batches when the maximum allows. There are at most as many workers as the
+//! contract before taking the lock again, so that less is done under it. A
+//! finished atom's successors are thus started by the worker that finished
+//! it, with no hand-off to another thread, and jobs are taken and reported in
+//! batches when the maximum allows. There are at most as many workers as the
 //! runtime has threads (fewer if the maximum is lower), started as work
 //! appears. A worker with room for more waits until another one makes work
 //! ready, and the last one to find nothing ready and nothing running ends the
