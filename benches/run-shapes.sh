@@ -117,6 +117,22 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 : >"$paired"
 
 failed=()
+# Runs one case of the bench example and appends its line to file $1;
+# a failure is noted under the name $2.
+run_case() {
+    local file="$1" name="$2" shape="$3" size="$4" engine="$5" n="$6" line
+    local args=("$shape" "$size" "$engine" --repeat "$n")
+    if [[ $engine == parallel ]]; then
+        args+=(--workers 2 --max "$max")
+    fi
+    if line="$("$bench" "${args[@]}")"; then
+        echo "$line" >>"$file"
+    else
+        echo "run-shapes: $name FAILED" >&2
+        failed+=("$name")
+    fi
+}
+
 for shape in "${shapes[@]}"; do
     for size in $(sizes_of "$shape"); do
         if [[ $quick -eq 1 && $size -gt 10000 ]]; then
@@ -128,16 +144,7 @@ for shape in "${shapes[@]}"; do
         fi
         for engine in "${engines[@]}"; do
             echo "run-shapes: $shape $size $engine (repeat $n)" >&2
-            args=("$shape" "$size" "$engine" --repeat "$n")
-            if [[ $engine == parallel ]]; then
-                args+=(--workers 2 --max "$max")
-            fi
-            if line="$("$bench" "${args[@]}")"; then
-                echo "$line" >>"$out"
-            else
-                echo "run-shapes: $shape $size $engine FAILED" >&2
-                failed+=("$shape/$size/$engine")
-            fi
+            run_case "$out" "$shape/$size/$engine" "$shape" "$size" "$engine" "$n"
         done
     done
 done
@@ -151,16 +158,7 @@ if [[ $pairs -gt 0 && " ${shapes[*]} " == *" embarrassing "* && ${#engines[@]} -
     for p in $(seq "$pairs"); do
         echo "run-shapes: speedup pair $p of $pairs (embarrassing $size)" >&2
         for engine in serial parallel; do
-            args=(embarrassing "$size" "$engine" --repeat 5)
-            if [[ $engine == parallel ]]; then
-                args+=(--workers 2 --max "$max")
-            fi
-            if line="$("$bench" "${args[@]}")"; then
-                echo "$line" >>"$paired"
-            else
-                echo "run-shapes: speedup pair $p $engine FAILED" >&2
-                failed+=("speedup/$p/$engine")
-            fi
+            run_case "$paired" "speedup/$p/$engine" embarrassing "$size" "$engine" 5
         done
     done
 fi

@@ -430,6 +430,13 @@ fn serial_runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+fn parallel_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("a tokio runtime")
+}
+
 proptest! {
     // Integration tests have no `lib.rs` next to them for proptest's regression
     // files: shrunk cases are printed instead.
@@ -454,10 +461,7 @@ proptest! {
         shape in shape(),
         failing in prop::option::of(any::<Index>()),
     ) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a tokio runtime");
+        let rt = parallel_runtime();
         let built = build(&shape, failing);
         let (result, state, _) = run(&rt, &built, Mode::Parallel(3));
         check(&built, &result, state, false)?;
@@ -506,10 +510,7 @@ proptest! {
         shape in shape(),
         failing in prop::option::of(any::<Index>()),
     ) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a tokio runtime");
+        let rt = parallel_runtime();
         let built = build(&shape, failing);
         let (result, state) = run_unheard(&rt, &built, Mode::Parallel(3));
         check(&built, &result, state, false)?;
@@ -520,10 +521,7 @@ proptest! {
         shape in shape(),
         failing in prop::option::of(any::<Index>()),
     ) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a tokio runtime");
+        let rt = parallel_runtime();
         let serial = build(&shape, failing);
         let parallel = build(&shape, failing);
         let (r1, s1, _) = run(&serial_runtime(), &serial, Mode::Serial);
