@@ -541,12 +541,11 @@ impl Machine {
         }
     }
 
+    #[inline]
     fn set_intention(&mut self, i: u32, to: Intention) {
         if self.slots[i as usize].intention != to {
             self.slots[i as usize].intention = to;
-            if !self.g.nodes[i as usize].is_barrier() {
-                self.mark(i);
-            }
+            self.mark(i);
         }
     }
 
@@ -1598,19 +1597,34 @@ impl Machine {
         self.waits.clear();
         self.forward.clear();
         self.mark_flow();
+        self.backward.clear();
+        // One pass: each atom is marked, and what holds it back counted, in
+        // the same visit. A successor is judged as it is once marked (to be
+        // reverted, and `SUCCESS` if it was `RETRYING`), whether or not the
+        // pass has reached it yet.
         for i in 0..self.slots.len() as u32 {
+            let iu = i as usize;
             self.set_intention(i, Intention::Revert);
-            if self.slots[i as usize].owner != NONE {
-                self.slots[i as usize].owner = NONE;
+            if self.slots[iu].owner != NONE {
+                self.slots[iu].owner = NONE;
                 self.mark(i);
             }
-            if self.slots[i as usize].state == AtomState::Retrying {
+            if self.slots[iu].state == AtomState::Retrying {
                 self.force_state(i, AtomState::Success);
             }
-        }
-        self.backward.clear();
-        for i in 0..self.slots.len() as u32 {
-            self.count_revert_waits(i);
+            let slots = &self.slots;
+            let w = (self.g.succs(i).iter())
+                .filter(|&&s| {
+                    let slot = &slots[s as usize];
+                    active(slot.state)
+                        || slot.state == AtomState::Retrying
+                        || (slot.state == AtomState::Ignore && !slot.passed)
+                })
+                .count() as u32;
+            self.slots[iu].rwaiting = w;
+            if w == 0 && self.slots[iu].needs_undo() {
+                self.backward.push(i);
+            }
         }
     }
 
