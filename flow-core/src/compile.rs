@@ -460,7 +460,12 @@ impl<'a> Arena<'a> {
     /// root's exports are nobody's input, so they are not kept.
     fn compute_exports(&mut self) {
         for id in (1..self.flows.len()).rev() {
-            let mut exports: FxHashMap<&'a str, Export> = FxHashMap::default();
+            // At least one name per output of the flow's own atoms: sized
+            // at once, a large flow's map is not rehashed as it grows.
+            let (first, end) = self.flows[id].range;
+            let outputs = self.output_start(end) - self.output_start(first);
+            let mut exports: FxHashMap<&'a str, Export> =
+                FxHashMap::with_capacity_and_hasher(outputs, Default::default());
             let pattern = self.flows[id].flow.pattern;
             if let Some(r) = self.flows[id].retry {
                 self.for_each_export(NodeRef::Atom(r), |name, export| {
@@ -521,12 +526,13 @@ impl<'a> Arena<'a> {
     /// atom's begin, so the atom's signature, elsewhere in memory, is not
     /// read to count them.
     fn outputs(&self, a: u32) -> &[&'a str] {
-        let start = self.atoms[a as usize].first_output as usize;
-        let end = self
-            .atoms
-            .get(a as usize + 1)
-            .map_or(self.output_names.len(), |next| next.first_output as usize);
-        &self.output_names[start..end]
+        &self.output_names[self.output_start(a)..self.output_start(a + 1)]
+    }
+
+    /// Where the published output names of atom `a` start in
+    /// `output_names`; their end for `a` past the last atom.
+    fn output_start(&self, a: u32) -> usize {
+        (self.atoms.get(a as usize)).map_or(self.output_names.len(), |x| x.first_output as usize)
     }
 
     fn output_type(&self, atom: u32, index: u32) -> TypeInfo {
