@@ -357,6 +357,14 @@ impl Slot {
     fn needs_undo(&self) -> bool {
         self.state.has_executed() || (self.state == AtomState::Ignore && !self.passed)
     }
+
+    /// Whether this atom, as a successor, keeps its predecessors from being
+    /// reverted: it ran and is not undone yet, or (`marked` for revert) it
+    /// was ignored and the revert has not passed it.
+    #[inline(always)]
+    fn holds_back_revert(&self, marked: bool) -> bool {
+        active(self.state) || (marked && self.state == AtomState::Ignore && !self.passed)
+    }
 }
 
 /// Atom `i`'s place in the forward queue, a max-queue: higher priority
@@ -759,11 +767,8 @@ impl Machine {
 
     /// Whether atom `i` keeps its predecessors from reverting.
     fn blocks_revert(&self, i: u32) -> bool {
-        let iu = i as usize;
-        active(self.slots[iu].state)
-            || (self.slots[iu].state == AtomState::Ignore
-                && !self.slots[iu].passed
-                && self.slots[iu].intention == Intention::Revert)
+        let slot = &self.slots[i as usize];
+        slot.holds_back_revert(slot.intention == Intention::Revert)
     }
 
     fn count_revert_waits(&mut self, i: u32) {
@@ -1616,9 +1621,7 @@ impl Machine {
             let w = (self.g.succs(i).iter())
                 .filter(|&&s| {
                     let slot = &slots[s as usize];
-                    active(slot.state)
-                        || slot.state == AtomState::Retrying
-                        || (slot.state == AtomState::Ignore && !slot.passed)
+                    slot.state == AtomState::Retrying || slot.holds_back_revert(true)
                 })
                 .count() as u32;
             self.slots[iu].rwaiting = w;
