@@ -16,7 +16,9 @@
 #   --pairs N    for the parallel speedup, N more processes of each engine
 #                on `embarrassing` at its largest size, serial and parallel
 #                alternating, and the median of the N ratios (default 5;
-#                0 takes the ratio of the table's two rows alone)
+#                0 takes the ratio of the table's two rows alone); after
+#                each pair, one process measures the host's ceiling: the
+#                same arithmetic in 1 and in 2 plain threads, no engine
 #   SHAPE...     only these shapes (linear_chain binary_tree fan_out_in
 #                wavefront embarrassing revert_chain)
 #
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '7,20s/^# \{0,1\}//p' "$0"
+    sed -n '7,22s/^# \{0,1\}//p' "$0"
 }
 
 all_shapes=(linear_chain binary_tree fan_out_in wavefront embarrassing revert_chain)
@@ -124,6 +126,8 @@ run_case() {
     local args=("$shape" "$size" "$engine" --repeat "$n")
     if [[ $engine == parallel ]]; then
         args+=(--workers 2 --max "$max")
+    elif [[ $engine == ceiling ]]; then
+        args=("$shape" "$size" --ceiling --repeat "$n" --workers 2)
     fi
     if line="$("$bench" "${args[@]}")"; then
         echo "$line" >>"$file"
@@ -157,7 +161,7 @@ if [[ $pairs -gt 0 && " ${shapes[*]} " == *" embarrassing "* && ${#engines[@]} -
     if [[ $quick -eq 1 ]]; then size=10000; fi
     for p in $(seq "$pairs"); do
         echo "run-shapes: speedup pair $p of $pairs (embarrassing $size)" >&2
-        for engine in serial parallel; do
+        for engine in serial parallel ceiling; do
             run_case "$paired" "speedup/$p/$engine" embarrassing "$size" "$engine" 5
         done
     done
@@ -170,6 +174,8 @@ import sys
 path, paired, order = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 pairs = [json.loads(l) for l in open(paired) if l.strip()]
+ceilings = sorted(r["ceiling"] for r in pairs if r["engine"] == "none")
+pairs = [r for r in pairs if r["engine"] != "none"]
 rank = {s: i for i, s in enumerate(order)}
 rows.sort(key=lambda r: (rank.get(r["shape"], len(order)), r["tasks"], r["engine"] != "serial"))
 
@@ -246,6 +252,14 @@ if ratios:
         ">= 1.8",
         median >= 1.8,
     )
+    if ceilings:
+        top = ceilings[len(ceilings) // 2]
+        print(
+            f"| embarrassing: the same arithmetic, no engine, 2 plain threads / 1 "
+            f"(this host's ceiling), median of {len(ceilings)} processes | {num(pairs[0]['size'])} "
+            f"| {top:.2f} ({ceilings[0]:.2f}-{ceilings[-1]:.2f}) | (for reference) | "
+            f"the engine's speedup is {median / top:.2f} of it |"
+        )
 elif common:
     size = common[-1]
     ratio = (

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- SHAPE SIZE ENGINE [--repeat N] [--workers N] [--max N]
+//! cargo run --release --example bench -- embarrassing SIZE --ceiling [--repeat N] [--workers N]
 //! cargo run --release --example bench -- linear_chain 1000000 serial
 //! {"shape":"linear_chain","size":1000000,"tasks":1000000,"engine":"serial","build_ns_per_task":..,"run_ns_per_task":..,"teardown_ns_per_task":..,"total_ns_per_task":..,"peak_rss_bytes":..,"repeat":1}
 //! ```
@@ -19,6 +20,14 @@
 //! at the moment its last task fails. With `--repeat N`
 //! the case runs N times in this process and the medians are printed. Run one
 //! case per process: `peak_rss_bytes` is the process's high-water mark.
+//!
+//! `--ceiling` measures the host rather than the engine: the arithmetic of
+//! the `embarrassing` tasks alone, with no flow and no engine, first in one
+//! thread and then split evenly over `--workers` plain threads, the two
+//! alternating N times. Its line has `engine` `none`, `serial_ns_per_task`,
+//! `parallel_ns_per_task` and `ceiling`, the median of the N ratios: the
+//! most any scheduler could gain from that many threads on this host at
+//! that moment, to read the parallel engine's speedup against.
 
 #[path = "../benches/shapes/mod.rs"]
 mod shapes;
@@ -35,7 +44,7 @@ use flow::{Engine, RunError};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N] [--max N]";
+const USAGE: &str = "usage: bench SHAPE SIZE serial|parallel [--repeat N] [--workers N] [--max N]\n       bench embarrassing SIZE --ceiling [--repeat N] [--workers N]";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -62,6 +71,8 @@ struct Case {
     repeat: usize,
     workers: usize,
     max: Option<usize>,
+    /// The host's ceiling for the `embarrassing` arithmetic, no engine.
+    ceiling: bool,
 }
 
 fn parse() -> Result<Case, String> {
@@ -70,6 +81,7 @@ fn parse() -> Result<Case, String> {
     let mut repeat = 1;
     let mut workers = 2;
     let mut max = None;
+    let mut ceiling = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -82,13 +94,30 @@ fn parse() -> Result<Case, String> {
             "--repeat" => repeat = number("--repeat")?,
             "--workers" => workers = number("--workers")?,
             "--max" => max = Some(number("--max")?),
+            "--ceiling" => ceiling = true,
             "-h" | "--help" => return Err(String::new()),
             _ => positional.push(arg.clone()),
         }
     }
+    if ceiling {
+        // No engine: the ENGINE argument is not taken.
+        if max.is_some() {
+            return Err("--ceiling runs no engine: --max does not apply".into());
+        }
+        positional.push("parallel".into());
+    }
     let [shape, size, engine] = positional.as_slice() else {
-        return Err("expected SHAPE SIZE ENGINE".into());
+        return Err(if ceiling {
+            "expected embarrassing SIZE --ceiling".into()
+        } else {
+            "expected SHAPE SIZE ENGINE".into()
+        });
     };
+    if ceiling && shape != "embarrassing" {
+        return Err(format!(
+            "--ceiling measures the arithmetic of `embarrassing` tasks, not `{shape}`"
+        ));
+    }
     if !shapes::SHAPES.contains(&shape.as_str()) {
         return Err(format!(
             "unknown shape `{shape}`; the shapes are {}",
@@ -114,6 +143,62 @@ fn parse() -> Result<Case, String> {
         repeat,
         workers,
         max,
+        ceiling,
+    })
+}
+
+/// The `embarrassing` tasks' arithmetic for tasks `range`, in this thread.
+fn spin_range(range: std::ops::Range<usize>) -> u64 {
+    range.fold(0u64, |acc, i| acc.wrapping_add(shapes::spin(i as u64)))
+}
+
+/// The host's ceiling: `size` tasks' arithmetic in one thread, then split
+/// over `workers` threads, alternating `repeat` times; one JSON line. The
+/// helper threads are started once and wait at a barrier between rounds, as
+/// the engine's worker threads outlive its runs.
+fn ceiling(case: &Case) -> serde_json::Value {
+    let (n, workers) = (case.size, case.workers);
+    let chunk = n.div_ceil(workers);
+    let mut serial = Vec::with_capacity(case.repeat);
+    let mut parallel = Vec::with_capacity(case.repeat);
+    let mut ratios = Vec::with_capacity(case.repeat);
+    let barrier = std::sync::Barrier::new(workers);
+    std::thread::scope(|scope| {
+        for w in 1..workers {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                for _ in 0..case.repeat {
+                    barrier.wait();
+                    std::hint::black_box(spin_range(w * chunk..((w + 1) * chunk).min(n)));
+                    barrier.wait();
+                }
+            });
+        }
+        for _ in 0..case.repeat {
+            let start = Instant::now();
+            std::hint::black_box(spin_range(0..n));
+            let one = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            barrier.wait();
+            std::hint::black_box(spin_range(0..chunk.min(n)));
+            barrier.wait();
+            let many = start.elapsed().as_secs_f64();
+            serial.push(one);
+            parallel.push(many);
+            ratios.push(one / many);
+        }
+    });
+    let per_task = |secs: f64| (secs * 1e9 / n as f64).round();
+    serde_json::json!({
+        "shape": case.shape,
+        "size": n,
+        "tasks": n,
+        "engine": "none",
+        "workers": workers,
+        "serial_ns_per_task": per_task(median(serial)),
+        "parallel_ns_per_task": per_task(median(parallel)),
+        "ceiling": (median(ratios) * 1000.0).round() / 1000.0,
+        "repeat": case.repeat,
     })
 }
 
@@ -130,6 +215,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if case.ceiling {
+        let line = ceiling(&case);
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        return ExitCode::SUCCESS;
+    }
     let rt = if case.parallel {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(case.workers)
