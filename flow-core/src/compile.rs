@@ -1139,12 +1139,20 @@ impl<'a> Compiler<'a> {
             }
             Pattern::Unordered => {
                 stack.push(Frame::Unordered);
-                let mut entries = Ends::new();
-                let mut exits = Ends::new();
+                // Room for one entry and one exit per item, what an atom has:
+                // the lists grow once, not as they fill.
+                let mut entries = Ends::with_capacity(info.items.len());
+                let mut exits = Ends::with_capacity(info.items.len());
                 for &item in &info.items {
+                    if let NodeRef::Atom(a) = item {
+                        self.visit_atom(stack, a);
+                        entries.push(a);
+                        exits.push(a);
+                        continue;
+                    }
                     let (en, ex) = self.visit(stack, item);
-                    entries.extend(en);
-                    exits.extend(ex);
+                    entries.extend_from_slice(&en);
+                    exits.extend_from_slice(&ex);
                 }
                 stack.pop();
                 (entries, exits)
