@@ -99,19 +99,15 @@ fn parse() -> Result<Case, String> {
             _ => positional.push(arg.clone()),
         }
     }
-    if ceiling {
-        // No engine: the ENGINE argument is not taken.
-        if max.is_some() {
-            return Err("--ceiling runs no engine: --max does not apply".into());
-        }
-        positional.push("parallel".into());
+    if ceiling && max.is_some() {
+        return Err("--ceiling runs no engine: --max does not apply".into());
     }
-    let [shape, size, engine] = positional.as_slice() else {
-        return Err(if ceiling {
-            "expected embarrassing SIZE --ceiling".into()
-        } else {
-            "expected SHAPE SIZE ENGINE".into()
-        });
+    // With --ceiling no engine runs, and none is named.
+    let (shape, size, engine) = match (ceiling, positional.as_slice()) {
+        (true, [shape, size]) => (shape, size, None),
+        (false, [shape, size, engine]) => (shape, size, Some(engine.as_str())),
+        (true, _) => return Err("expected embarrassing SIZE --ceiling".into()),
+        (false, _) => return Err("expected SHAPE SIZE ENGINE".into()),
     };
     if ceiling && shape != "embarrassing" {
         return Err(format!(
@@ -131,10 +127,10 @@ fn parse() -> Result<Case, String> {
         .filter(|s| *s >= 1.0)
         .ok_or_else(|| format!("`{size}` is not a size (1000, 1e6, 1_000_000)"))?
         as usize;
-    let parallel = match engine.as_str() {
-        "serial" => false,
-        "parallel" => true,
-        other => return Err(format!("unknown engine `{other}`: serial or parallel")),
+    let parallel = match engine {
+        None | Some("serial") => false,
+        Some("parallel") => true,
+        Some(other) => return Err(format!("unknown engine `{other}`: serial or parallel")),
     };
     Ok(Case {
         shape: shape.clone(),
