@@ -778,6 +778,13 @@ impl Machine {
             .iter()
             .filter(|&&s| self.blocks_revert(s))
             .count() as u32;
+        self.set_revert_waits(i, w);
+    }
+
+    /// Atom `i` waits for `w` successors before it may revert; with none, it
+    /// is ready to, if it has anything to undo.
+    #[inline(always)]
+    fn set_revert_waits(&mut self, i: u32, w: u32) {
         self.slots[i as usize].rwaiting = w;
         if w == 0 && self.slots[i as usize].needs_undo() {
             self.backward.push(i);
@@ -1624,10 +1631,7 @@ impl Machine {
                     slot.state == AtomState::Retrying || slot.holds_back_revert(true)
                 })
                 .count() as u32;
-            self.slots[iu].rwaiting = w;
-            if w == 0 && self.slots[iu].needs_undo() {
-                self.backward.push(i);
-            }
+            self.set_revert_waits(i, w);
         }
     }
 
