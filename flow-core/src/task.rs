@@ -74,8 +74,12 @@ impl InputSpec {
 ///
 /// Cloning is cheap: a signature is shared, and copied only when a shared one is
 /// changed.
+///
+/// The signature is counted with `triomphe`'s `Arc`, which keeps no weak
+/// count: changing a signature only this handle holds, as each builder
+/// step does, reads the count rather than swapping it atomically.
 #[derive(Clone, Debug, Default)]
-pub struct Signature(Arc<SignatureData>);
+pub struct Signature(triomphe::Arc<SignatureData>);
 
 /// A signature's list: the first element inline, in the signature's own
 /// allocation; most tasks read one symbol and provide one.
@@ -113,7 +117,7 @@ impl Signature {
     }
 
     fn data(&mut self) -> &mut SignatureData {
-        Arc::make_mut(&mut self.0)
+        triomphe::Arc::make_mut(&mut self.0)
     }
 
     fn more(&mut self) -> &mut SignatureMore {
@@ -1009,7 +1013,7 @@ mod body_tests {
             }),
         );
         // The signature was moved out of the task, not shared with it.
-        assert_eq!(Arc::strong_count(&atom.signature.0), 1);
+        assert!(atom.signature.0.is_unique());
         assert_eq!(atom.signature.inputs()[0].name(), "x");
         let Runner::Fn(body) = &atom.task else {
             panic!("an FnTask is held in place");
