@@ -351,6 +351,16 @@ struct Arena<'a> {
     renamed: Vec<u32>,
     /// Each atom's [`name_key`], for [`duplicate_names`].
     name_keys: Vec<u64>,
+    /// How many graph flows hold the flow being numbered.
+    graphs: u32,
+    /// The upper half of the hash of every name read by an atom inside a
+    /// graph flow, in the order [`for_each_read`] gives them, atom after
+    /// atom: taken while the atom's signature is read to number it, so that
+    /// [`Compiler::graph_frame`] does not read every signature again.
+    read_hashes: Vec<u32>,
+    /// For each atom, where its names start in `read_hashes` (atoms outside
+    /// graph flows record none).
+    read_at: Vec<u32>,
 }
 
 impl<'a> Arena<'a> {
@@ -380,6 +390,13 @@ impl<'a> Arena<'a> {
         });
         self.enclosing.push(enclosing);
         self.name_keys.push(name_key(&atom.name, aid));
+        self.read_at.push(self.read_hashes.len() as u32);
+        if self.graphs > 0 {
+            for_each_read(atom, |read| {
+                self.read_hashes
+                    .push(half_hash(symbol_for(atom, read)) as u32);
+            });
+        }
         aid
     }
 
@@ -401,6 +418,13 @@ impl<'a> Arena<'a> {
         self.enclosing.reserve(flow.items.len() + 1);
         self.name_keys.reserve(flow.items.len() + 1);
         self.output_names.reserve(flow.items.len() + 1);
+        self.read_at.reserve(flow.items.len() + 1);
+        let graph = flow.pattern == Pattern::Graph;
+        self.graphs += u32::from(graph);
+        if self.graphs > 0 {
+            // Most atoms read one name.
+            self.read_hashes.reserve(flow.items.len() + 1);
+        }
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
             let r = self.add_atom(&controller.0, id, enclosing);
@@ -414,6 +438,7 @@ impl<'a> Arena<'a> {
             };
             self.flows[id as usize].items.push(r);
         }
+        self.graphs -= u32::from(graph);
         self.flows[id as usize].range.1 = self.atoms.len() as u32;
         self.flows[id as usize].inputs = self.inputs - inputs_before;
         id
@@ -562,9 +587,10 @@ enum Frame<'a> {
         /// sorted by hash.
         heads: Vec<u64>,
         /// The graph's first atom: the reads of atom `a` start at
-        /// `read_base[a - first]` in `found`.
+        /// `read_at[a - first] - base` in `found`.
         first: u32,
-        read_base: Vec<u32>,
+        read_at: &'a [u32],
+        base: u32,
         /// For every read of every atom of the graph, in the order the atom
         /// reads them: the first candidate of the only exported name with the
         /// same hash (still to be compared with the name read), `NONE` when
@@ -785,15 +811,16 @@ impl<'a> Compiler<'a> {
                     candidates,
                     heads,
                     first,
-                    read_base,
+                    read_at,
+                    base,
                     found,
                     current,
                     inferred,
                 } => {
                     let slot = a
                         .checked_sub(*first)
-                        .and_then(|i| read_base.get(i as usize))
-                        .and_then(|&base| found.get((base + read) as usize));
+                        .and_then(|i| read_at.get(i as usize))
+                        .and_then(|&at| found.get((at - *base + read) as usize));
                     let head = match slot {
                         Some(&NONE) => NONE,
                         Some(&k) if k != SEVERAL && candidates[k as usize].name == name => k,
@@ -1217,16 +1244,15 @@ impl<'a> Compiler<'a> {
         }
         drop(keys);
         let (first, end) = info.range;
-        let mut read_base = Vec::with_capacity((end - first) as usize);
-        let mut reads: Vec<u64> = Vec::with_capacity(info.inputs as usize);
-        for a in first..end {
-            read_base.push(reads.len() as u32);
-            let atom = self.arena.atoms[a as usize].atom;
-            for_each_read(atom, |read| {
-                let slot = reads.len() as u64;
-                reads.push(half_hash(symbol_for(atom, read)) << 32 | slot);
-            });
-        }
+        let read_at = &self.arena.read_at[first as usize..end as usize];
+        let base = read_at.first().copied().unwrap_or(0);
+        let read_end = (self.arena.read_at.get(end as usize))
+            .map_or(self.arena.read_hashes.len(), |&at| at as usize);
+        let mut reads: Vec<u64> = (self.arena.read_hashes[base as usize..read_end])
+            .iter()
+            .enumerate()
+            .map(|(slot, &hash)| u64::from(hash) << 32 | slot as u64)
+            .collect();
         let mut found = vec![NONE; reads.len()];
         sort_by_high_half(&mut reads);
         let mut h = 0;
@@ -1249,7 +1275,8 @@ impl<'a> Compiler<'a> {
             candidates,
             heads,
             first,
-            read_base,
+            read_at,
+            base,
             found,
             current: 0,
             inferred: Vec::with_capacity(info.inputs as usize),
@@ -1591,6 +1618,9 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         enclosing: Vec::new(),
         renamed: Vec::new(),
         name_keys: Vec::new(),
+        graphs: 0,
+        read_hashes: Vec::new(),
+        read_at: Vec::new(),
     };
     arena.add_flow(&root, None, NONE);
     let mut errors = Vec::new();
