@@ -1244,11 +1244,15 @@ impl<'a> Compiler<'a> {
         }
         drop(keys);
         let (first, end) = info.range;
+        // Where the names read by atom `a` start; where they end for `a`
+        // past the last atom.
+        let at = |a: u32| {
+            (self.arena.read_at.get(a as usize))
+                .map_or(self.arena.read_hashes.len(), |&at| at as usize)
+        };
         let read_at = &self.arena.read_at[first as usize..end as usize];
-        let base = read_at.first().copied().unwrap_or(0);
-        let read_end = (self.arena.read_at.get(end as usize))
-            .map_or(self.arena.read_hashes.len(), |&at| at as usize);
-        let mut reads: Vec<u64> = (self.arena.read_hashes[base as usize..read_end])
+        let base = at(first) as u32;
+        let mut reads: Vec<u64> = (self.arena.read_hashes[at(first)..at(end)])
             .iter()
             .enumerate()
             .map(|(slot, &hash)| u64::from(hash) << 32 | slot as u64)
@@ -2029,6 +2033,48 @@ mod tests {
         let errors = graph.build().unwrap_err().to_string();
         assert!(errors.contains(&format!("`{y}`")), "{errors}");
         assert!(!errors.contains(&format!("`{x}`")), "{errors}");
+    }
+
+    /// The names read inside graph flows are hashed while the atoms are
+    /// numbered, for every graph holding them: graphs nested in graphs, an
+    /// empty one among them, after atoms outside any graph, each find their
+    /// atoms' names.
+    #[test]
+    fn nested_graphs_find_the_names_their_atoms_read() {
+        use crate::task::{FnTask, Outputs};
+        let atom = |name: &str, reads: &[&str], provides: &str| {
+            let mut sig = Signature::new();
+            for r in reads {
+                sig = sig.requires::<u64>(r.to_string());
+            }
+            let sig = sig.provides::<u64>(provides.to_string());
+            Atom::new(
+                name.to_string(),
+                FnTask::sync(sig, |_| Ok(Outputs::one(1u64))),
+            )
+        };
+        let inner = Flow::graph("inner")
+            // Declared before its provider: only the graph's order finds it.
+            .add(atom("d", &["c"], "dv"))
+            .add(atom("c", &["a"], "c"));
+        let outer = Flow::graph("outer")
+            .add(atom("e", &["dv", "b"], "e"))
+            .add(Flow::graph("empty"))
+            .add(inner)
+            .add(atom("b", &["a"], "b"));
+        let root = Flow::linear("root")
+            .input::<u64>("start")
+            .add(atom("a", &["start"], "a"))
+            .add(outer)
+            .add(atom("f", &["e"], "f"));
+        let compiled = root.build().expect("every name has one provider");
+        let preds = |name: &str| compiled.predecessors(name).unwrap();
+        assert_eq!(preds("a"), Vec::<&str>::new());
+        assert_eq!(preds("c"), ["a"]);
+        assert_eq!(preds("d"), ["c"]);
+        assert_eq!(preds("b"), ["a"]);
+        assert_eq!(preds("e"), ["b", "d"]); // sorted by name
+        assert_eq!(preds("f"), ["e"]);
     }
 }
 

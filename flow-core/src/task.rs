@@ -74,10 +74,9 @@ impl InputSpec {
 ///
 /// Cloning is cheap: a signature is shared, and copied only when a shared one is
 /// changed.
-///
-/// The signature is counted with `triomphe`'s `Arc`, which keeps no weak
-/// count: changing a signature only this handle holds, as each builder
-/// step does, reads the count rather than swapping it atomically.
+// Counted with `triomphe`'s `Arc`, which keeps no weak count: changing a
+// signature only this handle holds, as each builder step does, reads the
+// count rather than swapping it atomically.
 #[derive(Clone, Debug, Default)]
 pub struct Signature(triomphe::Arc<SignatureData>);
 
