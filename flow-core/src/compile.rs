@@ -560,6 +560,12 @@ impl<'a> Arena<'a> {
         (self.atoms.get(a as usize)).map_or(self.output_names.len(), |x| x.first_output as usize)
     }
 
+    /// Where the hashes of the names atom `a` reads start in `read_hashes`;
+    /// their end for `a` past the last atom.
+    fn read_start(&self, a: u32) -> usize {
+        (self.read_at.get(a as usize)).map_or(self.read_hashes.len(), |&at| at as usize)
+    }
+
     fn output_type(&self, atom: u32, index: u32) -> TypeInfo {
         self.atoms[atom as usize].atom.signature.outputs()[index as usize].ty()
     }
@@ -587,10 +593,10 @@ enum Frame<'a> {
         /// sorted by hash.
         heads: Vec<u64>,
         /// The graph's first atom: the reads of atom `a` start at
-        /// `read_at[a - first] - base` in `found`.
+        /// `read_at[a - first] - read_at[0]` in `found` (`read_at` is the
+        /// arena's, for the graph's atoms).
         first: u32,
         read_at: &'a [u32],
-        base: u32,
         /// For every read of every atom of the graph, in the order the atom
         /// reads them: the first candidate of the only exported name with the
         /// same hash (still to be compared with the name read), `NONE` when
@@ -812,7 +818,6 @@ impl<'a> Compiler<'a> {
                     heads,
                     first,
                     read_at,
-                    base,
                     found,
                     current,
                     inferred,
@@ -820,7 +825,7 @@ impl<'a> Compiler<'a> {
                     let slot = a
                         .checked_sub(*first)
                         .and_then(|i| read_at.get(i as usize))
-                        .and_then(|&at| found.get((at - *base + read) as usize));
+                        .and_then(|&at| found.get((at - read_at[0] + read) as usize));
                     let head = match slot {
                         Some(&NONE) => NONE,
                         Some(&k) if k != SEVERAL && candidates[k as usize].name == name => k,
@@ -1244,15 +1249,9 @@ impl<'a> Compiler<'a> {
         }
         drop(keys);
         let (first, end) = info.range;
-        // Where the names read by atom `a` start; where they end for `a`
-        // past the last atom.
-        let at = |a: u32| {
-            (self.arena.read_at.get(a as usize))
-                .map_or(self.arena.read_hashes.len(), |&at| at as usize)
-        };
         let read_at = &self.arena.read_at[first as usize..end as usize];
-        let base = at(first) as u32;
-        let mut reads: Vec<u64> = (self.arena.read_hashes[at(first)..at(end)])
+        let reads = self.arena.read_start(first)..self.arena.read_start(end);
+        let mut reads: Vec<u64> = (self.arena.read_hashes[reads])
             .iter()
             .enumerate()
             .map(|(slot, &hash)| u64::from(hash) << 32 | slot as u64)
@@ -1280,7 +1279,6 @@ impl<'a> Compiler<'a> {
             heads,
             first,
             read_at,
-            base,
             found,
             current: 0,
             inferred: Vec::with_capacity(info.inputs as usize),
