@@ -971,20 +971,23 @@ impl Machine {
         Ok(self.next_step()?.map_or(Plain::Idle, Plain::Step))
     }
 
-    /// Takes the next piece of work for a parallel worker: a plain task to
-    /// execute goes to `plain` while nobody listens (and no revert or wait
-    /// goes first); anything else goes to `steps`, as
+    /// Takes work for a parallel worker: plain tasks to execute, up to `n`
+    /// of them, go to `plain` while nobody listens (and no revert or wait
+    /// goes first); otherwise the next piece of work goes to `steps`, as
     /// [`Machine::next_step`] makes it. Returns whether it took anything.
     pub(crate) fn take_into(
         &mut self,
         plain: &mut Vec<PlainJob>,
         steps: &mut Vec<Step>,
+        n: usize,
     ) -> Result<bool, TransitionError> {
         if !(self.halted || self.suspending)
             && self.waits.is_empty()
             && self.backward.is_empty()
             && !self.notifier.listening()
         {
+            // Taking a plain task changes none of the conditions above.
+            let mut took = 0;
             while let Some(key) = self.forward.pop() {
                 let i = u32::MAX - key.1;
                 let iu = i as usize;
@@ -1004,6 +1007,12 @@ impl Machine {
                     attempt: self.slots[iu].attempts,
                     args,
                 });
+                took += 1;
+                if took == n {
+                    break;
+                }
+            }
+            if took > 0 {
                 return Ok(true);
             }
         }

@@ -2,7 +2,8 @@
 //!
 //! Each worker is a tokio task that loops: under one lock it records the jobs
 //! it finished, applies suspend and cancel requests, and takes more jobs (its
-//! share of the engine's maximum in flight); then, without the lock, it runs
+//! share of the engine's maximum in flight, in one pass over the ready queue
+//! while they are plain tasks); then, without the lock, it runs
 //! them: synchronous tasks to their end at once, with the run's graph and a
 //! context of the worker's own, pointed at each task in turn (no reference
 //! count shared with the other workers changes per task); asynchronous ones
@@ -106,7 +107,8 @@ fn step(m: &mut Machine, b: &mut Batch, room: usize, max: usize) -> Result<(), R
     }
     m.apply_requests()?;
     while b.to_start() < room && m.in_flight < max {
-        if !m.take_into(&mut b.plain, &mut b.taken)? {
+        let n = (room - b.to_start()).min(max - m.in_flight);
+        if !m.take_into(&mut b.plain, &mut b.taken, n)? {
             break;
         }
     }
