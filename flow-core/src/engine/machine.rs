@@ -1331,11 +1331,14 @@ impl Machine {
         self.succeeded(i, out)
     }
 
-    /// Records a [`PlainJob`] that succeeded, its outputs already checked
-    /// against its contract ([`PlainDone::Checked`]).
-    pub(crate) fn accept(&mut self, i: u32, out: Outputs) -> Result<(), TransitionError> {
-        self.in_flight -= 1;
-        self.succeeded(i, out)
+    /// Records [`PlainJob`]s that succeeded, their outputs already checked
+    /// against their contracts ([`PlainDone::Checked`]), emptying `done`.
+    pub(crate) fn accept(&mut self, done: &mut Vec<(u32, Outputs)>) -> Result<(), TransitionError> {
+        for (i, out) in done.drain(..) {
+            self.in_flight -= 1;
+            self.succeeded(i, out)?;
+        }
+        Ok(())
     }
 
     /// Atom `i` returned `out`, which is what it declares: `SUCCESS`, and

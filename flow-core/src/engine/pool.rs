@@ -100,9 +100,7 @@ impl Batch {
 /// One scheduling step, under the lock: records what finished, then takes
 /// work while the worker's quota and the maximum in flight allow.
 fn step(m: &mut Machine, b: &mut Batch, room: usize, max: usize) -> Result<(), RunError> {
-    for (i, out) in b.checked.drain(..) {
-        m.accept(i, out)?;
-    }
+    m.accept(&mut b.checked)?;
     for d in b.done.drain(..) {
         m.complete(d)?;
     }
