@@ -2,7 +2,7 @@
 //! dropping and forgetting a run's future, suspend and cancel requests while
 //! tasks run, the concurrency limit, panics, wide flows, current-thread
 //! runtimes, the events it reports, and that no worker outlives a run holding
-//! the flow, and that the thread which starts a run works in it.
+//! the flow.
 
 mod common;
 
@@ -822,73 +822,6 @@ async fn every_task_sees_its_own_context_on_every_worker() {
             engine.fetch::<String>(&format!("seen{i}")),
             Some(&format!("{name}#1")),
             "{name}"
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------
-// 10. The thread that starts the run works in it
-// ---------------------------------------------------------------------------
-
-/// Where each task ran, by task.
-type Threads = Arc<Mutex<Vec<(usize, std::thread::ThreadId)>>>;
-
-/// Two tasks that can only finish together: each waits (up to `HANG`) until
-/// the other has started, and records the thread it ran on.
-fn rendezvous(threads: &Threads) -> CompiledFlow {
-    let met = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
-    let mut flow = Flow::unordered("rendezvous");
-    for i in 0..2 {
-        let (met, threads) = (met.clone(), threads.clone());
-        flow.push(Atom::new(
-            format!("t{i}"),
-            FnTask::sync(Signature::new(), move |_| {
-                threads
-                    .lock()
-                    .unwrap()
-                    .push((i, std::thread::current().id()));
-                let (count, arrived) = &*met;
-                let mut count = count.lock().unwrap();
-                *count += 1;
-                arrived.notify_all();
-                let (count, waited) = arrived.wait_timeout_while(count, HANG, |c| *c < 2).unwrap();
-                if waited.timed_out() {
-                    return Err(TaskError::msg(format!("alone: {} started", *count)));
-                }
-                Ok(Outputs::new())
-            }),
-        ));
-    }
-    flow.build().expect("valid flow")
-}
-
-#[test]
-fn the_thread_that_starts_a_run_runs_tasks_beside_the_runtime_threads() {
-    // The run is driven from this thread (`block_on`), which is none of the
-    // runtime's: it takes the first task itself and leaves the second to a
-    // worker on a runtime thread, so the two run at once on two threads.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("a runtime");
-    let here = std::thread::current().id();
-    for round in 0..20 {
-        let threads = Threads::default();
-        let mut engine = Engine::builder(rendezvous(&threads)).parallel(2).build();
-        let result = rt.block_on(engine.run());
-        assert!(result.is_ok(), "round {round}: {result:?}");
-        let mut threads = threads.lock().unwrap().clone();
-        threads.sort_unstable_by_key(|&(i, _)| i);
-        assert_eq!(threads.len(), 2, "round {round}");
-        assert_eq!(
-            threads[0],
-            (0, here),
-            "round {round}: the first task ran here"
-        );
-        assert_eq!(threads[1].0, 1, "round {round}");
-        assert_ne!(
-            threads[1].1, here,
-            "round {round}: the second ran elsewhere"
         );
     }
 }

@@ -104,12 +104,6 @@ impl EngineBuilder {
     }
 
     /// Runs up to `max_concurrency` atoms at once (0 is taken as 1).
-    ///
-    /// Without a journal, the work is shared by up to as many workers as the
-    /// runtime has threads: the task that awaits [`Engine::run`] is the
-    /// first (a thread blocked in `block_on` works too, instead of waiting),
-    /// and the others are tokio tasks spawned as work becomes ready. With a
-    /// journal, one driver starts the atoms and they run as tokio tasks.
     pub fn parallel(mut self, max_concurrency: usize) -> Self {
         self.mode = Mode::Parallel(max_concurrency.max(1));
         self

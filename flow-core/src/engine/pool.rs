@@ -1,9 +1,9 @@
 //! The parallel engine when no journal is kept: workers share the scheduler.
 //!
-//! Each worker loops: under one lock it records the jobs it finished, applies
-//! suspend and cancel requests, and takes more jobs (its share of the
-//! engine's maximum in flight, in one pass over the ready queue while they
-//! are plain tasks); then, without the lock, it runs
+//! Each worker is a tokio task that loops: under one lock it records the jobs
+//! it finished, applies suspend and cancel requests, and takes more jobs (its
+//! share of the engine's maximum in flight, in one pass over the ready queue
+//! while they are plain tasks); then, without the lock, it runs
 //! them: synchronous tasks to their end at once, with the run's graph and a
 //! context of the worker's own, pointed at each task in turn (no reference
 //! count shared with the other workers changes per task); asynchronous ones
@@ -14,8 +14,7 @@
 //! finished atom's successors are thus started by the worker that finished
 //! it, with no hand-off to another thread, and jobs are taken and reported in
 //! batches when the maximum allows. There are at most as many workers as the
-//! runtime has threads (fewer if the maximum is lower): the first runs in
-//! the task that awaits the run, the others are tokio tasks started as work
+//! runtime has threads (fewer if the maximum is lower), started as work
 //! appears. A worker with room for more waits until another one makes work
 //! ready, and the last one to find nothing ready and nothing running ends the
 //! run.
@@ -323,48 +322,44 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
         slot,
         shared: shared.clone(),
     };
-    shared.lock().workers = 1;
-    // The first worker runs in the caller's task rather than a task of its
-    // own: the thread that starts the run works in it, as a thread of a
-    // plain pool would, instead of handing the work to another and going to
-    // sleep. (When it is not one of the runtime's threads, a spawned worker
-    // would wake one while the caller's thread was still on its CPU, and
-    // the kernel would often put the two workers on one CPU for the first
-    // milliseconds of the run.)
-    let first = worker(shared.clone(), lender);
-    let watch = async {
-        loop {
-            let ended = shared.ended.notified();
-            let wake = control.wake.notified();
-            tokio::pin!(ended, wake);
-            ended.as_mut().enable();
-            {
-                let st = shared.lock();
-                if st.workers == 0 {
-                    break;
-                }
-            }
-            tokio::select! {
-                () = &mut ended => {}
-                () = &mut wake => {
-                    // A suspend or cancel request: act on it now, so that a
-                    // revert can start while long tasks are still running.
-                    let mut st = shared.lock();
-                    if st.over {
-                        continue;
-                    }
-                    if let Some(m) = st.machine.as_mut() {
-                        if let Err(e) = m.apply_requests() {
-                            end(&shared, &mut st, Some(e.into()));
-                            continue;
-                        }
-                    }
-                    spread(&shared, &mut st);
-                }
+    // The first worker is a task of its own, not run here: this task stays
+    // free to act on suspend and cancel requests while every worker is in
+    // a task (a synchronous one runs to its end without yielding).
+    {
+        let mut st = shared.lock();
+        st.workers = 1;
+        tokio::spawn(worker(shared.clone(), lender));
+    }
+    loop {
+        let ended = shared.ended.notified();
+        let wake = control.wake.notified();
+        tokio::pin!(ended, wake);
+        ended.as_mut().enable();
+        {
+            let st = shared.lock();
+            if st.workers == 0 {
+                break;
             }
         }
-    };
-    futures::future::join(first, watch).await;
+        tokio::select! {
+            () = &mut ended => {}
+            () = &mut wake => {
+                // A suspend or cancel request: act on it now, so that a revert
+                // can start while long tasks are still running.
+                let mut st = shared.lock();
+                if st.over {
+                    continue;
+                }
+                if let Some(m) = st.machine.as_mut() {
+                    if let Err(e) = m.apply_requests() {
+                        end(&shared, &mut st, Some(e.into()));
+                        continue;
+                    }
+                }
+                spread(&shared, &mut st);
+            }
+        }
+    }
     let error = shared.lock().error.take();
     drop(guard);
     match error {
