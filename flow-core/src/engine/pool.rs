@@ -322,9 +322,10 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
         slot,
         shared: shared.clone(),
     };
-    // The first worker is a task of its own, not run here: this task stays
-    // free to act on suspend and cancel requests while every worker is in
-    // a task (a synchronous one runs to its end without yielding).
+    // The first worker is a tokio task of its own, not run in this one: a
+    // worker runs a synchronous atom to its end without yielding, and this
+    // task must stay free meanwhile to act on suspend and cancel requests
+    // (and wake an idle worker to start the reverts).
     {
         let mut st = shared.lock();
         st.workers = 1;
