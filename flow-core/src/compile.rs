@@ -351,8 +351,6 @@ struct Arena<'a> {
     renamed: Vec<u32>,
     /// Each atom's [`name_key`], for [`duplicate_names`].
     name_keys: Vec<u64>,
-    /// How many graph flows hold the flow being numbered.
-    graphs: u32,
     /// The upper half of the hash of every name read by an atom inside a
     /// graph flow, in the order [`for_each_read`] gives them, atom after
     /// atom: taken while the atom's signature is read to number it, so that
@@ -364,7 +362,9 @@ struct Arena<'a> {
 }
 
 impl<'a> Arena<'a> {
-    fn add_atom(&mut self, atom: &'a Atom, parent: u32, enclosing: u32) -> u32 {
+    /// Numbers `atom`, of flow `parent`; `in_graph` when a graph flow holds
+    /// it, at any depth.
+    fn add_atom(&mut self, atom: &'a Atom, parent: u32, enclosing: u32, in_graph: bool) -> u32 {
         let aid = self.atoms.len() as u32;
         let first_output = self.output_names.len() as u32;
         let sig = &atom.signature;
@@ -391,7 +391,7 @@ impl<'a> Arena<'a> {
         self.enclosing.push(enclosing);
         self.name_keys.push(name_key(&atom.name, aid));
         self.read_at.push(self.read_hashes.len() as u32);
-        if self.graphs > 0 {
+        if in_graph {
             for_each_read(atom, |read| {
                 self.read_hashes
                     .push(half_hash(symbol_for(atom, read)) as u32);
@@ -400,7 +400,15 @@ impl<'a> Arena<'a> {
         aid
     }
 
-    fn add_flow(&mut self, flow: &'a Flow, parent: Option<u32>, enclosing: u32) -> u32 {
+    /// Numbers `flow` and everything in it; `in_graph` when a graph flow
+    /// holds it, at any depth.
+    fn add_flow(
+        &mut self,
+        flow: &'a Flow,
+        parent: Option<u32>,
+        enclosing: u32,
+        in_graph: bool,
+    ) -> u32 {
         let id = self.flows.len() as u32;
         self.flows.push(FlowInfo {
             flow,
@@ -419,26 +427,24 @@ impl<'a> Arena<'a> {
         self.name_keys.reserve(flow.items.len() + 1);
         self.output_names.reserve(flow.items.len() + 1);
         self.read_at.reserve(flow.items.len() + 1);
-        let graph = flow.pattern == Pattern::Graph;
-        self.graphs += u32::from(graph);
-        if self.graphs > 0 {
+        let in_graph = in_graph || flow.pattern == Pattern::Graph;
+        if in_graph {
             // Most atoms read one name.
             self.read_hashes.reserve(flow.items.len() + 1);
         }
         let mut inner = enclosing;
         if let Some(controller) = &flow.retry {
-            let r = self.add_atom(&controller.0, id, enclosing);
+            let r = self.add_atom(&controller.0, id, enclosing, in_graph);
             self.flows[id as usize].retry = Some(r);
             inner = r;
         }
         for item in &flow.items {
             let r = match item {
-                Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, id, inner)),
-                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id), inner)),
+                Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, id, inner, in_graph)),
+                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id), inner, in_graph)),
             };
             self.flows[id as usize].items.push(r);
         }
-        self.graphs -= u32::from(graph);
         self.flows[id as usize].range.1 = self.atoms.len() as u32;
         self.flows[id as usize].inputs = self.inputs - inputs_before;
         id
@@ -1620,11 +1626,10 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         enclosing: Vec::new(),
         renamed: Vec::new(),
         name_keys: Vec::new(),
-        graphs: 0,
         read_hashes: Vec::new(),
         read_at: Vec::new(),
     };
-    arena.add_flow(&root, None, NONE);
+    arena.add_flow(&root, None, NONE, false);
     let mut errors = Vec::new();
 
     let name_of = |i: u32| &*arena.atoms[i as usize].atom.name;
