@@ -6,6 +6,7 @@
 //! store slot, or a constant), and the order between atoms becomes a compact
 //! adjacency array. The engines never look a name up while running.
 
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
@@ -504,13 +505,16 @@ impl<'a> Arena<'a> {
                 });
             }
             for &item in &self.flows[id].items {
-                self.for_each_export(item, |name, export| {
-                    match (pattern, exports.get_mut(name)) {
-                        (Pattern::Linear, _) | (_, None) => {
-                            exports.insert(name, export.clone());
-                        }
-                        (_, Some(existing)) => existing.merge_unordered(export),
+                // One probe of the map per name: on a wide flow each probe is
+                // a cache miss.
+                self.for_each_export(item, |name, export| match exports.entry(name) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(export.clone());
                     }
+                    Entry::Occupied(mut slot) if pattern == Pattern::Linear => {
+                        slot.insert(export.clone());
+                    }
+                    Entry::Occupied(mut slot) => slot.get_mut().merge_unordered(export),
                 });
             }
             self.flows[id].exports = exports;
