@@ -7,7 +7,9 @@
 # usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [--max N] [--pairs N] [SHAPE...]
 #
 #   --repeat N   runs of each case in its process, medians reported
-#                (default: 5 up to 100,000 tasks, 3 above)
+#                (default: 25 up to 10,000 tasks, whose runs take
+#                milliseconds and drift most between runs; 5 up to 100,000;
+#                3 above)
 #   --quick      only the sizes up to 10,000 tasks, to try the script
 #   --engine E   serial, parallel or both (default both)
 #   --max N      atoms in flight at once for the parallel engine (default
@@ -29,7 +31,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '7,22s/^# \{0,1\}//p' "$0"
+    sed -n '7,24s/^# \{0,1\}//p' "$0"
 }
 
 all_shapes=(linear_chain binary_tree fan_out_in wavefront embarrassing revert_chain)
@@ -144,7 +146,13 @@ for shape in "${shapes[@]}"; do
         fi
         n="$repeat"
         if [[ -z "$n" ]]; then
-            if [[ $size -le 100000 ]]; then n=5; else n=3; fi
+            if [[ $size -le 10000 ]]; then
+                n=25
+            elif [[ $size -le 100000 ]]; then
+                n=5
+            else
+                n=3
+            fi
         fi
         for engine in "${engines[@]}"; do
             echo "run-shapes: $shape $size $engine (repeat $n)" >&2
