@@ -649,6 +649,11 @@ fn half_hash(name: &str) -> u64 {
 /// The lower half of a `hash << 32 | index` key.
 const LOW: u64 = u32::MAX as u64;
 
+/// Slots in a graph frame's table of recent exports at most (a small graph's
+/// has room for twice its exports): 128 KiB, within the cache, and enough that an export is seldom overwritten before a read a
+/// thousand items later (a 1,024-wide grid's) finds it.
+const RECENT: usize = 1 << 14;
+
 /// The first candidate named `name` among `heads` (see [`Frame::Graph`]), or
 /// `NONE`.
 fn find_head(heads: &[u64], candidates: &[Candidate<'_>], name: &str) -> u32 {
@@ -1204,10 +1209,12 @@ impl<'a> Compiler<'a> {
     }
 
     /// The frame of graph flow `f`: its items' exports, chained by name, and
-    /// what every name its atoms read may resolve to among them. Both are
-    /// found by sorting hashes rather than through a hash table, whose probes
-    /// would miss the cache at every name of a large graph; the names
-    /// themselves are then compared in the atoms' order, near one another.
+    /// what every name its atoms read may resolve to among them. A read is
+    /// first looked for among the recent exports, in a table that stays in
+    /// the cache; the rest are found by sorting hashes rather than through a
+    /// hash table of every export, whose probes would miss the cache at every
+    /// name of a large graph. The names themselves are then compared in the
+    /// atoms' order, near one another.
     fn graph_frame(&self, f: u32) -> Frame<'a> {
         let info = &self.arena.flows[f as usize];
         let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(info.items.len());
@@ -1221,14 +1228,21 @@ impl<'a> Compiler<'a> {
                 });
             });
         }
-        let mut keys: Vec<u64> = candidates
+        // Each candidate's hash, in item order, for the table of recent
+        // exports below; the keys sorted from them chain the candidates.
+        let hashes: Vec<u32> = candidates
             .iter()
-            .enumerate()
-            .map(|(k, c)| half_hash(c.name) << 32 | k as u64)
+            .map(|c| half_hash(c.name) as u32)
+            .collect();
+        let mut keys: Vec<u64> = (hashes.iter().enumerate())
+            .map(|(k, &hash)| u64::from(hash) << 32 | k as u64)
             .collect();
         sort_by_high_half(&mut keys);
-        // Chain the candidates of each name, in item order.
+        // Chain the candidates of each name, in item order. `alone` marks the
+        // first candidate of a name no other exported name shares a hash
+        // with: what a read of that hash resolves to.
         let mut heads: Vec<u64> = Vec::with_capacity(keys.len());
+        let mut alone = vec![false; candidates.len()];
         let mut split: Vec<u64> = Vec::new();
         let mut link = |candidates: &mut [Candidate<'a>], same: &[u64]| {
             for pair in same.windows(2) {
@@ -1241,6 +1255,7 @@ impl<'a> Compiler<'a> {
             // (A name alone with its hash is not read: its text is far away.)
             if group.len() == 1 || group.iter().all(|&k| name(k) == name(group[0])) {
                 link(&mut candidates, group);
+                alone[(group[0] & LOW) as usize] = true;
             } else {
                 // Different names with the same hash: rare.
                 split.clear();
@@ -1260,16 +1275,51 @@ impl<'a> Compiler<'a> {
         drop(keys);
         let (first, end) = info.range;
         let read_at = &self.arena.read_at[first as usize..end as usize];
-        let reads = self.arena.read_start(first)..self.arena.read_start(end);
-        let mut reads: Vec<u64> = (self.arena.read_hashes[reads])
-            .iter()
-            .enumerate()
-            .map(|(slot, &hash)| u64::from(hash) << 32 | slot as u64)
-            .collect();
-        let mut found = vec![NONE; reads.len()];
-        sort_by_high_half(&mut reads);
+        let base = self.arena.read_start(first);
+        let read_hashes = &self.arena.read_hashes[base..self.arena.read_start(end)];
+        let mut found = vec![NONE; read_hashes.len()];
+        // Most names are read soon after the item that exports them: each
+        // read is first looked for among the recent exports, in a table small
+        // enough for the cache (the latest export of each slot, filled in item
+        // order as the reads are walked). Only the reads it misses are sorted
+        // and joined with `heads`, which gives the same answer for any read.
+        let size = (2 * candidates.len()).next_power_of_two().min(RECENT);
+        let mut recent = vec![LOW; size];
+        let slot_of = |hash: u32| hash as usize & (size - 1);
+        let mut missed: Vec<u64> = Vec::new();
+        let mut read = 0;
+        let mut c = 0;
+        for (i, &item) in info.items.iter().enumerate() {
+            let (a0, a1) = self.arena.item_range(item);
+            let (from, to) = (
+                self.arena.read_start(a0) - base,
+                self.arena.read_start(a1) - base,
+            );
+            // (Reads before the item's, of the graph's own retry controller,
+            // are never looked up in this frame; they are joined all the same.)
+            missed.extend((read..from).map(|r| u64::from(read_hashes[r]) << 32 | r as u64));
+            for (r, &hash) in read_hashes.iter().enumerate().take(to).skip(from) {
+                let e = recent[slot_of(hash)];
+                if e >> 32 == u64::from(hash) && e & LOW != LOW {
+                    found[r] = (e & LOW) as u32;
+                } else {
+                    missed.push(u64::from(hash) << 32 | r as u64);
+                }
+            }
+            read = to;
+            while c < candidates.len() && candidates[c].item == i as u32 {
+                if alone[c] {
+                    recent[slot_of(hashes[c])] = u64::from(hashes[c]) << 32 | c as u64;
+                }
+                c += 1;
+            }
+        }
+        missed
+            .extend((read..read_hashes.len()).map(|r| u64::from(read_hashes[r]) << 32 | r as u64));
+        drop((recent, alone, hashes));
+        sort_by_high_half(&mut missed);
         let mut h = 0;
-        for run in reads.chunk_by(|x, y| x >> 32 == y >> 32) {
+        for run in missed.chunk_by(|x, y| x >> 32 == y >> 32) {
             let hash = run[0] >> 32;
             while h < heads.len() && heads[h] >> 32 < hash {
                 h += 1;
@@ -2082,6 +2132,69 @@ mod tests {
         assert_eq!(preds("b"), ["a"]);
         assert_eq!(preds("e"), ["b", "d"]); // sorted by name
         assert_eq!(preds("f"), ["e"]);
+    }
+
+    /// A graph with more exports than its table of recent ones has slots:
+    /// each atom reads the name just before it, which the table finds, and
+    /// one far back, which it has mostly overwritten by then; a reader
+    /// declared before its provider, names whose hashes collide, a name
+    /// exported twice and an atom reading a name it exports itself all
+    /// resolve as the sorted join alone resolves them.
+    #[test]
+    fn a_large_graph_finds_near_and_far_providers_alike() {
+        use crate::task::{FnTask, Outputs};
+        let atom = |name: String, reads: &[String], provides: &[String]| {
+            let mut sig = Signature::new();
+            for r in reads {
+                sig = sig.requires::<u64>(r.clone());
+            }
+            for p in provides {
+                sig = sig.provides::<u64>(p.clone());
+            }
+            Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
+        };
+        let n = 3 * RECENT;
+        let (x, y) = colliding_names();
+        let mut graph = Flow::graph("g").input::<u64>("v0");
+        // Reads the last name, declared before the atom providing it.
+        graph.push(atom("first".into(), &[format!("v{n}")], &["w".into()]));
+        for i in 1..=n {
+            let reads = [format!("v{}", i - 1), format!("v{}", i / 2)];
+            graph.push(atom(format!("t{i}"), &reads, &[format!("v{i}")]));
+        }
+        graph.push(atom("make-x".into(), &[], &[x.clone(), "s".into()]));
+        graph.push(atom("make-y".into(), &[], std::slice::from_ref(&y)));
+        graph.push(atom("read-both".into(), &[x, y], &["z".into()]));
+        // Reads `s` and provides it again: its provider is `make-x`.
+        graph.push(atom("again".into(), &["s".into()], &["s".into()]));
+        let compiled = graph.build().expect("every name has one provider");
+        let preds = |name: &str| compiled.predecessors(name).unwrap();
+        for i in 1..=n {
+            let mut want = vec![format!("t{}", i - 1), format!("t{}", i / 2)];
+            want.retain(|p| p != "t0");
+            want.sort();
+            want.dedup();
+            assert_eq!(preds(&format!("t{i}")), want, "t{i}");
+        }
+        assert_eq!(preds("first"), [format!("t{n}")]);
+        assert_eq!(preds("read-both"), ["make-x", "make-y"]);
+        assert_eq!(preds("again"), ["make-x"]);
+
+        // `s` now has two providers: a later reader is told so.
+        let mut graph = Flow::graph("g");
+        for i in 0..2 * RECENT {
+            graph.push(atom(format!("t{i}"), &[], &[format!("v{i}")]));
+        }
+        graph.push(atom("make".into(), &[], &["s".into()]));
+        graph.push(atom("again".into(), &["s".into()], &["s".into()]));
+        graph.push(atom("reader".into(), &["s".into()], &["r".into()]));
+        let errors = graph.build().unwrap_err().to_string();
+        assert_eq!(
+            errors,
+            "flow `g` is invalid: task `reader` requires `s`, but several tasks with no order \
+             between them provide it: `make`, `again`; rename an output with `provides_as` or \
+             rebind the input"
+        );
     }
 }
 
