@@ -1289,7 +1289,17 @@ impl<'a> Compiler<'a> {
         let mut missed: Vec<u64> = Vec::new();
         let mut read = 0;
         let mut c = 0;
+        // The reads since `block` began, and how many the table found: once
+        // a block of reads finds fewer than half (a graph whose items read
+        // far back, as a tree's do), the rest go to the join at once.
+        let (mut block, mut hits) = (0, 0);
         for (i, &item) in info.items.iter().enumerate() {
+            if read - block >= RECENT / 4 {
+                if hits * 2 < read - block {
+                    break;
+                }
+                (block, hits) = (read, 0);
+            }
             let (a0, a1) = self.arena.item_range(item);
             let (from, to) = (
                 self.arena.read_start(a0) - base,
@@ -1302,6 +1312,7 @@ impl<'a> Compiler<'a> {
                 let e = recent[slot_of(hash)];
                 if e >> 32 == u64::from(hash) && e & LOW != LOW {
                     found[r] = (e & LOW) as u32;
+                    hits += 1;
                 } else {
                     missed.push(u64::from(hash) << 32 | r as u64);
                 }
@@ -2135,11 +2146,12 @@ mod tests {
     }
 
     /// A graph with more exports than its table of recent ones has slots:
-    /// each atom reads the name just before it, which the table finds, and
-    /// one far back, which it has mostly overwritten by then; a reader
-    /// declared before its provider, names whose hashes collide, a name
-    /// exported twice and an atom reading a name it exports itself all
-    /// resolve as the sorted join alone resolves them.
+    /// its first atoms read the name just before them, which the table
+    /// finds, and one far back; the later ones only names so far back that
+    /// the table has mostly overwritten them, so that it is given up for the
+    /// rest. A reader declared before its provider, names whose hashes
+    /// collide, a name exported twice and an atom reading a name it exports
+    /// itself all resolve as the sorted join alone resolves them.
     #[test]
     fn a_large_graph_finds_near_and_far_providers_alike() {
         use crate::task::{FnTask, Outputs};
@@ -2153,14 +2165,22 @@ mod tests {
             }
             Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
         };
-        let n = 3 * RECENT;
+        let n = 4 * RECENT;
+        // What atom `i` reads: `v{k}` for each `k`.
+        let reads = |i: usize| {
+            if i <= RECENT {
+                vec![i - 1, i / 2]
+            } else {
+                vec![i / 2]
+            }
+        };
         let (x, y) = colliding_names();
         let mut graph = Flow::graph("g").input::<u64>("v0");
         // Reads the last name, declared before the atom providing it.
         graph.push(atom("first".into(), &[format!("v{n}")], &["w".into()]));
         for i in 1..=n {
-            let reads = [format!("v{}", i - 1), format!("v{}", i / 2)];
-            graph.push(atom(format!("t{i}"), &reads, &[format!("v{i}")]));
+            let names: Vec<String> = reads(i).iter().map(|k| format!("v{k}")).collect();
+            graph.push(atom(format!("t{i}"), &names, &[format!("v{i}")]));
         }
         graph.push(atom("make-x".into(), &[], &[x.clone(), "s".into()]));
         graph.push(atom("make-y".into(), &[], std::slice::from_ref(&y)));
@@ -2170,7 +2190,7 @@ mod tests {
         let compiled = graph.build().expect("every name has one provider");
         let preds = |name: &str| compiled.predecessors(name).unwrap();
         for i in 1..=n {
-            let mut want = vec![format!("t{}", i - 1), format!("t{}", i / 2)];
+            let mut want: Vec<String> = reads(i).iter().map(|k| format!("t{k}")).collect();
             want.retain(|p| p != "t0");
             want.sort();
             want.dedup();
