@@ -649,9 +649,10 @@ fn half_hash(name: &str) -> u64 {
 /// The lower half of a `hash << 32 | index` key.
 const LOW: u64 = u32::MAX as u64;
 
-/// Slots in a graph frame's table of recent exports at most (a small graph's
-/// has room for twice its exports): 128 KiB, within the cache, and enough that an export is seldom overwritten before a read a
-/// thousand items later (a 1,024-wide grid's) finds it.
+/// The most slots a graph frame's table of recent exports has (a small
+/// graph's has two per export): 128 KiB, within the cache, and enough that
+/// an export is seldom overwritten before a read a thousand items later (a
+/// 1,024-wide grid's) finds it.
 const RECENT: usize = 1 << 14;
 
 /// The first candidate named `name` among `heads` (see [`Frame::Graph`]), or
