@@ -1287,6 +1287,8 @@ impl<'a> Compiler<'a> {
         let size = (2 * candidates.len()).next_power_of_two().min(RECENT);
         let mut recent = vec![LOW; size];
         let slot_of = |hash: u32| hash as usize & (size - 1);
+        // A read's key for the join: its hash above its position.
+        let key = |r: usize| u64::from(read_hashes[r]) << 32 | r as u64;
         let mut missed: Vec<u64> = Vec::new();
         let mut read = 0;
         let mut c = 0;
@@ -1308,14 +1310,14 @@ impl<'a> Compiler<'a> {
             );
             // (Reads before the item's, of the graph's own retry controller,
             // are never looked up in this frame; they are joined all the same.)
-            missed.extend((read..from).map(|r| u64::from(read_hashes[r]) << 32 | r as u64));
+            missed.extend((read..from).map(key));
             for (r, &hash) in read_hashes.iter().enumerate().take(to).skip(from) {
                 let e = recent[slot_of(hash)];
                 if e >> 32 == u64::from(hash) && e & LOW != LOW {
                     found[r] = (e & LOW) as u32;
                     hits += 1;
                 } else {
-                    missed.push(u64::from(hash) << 32 | r as u64);
+                    missed.push(key(r));
                 }
             }
             read = to;
@@ -1326,8 +1328,7 @@ impl<'a> Compiler<'a> {
                 c += 1;
             }
         }
-        missed
-            .extend((read..read_hashes.len()).map(|r| u64::from(read_hashes[r]) << 32 | r as u64));
+        missed.extend((read..read_hashes.len()).map(key));
         drop((recent, alone, hashes));
         sort_by_high_half(&mut missed);
         let mut h = 0;
