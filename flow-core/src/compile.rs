@@ -1684,7 +1684,187 @@ pub(crate) fn short_type(name: &str) -> String {
     out
 }
 
+/// Compiles any flow: the plan of [`plan_chain`] where it applies, else of
+/// [`plan_any`]; then the flow is taken apart into the graph's nodes.
 pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
+    let plan = match plan_chain(&root) {
+        Some(plan) => {
+            // Every flow the quick walk takes, the general one must take too,
+            // with the same plan: checked wherever the tests run.
+            #[cfg(debug_assertions)]
+            match plan_any(&root) {
+                Ok(general) => plan.assert_same(&general),
+                Err(e) => panic!("a chain plan was made for a flow that does not build: {e}"),
+            }
+            plan
+        }
+        None => plan_any(&root)?,
+    };
+    Ok(assemble(root, plan))
+}
+
+/// What compiling a flow finds before the flow is taken apart: all that its
+/// nodes and adjacency arrays are made from, owning nothing of the flow.
+struct Plan {
+    /// Item `a` before item `b`, barriers numbered after the atoms.
+    edges: Vec<(u32, u32)>,
+    barriers: u32,
+    /// Every atom's sources, atom after atom.
+    sources: Vec<Source>,
+    /// Where each atom's sources start: one entry per atom.
+    starts: Vec<u32>,
+    gates: Vec<Gate>,
+    /// For each atom, its gate or `NONE`; empty when no atom has a gate.
+    gate_of: Vec<u32>,
+    /// For each atom, the nearest retry controller whose sub-flow holds it,
+    /// or `NONE`; empty when there is no controller.
+    enclosing: Vec<u32>,
+    /// The atoms that rename an output, in order, with their published names.
+    renamed: Vec<(u32, Box<[Box<str>]>)>,
+    /// Each controller's sub-flow, in controller order.
+    scopes: Vec<(u32, u32)>,
+    /// No retry controller and no nested flow: the root's items are atoms.
+    flat: bool,
+    /// The declared inputs, first declaration of each name.
+    declared: Vec<SymbolSpec>,
+}
+
+impl Plan {
+    /// Panics unless `self` and `other` would make the same graph.
+    #[cfg(any(debug_assertions, test))]
+    fn assert_same(&self, other: &Plan) {
+        let n = self.starts.len();
+        let each = |v: &[u32]| {
+            (0..n)
+                .map(|a| v.get(a).copied().unwrap_or(NONE))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(self.edges, other.edges, "edges");
+        assert_eq!(self.barriers, other.barriers, "barriers");
+        assert_eq!(self.starts, other.starts, "starts");
+        assert_eq!(
+            format!("{:?}", self.sources),
+            format!("{:?}", other.sources),
+            "sources"
+        );
+        assert_eq!(self.gates.len(), other.gates.len(), "gates");
+        assert_eq!(each(&self.gate_of), each(&other.gate_of), "gate_of");
+        assert_eq!(each(&self.enclosing), each(&other.enclosing), "enclosing");
+        assert_eq!(self.renamed, other.renamed, "renamed");
+        assert_eq!(self.scopes, other.scopes, "scopes");
+        assert_eq!(self.flat, other.flat, "flat");
+        assert_eq!(self.declared, other.declared, "declared");
+    }
+}
+
+/// The plan of the commonest flow, made in one walk over its atoms: a linear
+/// flow of atoms alone (no nested flow, no retry controller), none of which
+/// rebinds, injects or renames, and whose inputs each read one symbol.
+/// `None` for any other flow, and for one with anything to report: then
+/// [`plan_any`] compiles it and explains. Where both apply they give the
+/// same plan.
+fn plan_chain(root: &Flow) -> Option<Plan> {
+    if root.pattern != Pattern::Linear || root.retry.is_some() || !root.links.is_empty() {
+        return None;
+    }
+    let n = root.items.len();
+    let mut declared: Vec<SymbolSpec> = Vec::with_capacity(root.inputs.len());
+    let mut store: FxHashMap<&str, (u32, TypeInfo)> = FxHashMap::default();
+    for input in &root.inputs {
+        match store.get(input.name()) {
+            Some(&(_, ty)) if ty != input.ty() => return None,
+            Some(_) => {}
+            None => {
+                store.insert(input.name(), (declared.len() as u32, input.ty()));
+                declared.push(input.clone());
+            }
+        }
+    }
+    let mut name_keys = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    let mut edges = Vec::with_capacity(n.saturating_sub(1));
+    // The latest provider of each name among the items before `indexed`:
+    // filled only when a read is not provided by the atom just before it,
+    // which is looked at first.
+    let mut visible: FxHashMap<&str, (u32, u32, TypeInfo)> = FxHashMap::default();
+    let mut indexed = 0;
+    let mut before: Option<&Atom> = None;
+    for (a, item) in root.items.iter().enumerate() {
+        let Item::Atom(atom) = item else {
+            return None;
+        };
+        if !(atom.injects().is_empty() && atom.rebinds().is_empty() && atom.renames().is_empty()) {
+            return None;
+        }
+        let a32 = a as u32;
+        name_keys.push(name_key(&atom.name, a32));
+        starts.push(sources.len() as u32);
+        let sig = &atom.signature;
+        for input in sig.inputs().iter().chain(sig.revert_inputs()) {
+            let optional = match input.kind() {
+                InputKind::Required => false,
+                InputKind::Optional => true,
+                InputKind::Collect(_) | InputKind::CollectMap(_) => return None,
+            };
+            let name = input.name();
+            let mut found = before.and_then(|b| {
+                let outputs = b.signature.outputs();
+                let k = outputs.iter().rposition(|o| o.name() == name)?;
+                Some((a32 - 1, k as u32, outputs[k].ty()))
+            });
+            if found.is_none() {
+                for (i, item) in root.items[indexed..a].iter().enumerate() {
+                    if let Item::Atom(x) = item {
+                        for (k, o) in x.signature.outputs().iter().enumerate() {
+                            visible.insert(o.name(), ((indexed + i) as u32, k as u32, o.ty()));
+                        }
+                    }
+                }
+                indexed = a;
+                found = visible.get(name).copied();
+            }
+            sources.push(match found {
+                Some((p, index, ty)) if ty == input.ty() => Source::Output { atom: p, index },
+                Some(_) => return None,
+                None => match store.get(name) {
+                    Some(&(i, ty)) if ty == input.ty() => Source::Store(i),
+                    Some(_) => return None,
+                    None if optional => Source::Absent,
+                    None => return None,
+                },
+            });
+        }
+        if a > 0 {
+            edges.push((a32 - 1, a32));
+        }
+        before = Some(atom);
+    }
+    let name_of = |i: u32| match &root.items[i as usize] {
+        Item::Atom(atom) => &*atom.name,
+        Item::Flow(flow) => &*flow.name,
+    };
+    if !duplicate_names(name_keys, name_of).is_empty() {
+        return None;
+    }
+    Some(Plan {
+        edges,
+        barriers: 0,
+        sources,
+        starts,
+        gates: Vec::new(),
+        gate_of: Vec::new(),
+        enclosing: Vec::new(),
+        renamed: Vec::new(),
+        scopes: Vec::new(),
+        flat: true,
+        declared,
+    })
+}
+
+/// The plan of any flow, through the arena and the frames; every error the
+/// flow has, when it has some.
+fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
     let mut arena = Arena {
         flows: Vec::new(),
         atoms: Vec::new(),
@@ -1696,7 +1876,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         read_hashes: Vec::new(),
         read_at: Vec::new(),
     };
-    arena.add_flow(&root, None, NONE, false);
+    arena.add_flow(root, None, NONE, false);
     let mut errors = Vec::new();
 
     let name_of = |i: u32| &*arena.atoms[i as usize].atom.name;
@@ -1761,12 +1941,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         ..
     } = compiler;
 
-    let total = n + barriers as usize;
-    let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
-    let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
-    drop(edges);
-    // What the nodes take from the arena, which borrows the flow: the flow is
-    // then taken apart and its atoms moved into the nodes.
+    // What the nodes take from the arena, which borrows the flow.
     let enclosing = std::mem::take(&mut arena.enclosing);
     let renamed: Vec<(u32, Box<[Box<str>]>)> = (arena.renamed.iter())
         .map(|&a| (a, arena.outputs(a).iter().map(|n| Box::from(*n)).collect()))
@@ -1778,7 +1953,42 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         .collect();
     // A flow with no retry controller and no nested flow: its items are atoms.
     let flat = arena.flows.len() == 1 && root.retry.is_none();
-    drop(arena);
+    Ok(Plan {
+        edges,
+        barriers,
+        sources,
+        starts,
+        gates,
+        gate_of,
+        enclosing,
+        renamed,
+        scopes,
+        flat,
+        declared,
+    })
+}
+
+/// The graph of `root` from its plan: the adjacency arrays, and the atoms
+/// moved out of the flow into the nodes.
+fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
+    let Plan {
+        edges,
+        barriers,
+        sources,
+        starts,
+        gates,
+        gate_of,
+        enclosing,
+        renamed,
+        scopes,
+        flat,
+        declared,
+    } = plan;
+    let n = starts.len();
+    let total = n + barriers as usize;
+    let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
+    let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
+    drop(edges);
     let root_name = Arc::from(&*root.name);
     let mut renamed = renamed.into_iter().peekable();
     let mut scopes = scopes.into_iter();
@@ -1791,7 +2001,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             let (_, end) = scopes.next()?;
             Some((retry, (a as u32 + 1, end)))
         });
-        let gate = gate_of[a];
+        let gate = gate_of.get(a).copied().unwrap_or(NONE);
         let rare = (retry.is_some()
             || gate != NONE
             || priority != 0
@@ -1811,7 +2021,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             task: Some(task),
             signature,
             sources: starts[a],
-            enclosing: enclosing[a],
+            enclosing: enclosing.get(a).copied().unwrap_or(NONE),
             rare,
         }
     };
@@ -1845,7 +2055,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
             rare: None,
         });
     }
-    Ok(CompiledFlow(Arc::new(Graph {
+    CompiledFlow(Arc::new(Graph {
         name: root_name,
         nodes,
         atoms: n,
@@ -1858,7 +2068,7 @@ pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
         sources,
         gates,
         prioritized,
-    })))
+    }))
 }
 
 /// The key of the name of position `i` for [`duplicate_names`]: the upper
@@ -2154,6 +2364,125 @@ mod tests {
     /// rest. A reader declared before its provider, names whose hashes
     /// collide, a name exported twice and an atom reading a name it exports
     /// itself all resolve as the sorted join alone resolves them.
+    #[test]
+    fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
+        use crate::task::{FnTask, Outputs};
+        let task = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        let sig = Signature::new;
+        let chain = || {
+            Flow::linear("c")
+                .input::<u64>("x")
+                .add(Atom::new(
+                    "a",
+                    task(sig().requires::<u64>("x").provides::<u64>("v")),
+                ))
+                .add(Atom::new(
+                    "b",
+                    task(
+                        sig()
+                            .requires::<u64>("v")
+                            .provides::<u64>("w")
+                            .provides::<u64>("v"),
+                    ),
+                ))
+                .add(Atom::new(
+                    "c",
+                    task(
+                        sig()
+                            .requires::<u64>("w")
+                            .optional::<u64>("gone")
+                            .revert_requires::<u64>("v")
+                            .provides::<u64>("u"),
+                    ),
+                ))
+                .add(Atom::new(
+                    "d",
+                    task(
+                        sig()
+                            .requires::<u64>("x")
+                            .requires::<u64>("v")
+                            .optional::<u64>("w"),
+                    ),
+                ))
+        };
+        let plan = plan_chain(&chain()).expect("a plain chain");
+        // The store, the atom just before, the latest of two providers (two
+        // back, through the map), an optional name nobody provides.
+        assert_eq!(
+            format!("{:?}", plan.sources),
+            "[Store(0), Output { atom: 0, index: 0 }, Output { atom: 1, index: 0 }, Absent, \
+             Output { atom: 1, index: 1 }, Store(0), Output { atom: 1, index: 1 }, \
+             Output { atom: 1, index: 0 }]"
+        );
+        assert_eq!(plan.starts, [0, 1, 2, 5]);
+        assert_eq!(plan.edges, [(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(plan.declared.len(), 1);
+        plan.assert_same(&plan_any(&chain()).expect("it builds"));
+        let compiled = chain().build().expect("it builds");
+        assert_eq!(compiled.predecessors("d"), Some(vec!["c"]));
+
+        // Flows the walk leaves to the general compiler: they build all the same.
+        let one = |name: &'static str, reads: &'static str, provides: &'static str| {
+            Atom::new(
+                name,
+                task(sig().requires::<u64>(reads).provides::<u64>(provides)),
+            )
+        };
+        let others = [
+            Flow::graph("g").input::<u64>("x").add(one("a", "x", "v")),
+            Flow::linear("nested")
+                .input::<u64>("x")
+                .add(Flow::linear("inner").add(one("a", "x", "v"))),
+            Flow::linear("collect").input::<u64>("x").add(Atom::new(
+                "a",
+                task(sig().collect::<u64>("all", ["x"]).provides::<u64>("v")),
+            )),
+            Flow::linear("inject").add(one("a", "x", "v").inject("x", 1u64)),
+            Flow::linear("rebind")
+                .input::<u64>("y")
+                .add(one("a", "x", "v").rebind("x", "y")),
+        ];
+        for flow in others {
+            assert!(plan_chain(&flow).is_none(), "{}", flow.name);
+            flow.build().expect("it builds");
+        }
+        // Flows with errors: the general compiler reports them.
+        let wrong = [
+            (
+                Flow::linear("missing").add(one("a", "x", "v")),
+                "flow `missing` is invalid: task `a` requires `x: u64`, but no earlier task in flow \
+                 `missing` provides `x` and the flow does not declare it as an input",
+            ),
+            (
+                Flow::linear("later")
+                    .add(one("a", "v", "w"))
+                    .add(one("b", "w", "v")),
+                "flow `later` is invalid: task `a` requires `v: u64`, but `v` is provided only by \
+                 `b`, which does not run before it: move `b` earlier",
+            ),
+            (
+                Flow::linear("twice")
+                    .input::<u64>("x")
+                    .add(one("a", "x", "v"))
+                    .add(one("a", "v", "w")),
+                "flow `twice` is invalid: two atoms are named `a`, at `twice/a` and at `twice/a`: \
+                 names must be unique in a flow tree, rename one",
+            ),
+            (
+                Flow::linear("type")
+                    .input::<u32>("x")
+                    .add(one("a", "x", "v")),
+                "flow `type` is invalid: task `a` requires `x: u64`, but its provider `the flow's \
+                 inputs` provides `x` as `u32`: make the types agree, or rebind the input to \
+                 another symbol",
+            ),
+        ];
+        for (flow, says) in wrong {
+            assert!(plan_chain(&flow).is_none(), "{}", flow.name);
+            assert_eq!(flow.build().unwrap_err().to_string(), says);
+        }
+    }
+
     #[test]
     fn a_large_graph_finds_near_and_far_providers_alike() {
         use crate::task::{FnTask, Outputs};
