@@ -1684,10 +1684,10 @@ pub(crate) fn short_type(name: &str) -> String {
     out
 }
 
-/// Compiles any flow: the plan of [`plan_chain`] where it applies, else of
-/// [`plan_any`]; then the flow is taken apart into the graph's nodes.
+/// Compiles any flow: the plan of [`plan_chain`] or [`plan_graph`] where one
+/// applies, else of [`plan_any`]; then the flow is taken apart into the graph's nodes.
 pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
-    let plan = match plan_chain(&root) {
+    let plan = match plan_chain(&root).or_else(|| plan_graph(&root)) {
         Some(plan) => {
             // Every flow the quick walk takes, the general one must take too,
             // with the same plan: checked wherever the tests run.
@@ -1768,18 +1768,7 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
         return None;
     }
     let n = root.items.len();
-    let mut declared: Vec<SymbolSpec> = Vec::with_capacity(root.inputs.len());
-    let mut store: FxHashMap<&str, (u32, TypeInfo)> = FxHashMap::default();
-    for input in &root.inputs {
-        match store.get(input.name()) {
-            Some(&(_, ty)) if ty != input.ty() => return None,
-            Some(_) => {}
-            None => {
-                store.insert(input.name(), (declared.len() as u32, input.ty()));
-                declared.push(input.clone());
-            }
-        }
-    }
+    let (declared, store) = declared_inputs(root)?;
     let mut name_keys = Vec::with_capacity(n);
     let mut sources = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(n);
@@ -1791,22 +1780,13 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
     let mut indexed = 0;
     let mut before: Option<&Atom> = None;
     for (a, item) in root.items.iter().enumerate() {
-        let Item::Atom(atom) = item else {
-            return None;
-        };
-        if !(atom.injects().is_empty() && atom.rebinds().is_empty() && atom.renames().is_empty()) {
-            return None;
-        }
+        let atom = plain_atom(item)?;
         let a32 = a as u32;
         name_keys.push(name_key(&atom.name, a32));
         starts.push(sources.len() as u32);
         let sig = &atom.signature;
         for input in sig.inputs().iter().chain(sig.revert_inputs()) {
-            let optional = match input.kind() {
-                InputKind::Required => false,
-                InputKind::Optional => true,
-                InputKind::Collect(_) | InputKind::CollectMap(_) => return None,
-            };
+            let optional = single_read(input)?;
             let name = input.name();
             let mut found = before.and_then(|b| {
                 let outputs = b.signature.outputs();
@@ -1840,11 +1820,7 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
         }
         before = Some(atom);
     }
-    let name_of = |i: u32| match &root.items[i as usize] {
-        Item::Atom(atom) => &*atom.name,
-        Item::Flow(flow) => &*flow.name,
-    };
-    if !duplicate_names(name_keys, name_of).is_empty() {
+    if !duplicate_names(name_keys, |i| item_name(root, i)).is_empty() {
         return None;
     }
     Some(Plan {
@@ -1860,6 +1836,222 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
         flat: true,
         declared,
     })
+}
+
+/// The plan of a graph flow of atoms alone, with no explicit link, whose
+/// atoms each export names no other atom exports and otherwise are as
+/// [`plan_chain`] takes them. `None` for any other flow and for one with
+/// anything to report, as there. A read is first looked for among the
+/// outputs of the atom just before the reader; the others are found by
+/// sorting the hashes of the names read and of the names exported and
+/// joining the two, which stays in the cache where a hash table of every
+/// export would miss it at every probe; the names themselves are then
+/// compared in the atoms' order.
+fn plan_graph(root: &Flow) -> Option<Plan> {
+    if root.pattern != Pattern::Graph || root.retry.is_some() || !root.links.is_empty() {
+        return None;
+    }
+    let n = root.items.len();
+    let (declared, store) = declared_inputs(root)?;
+    let mut name_keys = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    // Each exported name's hash above its atom; each read not found next
+    // to its reader, its hash above its place in `sources`.
+    let mut exports: Vec<u64> = Vec::with_capacity(n);
+    let mut missed: Vec<u64> = Vec::new();
+    let mut before: Option<&Atom> = None;
+    for (a, item) in root.items.iter().enumerate() {
+        let atom = plain_atom(item)?;
+        let a32 = a as u32;
+        name_keys.push(name_key(&atom.name, a32));
+        starts.push(sources.len() as u32);
+        let sig = &atom.signature;
+        for output in sig.outputs() {
+            exports.push(half_hash(output.name()) << 32 | u64::from(a32));
+        }
+        for input in sig.inputs().iter().chain(sig.revert_inputs()) {
+            single_read(input)?;
+            let name = input.name();
+            let near = before.and_then(|b| {
+                let outputs = b.signature.outputs();
+                let k = outputs.iter().rposition(|o| o.name() == name)?;
+                Some((k as u32, outputs[k].ty()))
+            });
+            match near {
+                Some((index, ty)) if ty == input.ty() => sources.push(Source::Output {
+                    atom: a32 - 1,
+                    index,
+                }),
+                Some(_) => return None,
+                None => {
+                    missed.push(half_hash(name) << 32 | sources.len() as u64);
+                    sources.push(Source::Absent);
+                }
+            }
+        }
+        before = Some(atom);
+    }
+    // Every name exported once (a name exported twice is the general
+    // compiler's to resolve or report): only names sharing a hash are read.
+    sort_by_high_half(&mut exports);
+    for same in exports.chunk_by(|x, y| x >> 32 == y >> 32) {
+        if same.len() > 1 && !names_differ(root, same) {
+            return None;
+        }
+    }
+    // Where in `exports` the names with each missed read's hash start.
+    sort_by_high_half(&mut missed);
+    let mut found = vec![NONE; sources.len()];
+    let mut e = 0;
+    for same in missed.chunk_by(|x, y| x >> 32 == y >> 32) {
+        let hash = same[0] >> 32;
+        while e < exports.len() && exports[e] >> 32 < hash {
+            e += 1;
+        }
+        if e < exports.len() && exports[e] >> 32 == hash {
+            for &r in same {
+                found[(r & LOW) as usize] = e as u32;
+            }
+        }
+    }
+    drop(missed);
+    let mut edges = Vec::with_capacity(sources.len());
+    let mut providers: SmallVec<[u32; 4]> = SmallVec::new();
+    for (a, item) in root.items.iter().enumerate() {
+        let atom = plain_atom(item)?;
+        let sig = &atom.signature;
+        let reads = sig.inputs().iter().chain(sig.revert_inputs());
+        providers.clear();
+        for (r, input) in (starts[a] as usize..).zip(reads) {
+            if let Source::Output { atom: p, .. } = sources[r] {
+                providers.push(p);
+                continue;
+            }
+            let name = input.name();
+            let mut provider = None;
+            if let Some(&at) = found.get(r).filter(|&&at| at != NONE) {
+                let hash = exports[at as usize] >> 32;
+                let same = exports[at as usize..]
+                    .iter()
+                    .take_while(|&&k| k >> 32 == hash);
+                for &key in same {
+                    let p = (key & LOW) as usize;
+                    // What an atom exports is not what it reads.
+                    if p == a {
+                        continue;
+                    }
+                    let outputs = plain_atom(&root.items[p])?.signature.outputs();
+                    if let Some(k) = outputs.iter().rposition(|o| o.name() == name) {
+                        provider = Some((p as u32, k as u32, outputs[k].ty()));
+                        break;
+                    }
+                }
+            }
+            sources[r] = match provider {
+                Some((p, index, ty)) if ty == input.ty() => {
+                    providers.push(p);
+                    Source::Output { atom: p, index }
+                }
+                Some(_) => return None,
+                None => match store.get(name) {
+                    Some(&(i, ty)) if ty == input.ty() => Source::Store(i),
+                    Some(_) => return None,
+                    None if single_read(input)? => Source::Absent,
+                    None => return None,
+                },
+            };
+        }
+        providers.sort_unstable();
+        providers.dedup();
+        edges.extend(providers.iter().map(|&p| (p, a as u32)));
+    }
+    if acyclic(n, &edges).is_err() || !duplicate_names(name_keys, |i| item_name(root, i)).is_empty()
+    {
+        return None;
+    }
+    Some(Plan {
+        edges,
+        barriers: 0,
+        sources,
+        starts,
+        gates: Vec::new(),
+        gate_of: Vec::new(),
+        enclosing: Vec::new(),
+        renamed: Vec::new(),
+        scopes: Vec::new(),
+        flat: true,
+        declared,
+    })
+}
+
+/// Whether the exports of `same` (keys of one hash, see [`plan_graph`])
+/// have different names: the names of that hash, of each atom once.
+fn names_differ(root: &Flow, same: &[u64]) -> bool {
+    let hash = same[0] >> 32;
+    let mut atoms: Vec<u32> = same.iter().map(|&k| (k & LOW) as u32).collect();
+    atoms.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for a in atoms {
+        if let Item::Atom(atom) = &root.items[a as usize] {
+            let outputs = atom.signature.outputs().iter().map(|o| o.name());
+            names.extend(outputs.filter(|name| half_hash(name) == hash));
+        }
+    }
+    names.sort_unstable();
+    names.windows(2).all(|pair| pair[0] != pair[1])
+}
+
+/// The atom of `item`, when it is an atom the one-walk plans take: one that
+/// neither rebinds, injects nor renames.
+fn plain_atom(item: &Item) -> Option<&Atom> {
+    match item {
+        Item::Atom(atom)
+            if atom.injects().is_empty()
+                && atom.rebinds().is_empty()
+                && atom.renames().is_empty() =>
+        {
+            Some(atom)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `input` is optional, when it reads one symbol; `None` for a
+/// collection.
+fn single_read(input: &InputSpec) -> Option<bool> {
+    match input.kind() {
+        InputKind::Required => Some(false),
+        InputKind::Optional => Some(true),
+        InputKind::Collect(_) | InputKind::CollectMap(_) => None,
+    }
+}
+
+/// The name of item `i` of `root`.
+fn item_name(root: &Flow, i: u32) -> &str {
+    match &root.items[i as usize] {
+        Item::Atom(atom) => &atom.name,
+        Item::Flow(flow) => &flow.name,
+    }
+}
+
+/// The inputs `root` declares, each name once, and where each is in the
+/// store; `None` when a name is declared twice with different types.
+#[allow(clippy::type_complexity)]
+fn declared_inputs(root: &Flow) -> Option<(Vec<SymbolSpec>, FxHashMap<&str, (u32, TypeInfo)>)> {
+    let mut declared: Vec<SymbolSpec> = Vec::with_capacity(root.inputs.len());
+    let mut store: FxHashMap<&str, (u32, TypeInfo)> = FxHashMap::default();
+    for input in &root.inputs {
+        match store.get(input.name()) {
+            Some(&(_, ty)) if ty != input.ty() => return None,
+            Some(_) => {}
+            None => {
+                store.insert(input.name(), (declared.len() as u32, input.ty()));
+                declared.push(input.clone());
+            }
+        }
+    }
+    Some((declared, store))
 }
 
 /// The plan of any flow, through the arena and the frames; every error the
@@ -2479,6 +2671,132 @@ mod tests {
         ];
         for (flow, says) in wrong {
             assert!(plan_chain(&flow).is_none(), "{}", flow.name);
+            assert_eq!(flow.build().unwrap_err().to_string(), says);
+        }
+    }
+
+    #[test]
+    fn a_graph_is_planned_in_one_walk_as_any_flow_is() {
+        use crate::task::{FnTask, Outputs};
+        let task = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        let sig = Signature::new;
+        let (x, y) = colliding_names();
+        let graph = || {
+            Flow::graph("g")
+                .input::<u64>("s")
+                // Reads what a later atom provides, and `s`, which it also
+                // provides: the store's.
+                .add(Atom::new(
+                    "first",
+                    task(
+                        sig()
+                            .requires::<u64>("v2")
+                            .requires::<u64>("s")
+                            .provides::<u64>("s")
+                            .provides::<u64>("s2"),
+                    ),
+                ))
+                .add(Atom::new(
+                    "make",
+                    task(sig().provides::<u64>(x.clone()).provides::<u64>("v1")),
+                ))
+                // The atom just before, then two names of one hash.
+                .add(Atom::new(
+                    "near",
+                    task(
+                        sig()
+                            .requires::<u64>("v1")
+                            .requires::<u64>(x.clone())
+                            .optional::<u64>(y.clone())
+                            .provides::<u64>("v2"),
+                    ),
+                ))
+                .add(Atom::new("other", task(sig().provides::<u64>(y.clone()))))
+                // Far back, an optional name nobody provides, a revert input.
+                .add(Atom::new(
+                    "far",
+                    task(
+                        sig()
+                            .requires::<u64>(y.clone())
+                            .requires::<u64>("s2")
+                            .optional::<u64>("gone")
+                            .revert_requires::<u64>("v1"),
+                    ),
+                ))
+        };
+        let plan = plan_graph(&graph()).expect("a plain graph");
+        assert_eq!(
+            format!("{:?}", plan.sources),
+            "[Output { atom: 2, index: 0 }, Store(0), Output { atom: 1, index: 1 }, \
+             Output { atom: 1, index: 0 }, Output { atom: 3, index: 0 }, \
+             Output { atom: 3, index: 0 }, Output { atom: 0, index: 1 }, Absent, \
+             Output { atom: 1, index: 1 }]"
+        );
+        assert_eq!(plan.starts, [0, 2, 2, 5, 5]);
+        assert_eq!(plan.edges, [(2, 0), (1, 2), (3, 2), (0, 4), (1, 4), (3, 4)]);
+        plan.assert_same(&plan_any(&graph()).expect("it builds"));
+        assert_eq!(plan_chain(&graph()).map(|_| ()), None);
+
+        let one = |name: &'static str, reads: &'static str, provides: &'static str| {
+            Atom::new(
+                name,
+                task(sig().requires::<u64>(reads).provides::<u64>(provides)),
+            )
+        };
+        let make = |name: &'static str, provides: &'static str| {
+            Atom::new(name, task(sig().provides::<u64>(provides)))
+        };
+        // Left to the general compiler, and built all the same.
+        let others = [
+            Flow::graph("twice")
+                .add(make("a", "v"))
+                .add(one("b", "v", "v"))
+                .add(one("c", "w", "x"))
+                .add(make("d", "w")),
+            Flow::graph("linked")
+                .add(make("a", "v"))
+                .add(make("b", "w"))
+                .link("a", "b"),
+            Flow::graph("nested").add(Flow::linear("inner").add(make("a", "v"))),
+        ];
+        for flow in others {
+            assert!(plan_graph(&flow).is_none(), "{}", flow.name);
+            flow.build().expect("it builds");
+        }
+        let wrong = [
+            (
+                Flow::graph("cycle")
+                    .add(one("a", "w", "v"))
+                    .add(one("b", "v", "w")),
+                "flow `cycle` is invalid: graph flow `cycle` has a cycle: `a` -> `b` -> `a`; \
+                 remove a link or an input that closes it",
+            ),
+            (
+                Flow::graph("ambiguous")
+                    .add(make("a", "v"))
+                    .add(make("b", "v"))
+                    .add(one("c", "v", "w")),
+                "flow `ambiguous` is invalid: task `c` requires `v`, but several tasks with no \
+                 order between them provide it: `a`, `b`; rename an output with `provides_as` \
+                 or rebind the input",
+            ),
+            (
+                Flow::graph("missing").add(one("a", "x", "v")),
+                "flow `missing` is invalid: task `a` requires `x: u64`, but no earlier task in \
+                 flow `missing` provides `x` and the flow does not declare it as an input",
+            ),
+            (
+                Flow::graph("type").add(make("a", "v")).add(Atom::new(
+                    "b",
+                    task(sig().requires::<u32>("v").provides::<u64>("w")),
+                )),
+                "flow `type` is invalid: task `b` requires `v: u32`, but its provider `a` \
+                 provides `v` as `u64`: make the types agree, or rebind the input to another \
+                 symbol",
+            ),
+        ];
+        for (flow, says) in wrong {
+            assert!(plan_graph(&flow).is_none(), "{}", flow.name);
             assert_eq!(flow.build().unwrap_err().to_string(), says);
         }
     }
