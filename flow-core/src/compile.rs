@@ -1854,10 +1854,12 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
     let n = root.items.len();
     let (declared, store) = declared_inputs(root)?;
     let mut name_keys = Vec::with_capacity(n);
-    let mut sources = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(n);
+    // For each read, in order, the output of the atom just before its
+    // reader that provides it, or `NONE`.
+    let mut nearby: Vec<u32> = Vec::with_capacity(n);
     // Each exported name's hash above its atom; each read not found next
-    // to its reader, its hash above its place in `sources`.
+    // to its reader, its hash above its place in `nearby`.
     let mut exports: Vec<u64> = Vec::with_capacity(n);
     let mut missed: Vec<u64> = Vec::new();
     let mut before: Option<&Atom> = None;
@@ -1865,7 +1867,7 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
         let atom = plain_atom(item)?;
         let a32 = a as u32;
         name_keys.push(name_key(&atom.name, a32));
-        starts.push(sources.len() as u32);
+        starts.push(nearby.len() as u32);
         let sig = &atom.signature;
         for output in sig.outputs() {
             exports.push(half_hash(output.name()) << 32 | u64::from(a32));
@@ -1879,19 +1881,17 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
                 Some((k as u32, outputs[k].ty()))
             });
             match near {
-                Some((index, ty)) if ty == input.ty() => sources.push(Source::Output {
-                    atom: a32 - 1,
-                    index,
-                }),
+                Some((index, ty)) if ty == input.ty() => nearby.push(index),
                 Some(_) => return None,
                 None => {
-                    missed.push(half_hash(name) << 32 | sources.len() as u64);
-                    sources.push(Source::Absent);
+                    missed.push(half_hash(name) << 32 | nearby.len() as u64);
+                    nearby.push(NONE);
                 }
             }
         }
         before = Some(atom);
     }
+    let reads = nearby.len();
     // Every name exported once (a name exported twice is the general
     // compiler's to resolve or report): only names sharing a hash are read.
     sort_by_high_half(&mut exports);
@@ -1902,7 +1902,7 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
     }
     // Where in `exports` the names with each missed read's hash start.
     sort_by_high_half(&mut missed);
-    let mut found = vec![NONE; sources.len()];
+    let mut found = vec![NONE; reads];
     let mut e = 0;
     for same in missed.chunk_by(|x, y| x >> 32 == y >> 32) {
         let hash = same[0] >> 32;
@@ -1916,16 +1916,22 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
         }
     }
     drop(missed);
-    let mut edges = Vec::with_capacity(sources.len());
+    let mut sources = Vec::with_capacity(reads);
+    let mut edges = Vec::with_capacity(reads);
     let mut providers: SmallVec<[u32; 4]> = SmallVec::new();
     for (a, item) in root.items.iter().enumerate() {
         let atom = plain_atom(item)?;
         let sig = &atom.signature;
-        let reads = sig.inputs().iter().chain(sig.revert_inputs());
+        let inputs = sig.inputs().iter().chain(sig.revert_inputs());
         providers.clear();
-        for (r, input) in (starts[a] as usize..).zip(reads) {
-            if let Source::Output { atom: p, .. } = sources[r] {
+        for (r, input) in (starts[a] as usize..).zip(inputs) {
+            if nearby[r] != NONE {
+                let p = a as u32 - 1;
                 providers.push(p);
+                sources.push(Source::Output {
+                    atom: p,
+                    index: nearby[r],
+                });
                 continue;
             }
             let name = input.name();
@@ -1948,7 +1954,7 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
                     }
                 }
             }
-            sources[r] = match provider {
+            sources.push(match provider {
                 Some((p, index, ty)) if ty == input.ty() => {
                     providers.push(p);
                     Source::Output { atom: p, index }
@@ -1960,7 +1966,7 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
                     None if single_read(input)? => Source::Absent,
                     None => return None,
                 },
-            };
+            });
         }
         providers.sort_unstable();
         providers.dedup();
@@ -2305,7 +2311,7 @@ fn duplicate_names<'n>(mut keyed: Vec<u64>, name: impl Fn(u32) -> &'n str) -> Ve
 }
 
 /// A compressed adjacency array for `n` nodes.
-fn csr(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+fn csr(n: usize, edges: impl ExactSizeIterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
     let mut off = vec![0u32; n + 1];
     for (a, _) in edges.clone() {
         off[a as usize + 1] += 1;
