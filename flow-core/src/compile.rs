@@ -1842,56 +1842,89 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
 /// atoms each export names no other atom exports and otherwise are as
 /// [`plan_chain`] takes them. `None` for any other flow and for one with
 /// anything to report, as there. A read is first looked for among the
-/// outputs of the atom just before the reader; the others are found by
-/// sorting the hashes of the names read and of the names exported and
-/// joining the two, which stays in the cache where a hash table of every
-/// export would miss it at every probe; the names themselves are then
-/// compared in the atoms' order.
+/// outputs of the atom just before the reader, then in a small table of
+/// recent exports; the others are found by sorting the hashes of the names
+/// read and of the names exported and joining the two, which stays in the
+/// cache where a hash table of every export would miss it at every probe;
+/// the names themselves are then compared in the atoms' order.
 fn plan_graph(root: &Flow) -> Option<Plan> {
     if root.pattern != Pattern::Graph || root.retry.is_some() || !root.links.is_empty() {
         return None;
     }
     let n = root.items.len();
     let (declared, store) = declared_inputs(root)?;
+    // The latest atom to export a name of each slot's hash, filled in item
+    // order after each atom's reads: most names are read soon after they
+    // are exported. Given up once a block of reads finds fewer than half of
+    // those it is asked for there (a graph whose atoms read far back, as a
+    // tree's do).
+    let size = (2 * n).next_power_of_two().min(RECENT);
+    let mut recent = vec![NONE; size];
+    let slot_of = |hash: u64| hash as usize & (size - 1);
     let mut name_keys = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(n);
-    // For each read, in order, the output of the atom just before its
-    // reader that provides it, or `NONE`.
-    let mut nearby: Vec<u32> = Vec::with_capacity(n);
-    // Each exported name's hash above its atom; each read not found next
-    // to its reader, its hash above its place in `nearby`.
+    // For each read, in order, the atom found in the first walk to provide
+    // it, or `NONE`.
+    let mut resolved: Vec<u32> = Vec::with_capacity(n);
+    // Each exported name's hash above its atom; each read the first walk
+    // does not resolve, its hash above its place in `resolved`.
     let mut exports: Vec<u64> = Vec::with_capacity(n);
     let mut missed: Vec<u64> = Vec::new();
+    let (mut asked, mut hits, mut table) = (0, 0, true);
     let mut before: Option<&Atom> = None;
     for (a, item) in root.items.iter().enumerate() {
         let atom = plain_atom(item)?;
         let a32 = a as u32;
         name_keys.push(name_key(&atom.name, a32));
-        starts.push(nearby.len() as u32);
+        starts.push(resolved.len() as u32);
         let sig = &atom.signature;
+        let first_export = exports.len();
         for output in sig.outputs() {
             exports.push(half_hash(output.name()) << 32 | u64::from(a32));
         }
         for input in sig.inputs().iter().chain(sig.revert_inputs()) {
             single_read(input)?;
             let name = input.name();
-            let near = before.and_then(|b| {
-                let outputs = b.signature.outputs();
+            let provides = |p: &Atom| {
+                let outputs = p.signature.outputs();
                 let k = outputs.iter().rposition(|o| o.name() == name)?;
-                Some((k as u32, outputs[k].ty()))
-            });
-            match near {
-                Some((index, ty)) if ty == input.ty() => nearby.push(index),
+                Some(outputs[k].ty())
+            };
+            let mut found = before.and_then(provides).map(|ty| (a32 - 1, ty));
+            let mut hash = None;
+            if found.is_none() && table {
+                let h = half_hash(name);
+                hash = Some(h);
+                asked += 1;
+                let t = recent[slot_of(h)];
+                if t != NONE {
+                    found = provides(plain_atom(&root.items[t as usize])?).map(|ty| (t, ty));
+                    hits += usize::from(found.is_some());
+                }
+            }
+            match found {
+                Some((p, ty)) if ty == input.ty() => resolved.push(p),
                 Some(_) => return None,
                 None => {
-                    missed.push(half_hash(name) << 32 | nearby.len() as u64);
-                    nearby.push(NONE);
+                    let h = hash.unwrap_or_else(|| half_hash(name));
+                    missed.push(h << 32 | resolved.len() as u64);
+                    resolved.push(NONE);
                 }
+            }
+        }
+        if table {
+            for &key in &exports[first_export..] {
+                recent[slot_of(key >> 32)] = a32;
+            }
+            if asked >= RECENT / 4 {
+                table = 2 * hits >= asked;
+                (asked, hits) = (0, 0);
             }
         }
         before = Some(atom);
     }
-    let reads = nearby.len();
+    drop(recent);
+    let reads = resolved.len();
     // Every name exported once (a name exported twice is the general
     // compiler's to resolve or report): only names sharing a hash are read.
     sort_by_high_half(&mut exports);
@@ -1925,16 +1958,22 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
         let inputs = sig.inputs().iter().chain(sig.revert_inputs());
         providers.clear();
         for (r, input) in (starts[a] as usize..).zip(inputs) {
-            if nearby[r] != NONE {
-                let p = a as u32 - 1;
+            let name = input.name();
+            let p = resolved[r];
+            if p != NONE {
+                // Which of its outputs: the only one, as a rule.
+                let outputs = plain_atom(&root.items[p as usize])?.signature.outputs();
+                let index = match outputs.len() {
+                    1 => 0,
+                    _ => outputs.iter().rposition(|o| o.name() == name)?,
+                };
                 providers.push(p);
                 sources.push(Source::Output {
                     atom: p,
-                    index: nearby[r],
+                    index: index as u32,
                 });
                 continue;
             }
-            let name = input.name();
             let mut provider = None;
             if let Some(&at) = found.get(r).filter(|&&at| at != NONE) {
                 let hash = exports[at as usize] >> 32;
@@ -2805,6 +2844,60 @@ mod tests {
             assert!(plan_graph(&flow).is_none(), "{}", flow.name);
             assert_eq!(flow.build().unwrap_err().to_string(), says);
         }
+    }
+
+    #[test]
+    fn a_large_graph_is_planned_in_one_walk_near_recent_and_far() {
+        use crate::task::{FnTask, Outputs};
+        let atom = |name: String, reads: &[String], provides: &[String]| {
+            let mut sig = Signature::new();
+            for r in reads {
+                sig = sig.requires::<u64>(r.clone());
+            }
+            for p in provides {
+                sig = sig.provides::<u64>(p.clone());
+            }
+            Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
+        };
+        // Next door and half-way back, then a hundred back (the table of
+        // recent exports finds most), then half-way back alone (the table is
+        // given up).
+        let n = 4 * RECENT;
+        let reads = |i: usize| match i {
+            _ if i <= RECENT => vec![i - 1, i / 2],
+            _ if i <= 2 * RECENT => vec![i - 100],
+            _ => vec![i / 2],
+        };
+        let (x, y) = colliding_names();
+        let graph = || {
+            let mut graph = Flow::graph("g").input::<u64>("v0");
+            // Reads the last name, declared before the atom providing it.
+            graph.push(atom("first".into(), &[format!("v{n}")], &["w".into()]));
+            for i in 1..=n {
+                let names: Vec<String> = reads(i).iter().map(|k| format!("v{k}")).collect();
+                graph.push(atom(format!("t{i}"), &names, &[format!("v{i}")]));
+            }
+            graph.push(atom("make-x".into(), &[], std::slice::from_ref(&x)));
+            graph.push(atom("make-y".into(), &[], std::slice::from_ref(&y)));
+            graph.push(atom(
+                "read-both".into(),
+                &[x.clone(), y.clone()],
+                &["z".into()],
+            ));
+            graph
+        };
+        assert!(plan_graph(&graph()).is_some());
+        let compiled = graph().build().expect("every name has one provider");
+        let preds = |name: &str| compiled.predecessors(name).unwrap();
+        for i in 1..=n {
+            let mut want: Vec<String> = reads(i).iter().map(|k| format!("t{k}")).collect();
+            want.retain(|p| p != "t0");
+            want.sort();
+            want.dedup();
+            assert_eq!(preds(&format!("t{i}")), want, "t{i}");
+        }
+        assert_eq!(preds("first"), [format!("t{n}")]);
+        assert_eq!(preds("read-both"), ["make-x", "make-y"]);
     }
 
     #[test]
