@@ -727,6 +727,20 @@ impl Machine {
         if self.halted {
             return;
         }
+        let fresh = (self.slots.iter())
+            .all(|s| s.state == AtomState::Pending && s.intention == Intention::Execute);
+        if fresh {
+            // A run from the start: every atom waits for all its
+            // predecessors, and those with none are ready.
+            for i in 0..self.slots.len() as u32 {
+                let waiting = self.g.preds(i).len() as u32;
+                self.slots[i as usize].waiting = waiting;
+                if waiting == 0 {
+                    self.push_forward(i);
+                }
+            }
+            return;
+        }
         for i in 0..self.slots.len() as u32 {
             let iu = i as usize;
             self.count_waiting(i);
