@@ -2227,6 +2227,11 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
     let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     drop(edges);
     let root_name = Arc::from(&*root.name);
+    let plain = flat
+        && renamed.is_empty()
+        && scopes.is_empty()
+        && gate_of.iter().all(|&g| g == NONE)
+        && enclosing.iter().all(|&e| e == NONE);
     let mut renamed = renamed.into_iter().peekable();
     let mut scopes = scopes.into_iter();
     let mut prioritized = false;
@@ -2262,7 +2267,39 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
             rare,
         }
     };
-    let mut nodes: Vec<Node> = if flat {
+    let mut nodes: Vec<Node> = if plain {
+        // The commonest flow, with nothing but priorities and time limits
+        // to set apart: each item becomes its node in place, as below, with
+        // no look-up in the lists the others need.
+        root.items
+            .into_iter()
+            .zip(&starts)
+            .filter_map(|(item, &sources)| match item {
+                Item::Atom(atom) => {
+                    let (name, task, signature, timeout, priority) = atom.into_parts();
+                    prioritized |= priority != 0;
+                    let rare = (priority != 0 || timeout.is_some()).then(|| {
+                        Box::new(Rare {
+                            retry: None,
+                            gate: NONE,
+                            priority,
+                            renamed: None,
+                            timeout,
+                        })
+                    });
+                    Some(Node {
+                        name,
+                        task: Some(task),
+                        signature,
+                        sources,
+                        enclosing: NONE,
+                        rare,
+                    })
+                }
+                Item::Flow(_) => None, // none: the flow is flat
+            })
+            .collect()
+    } else if flat {
         // Each item becomes its node in place: `Node` is no larger than
         // `Item`, so the items' allocation is reused rather than a second
         // one of the same size written while the first is still alive.
@@ -2489,6 +2526,24 @@ mod tests {
             g.0.exec_sources(3),
             [Source::Output { atom: 2, index: 0 }]
         ));
+        assert!(!g.0.prioritized);
+        // Priorities and time limits are set apart on the nodes that have them.
+        use crate::task::{FnTask, Outputs};
+        let limit = std::time::Duration::from_secs(7);
+        let task = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+        let flow = Flow::graph("options")
+            .add(Atom::new("plain", task()))
+            .add(Atom::new("first", task()).priority(3))
+            .add(Atom::new("slow", task()).timeout(limit));
+        let items = flow.items.as_ptr() as usize;
+        let g = compile(flow).unwrap();
+        assert_eq!(g.0.nodes.as_ptr() as usize, items);
+        assert!(g.0.prioritized);
+        let nodes = &g.0.nodes;
+        assert_eq!((nodes[0].priority(), nodes[0].timeout()), (0, None));
+        assert_eq!((nodes[1].priority(), nodes[1].timeout()), (3, None));
+        assert_eq!((nodes[2].priority(), nodes[2].timeout()), (0, Some(limit)));
+        assert!(nodes[0].rare.is_none() && nodes[1].rare.is_some());
         // A nested flow is taken apart into a new vector.
         let outer = Flow::linear("outer")
             .input::<u64>("v0")
