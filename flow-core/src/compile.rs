@@ -1842,11 +1842,13 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
 /// atoms each export names no other atom exports and otherwise are as
 /// [`plan_chain`] takes them. `None` for any other flow and for one with
 /// anything to report, as there. A read is first looked for among the
-/// outputs of the atom just before the reader, then in a small table of
-/// recent exports; the others are found by sorting the hashes of the names
-/// read and of the names exported and joining the two, which stays in the
-/// cache where a hash table of every export would miss it at every probe;
-/// the names themselves are then compared in the atoms' order.
+/// outputs of the atom just before the reader, then of the atoms that
+/// provided the reader's predecessor's read at the same position and the one
+/// after (a tree's and a grid's reads), then in a small table of recent
+/// exports; the others are found by sorting the hashes of the names read and
+/// of the names exported and joining the two, which stays in the cache where
+/// a hash table of every export would miss it at every probe; the names
+/// themselves are then compared in the atoms' order.
 fn plan_graph(root: &Flow) -> Option<Plan> {
     if root.pattern != Pattern::Graph || root.retry.is_some() || !root.links.is_empty() {
         return None;
@@ -1871,6 +1873,12 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
     let mut exports: Vec<u64> = Vec::with_capacity(n);
     let mut missed: Vec<u64> = Vec::new();
     let (mut asked, mut hits, mut table) = (0, 0, true);
+    // For each input position, the provider of the latest read at that
+    // position: the next atom's read there is often provided by the same
+    // atom or the one after it (a tree's reads, a grid's reads from the row
+    // before). Given up as the table is.
+    let mut cursors: SmallVec<[u32; 4]> = SmallVec::new();
+    let (mut tried, mut struck, mut stride) = (0, 0, true);
     let mut before: Option<&Atom> = None;
     for (a, item) in root.items.iter().enumerate() {
         let atom = plain_atom(item)?;
@@ -1882,7 +1890,8 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
         for output in sig.outputs() {
             exports.push(half_hash(output.name()) << 32 | u64::from(a32));
         }
-        for input in sig.inputs().iter().chain(sig.revert_inputs()) {
+        let inputs = sig.inputs().iter().chain(sig.revert_inputs());
+        for (k, input) in inputs.enumerate() {
             single_read(input)?;
             let name = input.name();
             let provides = |p: &Atom| {
@@ -1891,6 +1900,26 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
                 Some(outputs[k].ty())
             };
             let mut found = before.and_then(provides).map(|ty| (a32 - 1, ty));
+            let cursor = cursors.get(k).copied().unwrap_or(NONE);
+            if found.is_none() && stride && cursor != NONE {
+                tried += 1;
+                // The atom after the cursor first: a grid's next read.
+                for p in [cursor + 1, cursor] {
+                    if p == a32 || p as usize >= n {
+                        continue;
+                    }
+                    let Some(ty) = plain_atom(&root.items[p as usize]).and_then(provides) else {
+                        continue;
+                    };
+                    found = Some((p, ty));
+                    break;
+                }
+                struck += usize::from(found.is_some());
+                if tried >= RECENT / 4 {
+                    stride = 2 * struck >= tried;
+                    (tried, struck) = (0, 0);
+                }
+            }
             let mut hash = None;
             if found.is_none() && table {
                 let h = half_hash(name);
@@ -1903,7 +1932,13 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
                 }
             }
             match found {
-                Some((p, ty)) if ty == input.ty() => resolved.push(p),
+                Some((p, ty)) if ty == input.ty() => {
+                    resolved.push(p);
+                    if k >= cursors.len() {
+                        cursors.resize(k + 1, NONE);
+                    }
+                    cursors[k] = p;
+                }
                 Some(_) => return None,
                 None => {
                     let h = hash.unwrap_or_else(|| half_hash(name));
@@ -2902,7 +2937,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_graph_is_planned_in_one_walk_near_recent_and_far() {
+    fn a_large_graph_is_planned_in_one_walk_near_in_step_recent_and_far() {
         use crate::task::{FnTask, Outputs};
         let atom = |name: String, reads: &[String], provides: &[String]| {
             let mut sig = Signature::new();
@@ -2914,14 +2949,16 @@ mod tests {
             }
             Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
         };
-        // Next door and half-way back, then a hundred back (the table of
-        // recent exports finds most), then half-way back alone (the table is
-        // given up).
+        // Next door and half-way back (the cursor finds the second), then
+        // up to 89 back, irregularly (the cursor is given up, the table of
+        // recent exports finds most), then anywhere in the first half,
+        // irregularly (the table is given up too: the sort and join find
+        // them).
         let n = 4 * RECENT;
         let reads = |i: usize| match i {
             _ if i <= RECENT => vec![i - 1, i / 2],
-            _ if i <= 2 * RECENT => vec![i - 100],
-            _ => vec![i / 2],
+            _ if i <= 2 * RECENT => vec![i - 1 - i * 37 % 89],
+            _ => vec![i * 7919 % (i / 2) + 1],
         };
         let (x, y) = colliding_names();
         let graph = || {
