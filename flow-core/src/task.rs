@@ -115,6 +115,7 @@ impl Signature {
         Signature::default()
     }
 
+    #[inline]
     fn data(&mut self) -> &mut SignatureData {
         triomphe::Arc::make_mut(&mut self.0)
     }

@@ -1291,6 +1291,7 @@ impl Machine {
         Ok(())
     }
 
+    #[inline(always)]
     fn release_successors(&mut self, i: u32) {
         let Self {
             g, slots, forward, ..
