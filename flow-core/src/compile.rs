@@ -637,6 +637,10 @@ fn chain<'c, 'a>(
     })
 }
 
+/// The most reads [`plan_graph`] leaves to the join that it looks up with a
+/// pass over the exports each rather than by sorting them.
+const FEW_MISSED: usize = 4;
+
 /// In a graph frame's `found`: several exported names share the read
 /// name's hash.
 const SEVERAL: u32 = u32::MAX - 1;
@@ -686,6 +690,78 @@ fn sort_by_high_half(keys: &mut Vec<u64>) {
     } else {
         spread_then_sort(keys);
     }
+}
+
+/// The keys of `keys` (`hash << 32 | index`) whose upper half at least one
+/// other key shares, sorted by upper half and in their first order within
+/// each: what is left of `keys` sorted by [`sort_by_high_half`] once the
+/// keys alone with their hash are taken out. Nearly all are, in a flow's
+/// names: the keys are spread by the top bits of the hash into groups that
+/// fit the cache, and a group is sorted only when a small table of its
+/// hashes finds one twice.
+fn shared_hashes(mut keys: Vec<u64>) -> Vec<u64> {
+    let runs = |sorted: &[u64], out: &mut Vec<u64>| {
+        for same in sorted.chunk_by(|x, y| x >> 32 == y >> 32) {
+            if same.len() > 1 {
+                out.extend_from_slice(same);
+            }
+        }
+    };
+    let mut out = Vec::new();
+    if keys.len() < 1024 {
+        keys.sort_by_key(|k| k >> 32);
+        runs(&keys, &mut out);
+        return out;
+    }
+    const BITS: u32 = 11;
+    let group = |k: u64| (k >> (64 - BITS)) as usize;
+    let mut next = vec![0u32; 1 << BITS];
+    for &k in &keys {
+        next[group(k)] += 1;
+    }
+    let largest = next.iter().copied().max().unwrap_or(0) as usize;
+    let mut sum = 0;
+    for n in next.iter_mut() {
+        (*n, sum) = (sum, sum + *n);
+    }
+    let mut spread = vec![0u64; keys.len()];
+    for &k in &keys {
+        let g = group(k);
+        spread[next[g] as usize] = k;
+        next[g] += 1;
+    }
+    drop(keys);
+    // Each slot: a hash, above the number of the group that wrote it (plus
+    // one), so that the table is never cleared.
+    let size = (2 * largest).next_power_of_two();
+    let mut table = vec![0u64; size];
+    let mut start = 0;
+    for (g, end) in next.into_iter().enumerate() {
+        let end = end as usize;
+        let keys = &mut spread[start..end];
+        start = end;
+        let mark = g as u64 + 1;
+        let twice = keys.iter().any(|&k| {
+            let hash = k >> 32;
+            let mut slot = hash as usize & (size - 1);
+            loop {
+                let entry = table[slot];
+                if entry & LOW != mark {
+                    table[slot] = hash << 32 | mark;
+                    return false;
+                }
+                if entry >> 32 == hash {
+                    return true;
+                }
+                slot = (slot + 1) & (size - 1);
+            }
+        });
+        if twice {
+            keys.sort_by_key(|k| k >> 32);
+            runs(keys, &mut out);
+        }
+    }
+    out
 }
 
 fn radix_by_byte(keys: &mut Vec<u64>) {
@@ -1960,29 +2036,51 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
     }
     drop(recent);
     let reads = resolved.len();
-    // Every name exported once (a name exported twice is the general
-    // compiler's to resolve or report): only names sharing a hash are read.
-    sort_by_high_half(&mut exports);
-    for same in exports.chunk_by(|x, y| x >> 32 == y >> 32) {
-        if same.len() > 1 && !names_differ(root, same) {
-            return None;
-        }
-    }
-    // Where in `exports` the names with each missed read's hash start.
-    sort_by_high_half(&mut missed);
+    // Where the exports of each missed read's hash start in `candidates`,
+    // whose exports of one hash are side by side: the exports sorted, or,
+    // for a few misses, the exports of each one's hash, found by a pass over
+    // them each.
     let mut found = vec![NONE; reads];
-    let mut e = 0;
-    for same in missed.chunk_by(|x, y| x >> 32 == y >> 32) {
-        let hash = same[0] >> 32;
-        while e < exports.len() && exports[e] >> 32 < hash {
-            e += 1;
-        }
-        if e < exports.len() && exports[e] >> 32 == hash {
-            for &r in same {
-                found[(r & LOW) as usize] = e as u32;
+    let candidates = if missed.len() <= FEW_MISSED {
+        let mut candidates = Vec::new();
+        for &r in &missed {
+            let (hash, at) = (r >> 32, candidates.len());
+            candidates.extend(exports.iter().filter(|&&e| e >> 32 == hash));
+            if candidates.len() > at {
+                found[(r & LOW) as usize] = at as u32;
             }
         }
-    }
+        // Every name exported once (a name exported twice is the general
+        // compiler's to resolve or report): only names sharing a hash are
+        // read.
+        for same in shared_hashes(exports).chunk_by(|x, y| x >> 32 == y >> 32) {
+            if !names_differ(root, same) {
+                return None;
+            }
+        }
+        candidates
+    } else {
+        sort_by_high_half(&mut exports);
+        for same in exports.chunk_by(|x, y| x >> 32 == y >> 32) {
+            if same.len() > 1 && !names_differ(root, same) {
+                return None;
+            }
+        }
+        sort_by_high_half(&mut missed);
+        let mut e = 0;
+        for same in missed.chunk_by(|x, y| x >> 32 == y >> 32) {
+            let hash = same[0] >> 32;
+            while e < exports.len() && exports[e] >> 32 < hash {
+                e += 1;
+            }
+            if e < exports.len() && exports[e] >> 32 == hash {
+                for &r in same {
+                    found[(r & LOW) as usize] = e as u32;
+                }
+            }
+        }
+        exports
+    };
     drop(missed);
     let mut sources = Vec::with_capacity(reads);
     let mut edges = Vec::with_capacity(reads);
@@ -2011,8 +2109,8 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
             }
             let mut provider = None;
             if let Some(&at) = found.get(r).filter(|&&at| at != NONE) {
-                let hash = exports[at as usize] >> 32;
-                let same = exports[at as usize..]
+                let hash = candidates[at as usize] >> 32;
+                let same = candidates[at as usize..]
                     .iter()
                     .take_while(|&&k| k >> 32 == hash);
                 for &key in same {
@@ -2389,10 +2487,11 @@ fn name_key(name: &str, i: u32) -> u64 {
 /// Pairs `(first, later)` of the positions whose names are equal, each later
 /// duplicate paired with the first holder of its name, from every position's
 /// [`name_key`] in order (made while the positions are numbered, so that the
-/// names are not visited again). Sorting hashes keeps this cache-friendly on
+/// names are not visited again). Only the keys whose hash another key shares
+/// are compared (see [`shared_hashes`]), which keeps this cache-friendly on
 /// large flows, unlike a map insert per name.
-fn duplicate_names<'n>(mut keyed: Vec<u64>, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
-    sort_by_high_half(&mut keyed);
+fn duplicate_names<'n>(keyed: Vec<u64>, name: impl Fn(u32) -> &'n str) -> Vec<(u32, u32)> {
+    let keyed = shared_hashes(keyed);
     let mut out = Vec::new();
     let mut run = 0;
     while run < keyed.len() {
@@ -2498,6 +2597,55 @@ mod tests {
             topological_order(4, &[(3, 0), (0, 1), (1, 3), (2, 3)]),
             Err(vec![0, 1, 3])
         );
+    }
+
+    #[test]
+    fn shared_hashes_are_the_runs_of_the_sorted_keys() {
+        // What `shared_hashes` must give: the keys sorted stably by their
+        // upper half, less those alone with theirs.
+        fn expected(keys: &[u64]) -> Vec<u64> {
+            let mut sorted = keys.to_vec();
+            sorted.sort_by_key(|k| k >> 32);
+            let mut out = Vec::new();
+            for same in sorted.chunk_by(|x, y| x >> 32 == y >> 32) {
+                if same.len() > 1 {
+                    out.extend_from_slice(same);
+                }
+            }
+            out
+        }
+        assert_eq!(
+            shared_hashes(vec![5 << 32, 1 << 32 | 1, 5 << 32 | 2, 3]),
+            [5 << 32, 5 << 32 | 2]
+        );
+        assert!(shared_hashes(Vec::new()).is_empty());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut check = |n: u64, upper: &dyn Fn(u64) -> u64| {
+            let keys: Vec<u64> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    upper(x) << 32 | i
+                })
+                .collect();
+            let want = expected(&keys);
+            assert_eq!(shared_hashes(keys), want, "{n} keys");
+            want.len()
+        };
+        for n in [500, 5000, 200_000] {
+            // Spread over all 32 bits: a few pairs at most.
+            check(n, &|x| x >> 32);
+            // Few distinct values: nearly every key shares its hash.
+            assert_eq!(check(n, &|x| x % 7), n as usize);
+            // About four hashes per key, in the top bits: some groups hold
+            // a repeat and some do not.
+            let bits = (4 * n).ilog2();
+            let shared = check(n, &|x| (x >> (64 - bits)) << (32 - bits));
+            assert!(shared > 0 && shared < n as usize, "{shared} of {n}");
+            // One hash for all.
+            assert_eq!(check(n, &|_| 42), n as usize);
+        }
     }
 
     #[test]
