@@ -224,13 +224,20 @@ def line(check, size, value, bar, ok):
         print(f"| {check} | {num(size)} | {value} | {bar} | {'met' if ok else 'not met'} |")
 
 
-for shape in ("linear_chain", "binary_tree", "wavefront"):
+# The bar is build + run; C++ Taskflow's own figures per shape are given
+# beside it (performance.md).
+taskflow = {"linear_chain": 200, "binary_tree": 250, "wavefront": 300}
+for shape, theirs in taskflow.items():
     s = sizes(shape)
+    check = f"{shape}: serial build + run ns/task at the largest size"
+    bar = f"<= 200 (C++ Taskflow: {theirs})"
     if not s:
-        line(f"{shape}: serial total ns/task at the largest size", "", None, "<= 200", False)
+        line(check, "", None, bar, False)
         continue
-    v = by[(shape, "serial")][s[-1]]["total_ns_per_task"]
-    line(f"{shape}: serial total ns/task at the largest size", s[-1], num(v), "<= 200", v <= 200)
+    r = by[(shape, "serial")][s[-1]]
+    v = r["build_ns_per_task"] + r["run_ns_per_task"]
+    verdict = "met" if v <= 200 else "not met"
+    print(f"| {check} | {num(s[-1])} | {num(v)} | {bar} | {verdict}; {v / theirs:.2f}x C++ Taskflow's |")
 
 for shape in order:
     s = sizes(shape)
