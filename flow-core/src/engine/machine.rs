@@ -896,19 +896,19 @@ impl Machine {
 
     /// Runs ready tasks to their end here, for as long as the next piece of
     /// work is a plain task ([`Node::is_plain`](crate::compile::Node::is_plain))
-    /// to execute or revert and nobody listens to the run's events: the
-    /// serial engine's path for the common case, which makes no [`Step`] and
-    /// no [`Done`] for a task that succeeds at once. Anything else (a wait, a
-    /// barrier, a retry controller, a gate, a listener) goes the way of
-    /// [`Machine::next_step`]; both paths share the steps of starting and
-    /// finishing an atom, so they keep one behaviour and one order.
+    /// to execute or revert: the serial engine's path for the common case,
+    /// which makes no [`Step`] and no [`Done`] for a task that succeeds at
+    /// once. Anything else (a wait, a barrier, a retry controller, a gate)
+    /// goes the way of [`Machine::next_step`]; both paths share the steps of
+    /// starting and finishing an atom, which announce its states and
+    /// progress to the listeners, so they keep one behaviour and one order
+    /// of events.
     /// Requests to cancel or suspend are applied before each task, as
     /// between the steps of the general path.
     pub(crate) fn run_plain(&mut self) -> Result<Plain, TransitionError> {
         loop {
             self.apply_requests()?;
-            if self.halted || self.suspending || !self.waits.is_empty() || self.notifier.listening()
-            {
+            if self.halted || self.suspending || !self.waits.is_empty() {
                 return self.general();
             }
             // Reverts go first, as in `next_step`.
