@@ -745,6 +745,88 @@ async fn progress_is_not_captured_unless_asked() {
     );
 }
 
+/// Keeps every event it is sent as text; asks for progress events or not.
+struct Record {
+    progress: bool,
+    events: Mutex<Vec<String>>,
+}
+
+impl Listener for Record {
+    fn on_event(&self, event: &Event<'_>) {
+        self.events.lock().unwrap().push(event.to_string());
+    }
+
+    fn wants_progress(&self) -> bool {
+        self.progress
+    }
+}
+
+#[tokio::test]
+async fn progress_goes_only_to_listeners_that_want_it() {
+    // Names of every kind of length the capture listener keeps: short, at
+    // and past its inline limit of 16 bytes, and with multibyte characters.
+    let names = [
+        "a",
+        "abc",
+        "four",
+        "seven!!",
+        "eight-by",
+        "exactly-sixteen!",
+        "seventeen-bytes!!",
+        "ü",
+        "ünï",
+        "ünï-cödé",
+        "ünïcödé-ünïcödé!",
+    ];
+    for mode in MODES {
+        let mut flow = Flow::linear("names-of-every-length");
+        for name in names {
+            let reporter = FnTask::new(Signature::new(), |_, ctx| {
+                ctx.progress(0.5);
+                Exec::Ready(Ok(Outputs::new()))
+            });
+            flow = flow.add(Atom::new(name, reporter));
+        }
+        let flow = flow.build().expect("valid flow");
+        let all = Arc::new(Record {
+            progress: true,
+            events: Mutex::new(Vec::new()),
+        });
+        let states = Arc::new(Record {
+            progress: false,
+            events: Mutex::new(Vec::new()),
+        });
+        let capture = CaptureListener::new().with_progress();
+        let mut engine = Engine::builder(flow)
+            .mode(mode)
+            .listener_arc(all.clone())
+            .listener_arc(states.clone())
+            .listener(capture.clone())
+            .build();
+        engine.run().await.expect("runs");
+
+        let mut expected_states = vec!["names-of-every-length.f RUNNING".to_string()];
+        let mut expected_all = expected_states.clone();
+        for name in names {
+            expected_states.push(format!("{name}.t RUNNING"));
+            expected_states.push(format!("{name}.t SUCCESS(())"));
+            expected_all.extend([
+                format!("{name}.t RUNNING"),
+                format!("{name}.t PROGRESS(0)"),
+                format!("{name}.t PROGRESS(0.5)"),
+                format!("{name}.t SUCCESS(())"),
+                format!("{name}.t PROGRESS(1)"),
+            ]);
+        }
+        expected_states.push("names-of-every-length.f SUCCESS".to_string());
+        expected_all.push("names-of-every-length.f SUCCESS".to_string());
+        assert_eq!(*states.events.lock().unwrap(), expected_states, "{mode:?}");
+        assert_eq!(*all.events.lock().unwrap(), expected_all, "{mode:?}");
+        assert_eq!(capture.events(), expected_all, "{mode:?}");
+        assert_eq!(expected_all.len(), 2 + 5 * names.len());
+    }
+}
+
 #[tokio::test]
 async fn durations_are_recorded_for_execute_and_revert() {
     for mode in MODES {

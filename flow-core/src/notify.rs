@@ -97,10 +97,34 @@ impl fmt::Display for Event<'_> {
 pub trait Listener: Send + Sync + 'static {
     /// Handles one event.
     fn on_event(&self, event: &Event<'_>);
+
+    /// Whether this listener is sent [`Event::Progress`] events (by default
+    /// it is). Asked once, when the engine is built: a listener that answers
+    /// `false` costs the run nothing for the progress of each atom, which
+    /// the engine reports as it starts and finishes.
+    ///
+    /// ```
+    /// use flow_core::{Event, Listener};
+    /// struct States;
+    /// impl Listener for States {
+    ///     fn on_event(&self, event: &Event<'_>) {
+    ///         assert!(!matches!(event, Event::Progress { .. }));
+    ///     }
+    ///     fn wants_progress(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!States.wants_progress());
+    /// ```
+    fn wants_progress(&self) -> bool {
+        true
+    }
 }
 
 struct Shared {
     listeners: Vec<Arc<dyn Listener>>,
+    /// Those of `listeners` that want progress events, in the same order.
+    progress_listeners: Vec<Arc<dyn Listener>>,
     progress: Option<Arc<[AtomicU32]>>,
 }
 
@@ -123,8 +147,14 @@ impl Notifier {
         if listeners.is_empty() && progress.is_none() {
             Notifier(None)
         } else {
+            let progress_listeners = listeners
+                .iter()
+                .filter(|l| l.wants_progress())
+                .cloned()
+                .collect();
             Notifier(Some(Arc::new(Shared {
                 listeners,
+                progress_listeners,
                 progress,
             })))
         }
@@ -156,7 +186,7 @@ impl Notifier {
                 c.store(progress.to_bits(), Ordering::Relaxed);
             }
         }
-        for l in &s.listeners {
+        for l in &s.progress_listeners {
             deliver(&**l, &Event::Progress { atom, progress });
         }
     }
@@ -198,7 +228,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 #[derive(Clone, Default)]
 pub struct CaptureListener {
-    events: Arc<Mutex<Vec<Captured>>>,
+    events: Arc<Log>,
     flows: bool,
     progress: bool,
     skip_flows: bool,
@@ -229,24 +259,28 @@ impl CaptureListener {
 
     /// The events so far, as text.
     pub fn events(&self) -> Vec<String> {
-        lock(&self.events).iter().map(Captured::text).collect()
+        self.events.lock().iter().map(Captured::text).collect()
     }
 
     /// Forgets the events so far.
     pub fn clear(&self) {
-        lock(&self.events).clear();
+        self.events.lock().clear();
     }
 }
 
 impl fmt::Debug for CaptureListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaptureListener")
-            .field("events", &lock(&self.events).len())
+            .field("events", &self.events.lock().len())
             .finish()
     }
 }
 
 impl Listener for CaptureListener {
+    fn wants_progress(&self) -> bool {
+        self.progress
+    }
+
     fn on_event(&self, event: &Event<'_>) {
         let keep = match event {
             Event::Flow { .. } => self.flows && !self.skip_flows,
@@ -255,27 +289,108 @@ impl Listener for CaptureListener {
         };
         if keep {
             let captured = Captured::new(event);
-            lock(&self.events).push(captured);
+            self.events.lock().push(captured);
         }
     }
 }
 
+/// The events a [`CaptureListener`] keeps, behind a lock that spins (and
+/// yields its thread while another holds it): taken twice per task by a run
+/// with a capture listener, it costs one atomic exchange to take and a
+/// plain store to release, where a `std` mutex costs two atomic exchanges.
+type Log = spin::mutex::SpinMutex<Vec<Captured>, spin::relax::Yield>;
+
 /// An event as [`CaptureListener`] keeps it until it is read.
 enum Captured {
     Flow {
-        flow: Box<str>,
+        flow: Name,
         state: FlowState,
     },
     Atom {
-        atom: Box<str>,
+        atom: Name,
         kind: AtomKind,
         state: AtomState,
         detail: Kept,
     },
     Progress {
-        atom: Box<str>,
+        atom: Name,
         progress: f32,
     },
+}
+
+/// A name as [`CaptureListener`] keeps it: up to [`Name::INLINE`] bytes in
+/// place, read from the name in at most four loads (no call to copy a few
+/// bytes, which costs more than an event's other work), so that keeping an
+/// event of a short-named atom allocates nothing; longer names on the heap.
+enum Name {
+    Inline { len: u8, words: [u64; 2] },
+    Heap(Box<str>),
+}
+
+impl Name {
+    /// The longest name kept in place.
+    const INLINE: usize = 16;
+
+    fn new(name: &str) -> Self {
+        let b = name.as_bytes();
+        let len = b.len();
+        if len > Name::INLINE {
+            return Name::Heap(name.into());
+        }
+        // Two loads that overlap cover any length from n to 2n bytes; the
+        // bytes they share are the same, so or-ing them is exact.
+        let words = if len >= 8 {
+            let hi = if len > 8 {
+                u64::from_le_bytes(word(&b[len - 8..])) >> ((16 - len) * 8)
+            } else {
+                0
+            };
+            [u64::from_le_bytes(word(b)), hi]
+        } else if len >= 4 {
+            let lo = u32::from_le_bytes(half(b)) as u64;
+            let hi = u32::from_le_bytes(half(&b[len - 4..])) as u64;
+            [lo | (hi << ((len - 4) * 8)), 0]
+        } else {
+            let mut w = 0u64;
+            for (k, &byte) in b.iter().enumerate() {
+                w |= (byte as u64) << (k * 8);
+            }
+            [w, 0]
+        };
+        Name::Inline {
+            len: len as u8,
+            words,
+        }
+    }
+
+    /// The name's text.
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Name::Inline { len, words } => {
+                let mut bytes = [0u8; Name::INLINE];
+                bytes[..8].copy_from_slice(&words[0].to_le_bytes());
+                bytes[8..].copy_from_slice(&words[1].to_le_bytes());
+                String::from_utf8_lossy(&bytes[..*len as usize])
+                    .into_owned()
+                    .into()
+            }
+            Name::Heap(name) => std::borrow::Cow::Borrowed(name),
+        }
+    }
+}
+
+/// The first 8 bytes of `b`, which has at least 8.
+fn word(b: &[u8]) -> [u8; 8] {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[..8]);
+    w
+}
+
+/// The first 4 bytes of `b`, which has at least 4.
+fn half(b: &[u8]) -> [u8; 4] {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[..4]);
+    w
 }
 
 /// An owned [`Detail`]: the values and failures are shared, not copied.
@@ -290,7 +405,7 @@ impl Captured {
     fn new(event: &Event<'_>) -> Self {
         match *event {
             Event::Flow { flow, state } => Captured::Flow {
-                flow: flow.into(),
+                flow: Name::new(flow),
                 state,
             },
             Event::Atom {
@@ -299,7 +414,7 @@ impl Captured {
                 state,
                 detail,
             } => Captured::Atom {
-                atom: atom.into(),
+                atom: Name::new(atom),
                 kind,
                 state,
                 detail: match detail {
@@ -310,7 +425,7 @@ impl Captured {
                 },
             },
             Event::Progress { atom, progress } => Captured::Progress {
-                atom: atom.into(),
+                atom: Name::new(atom),
                 progress,
             },
         }
@@ -318,18 +433,22 @@ impl Captured {
 
     /// The event's canonical text.
     fn text(&self) -> String {
+        let name = match self {
+            Captured::Flow { flow, .. } => flow.text(),
+            Captured::Atom { atom, .. } | Captured::Progress { atom, .. } => atom.text(),
+        };
         let event = match self {
-            Captured::Flow { flow, state } => Event::Flow {
-                flow,
+            Captured::Flow { state, .. } => Event::Flow {
+                flow: &name,
                 state: *state,
             },
             Captured::Atom {
-                atom,
                 kind,
                 state,
                 detail,
+                ..
             } => Event::Atom {
-                atom,
+                atom: &name,
                 kind: *kind,
                 state: *state,
                 detail: match detail {
@@ -339,8 +458,8 @@ impl Captured {
                     Kept::Reverted(v) => Detail::Reverted(v.as_ref()),
                 },
             },
-            Captured::Progress { atom, progress } => Event::Progress {
-                atom,
+            Captured::Progress { progress, .. } => Event::Progress {
+                atom: &name,
                 progress: *progress,
             },
         };
@@ -430,6 +549,10 @@ impl fmt::Debug for DurationListener {
 }
 
 impl Listener for DurationListener {
+    fn wants_progress(&self) -> bool {
+        false
+    }
+
     fn on_event(&self, event: &Event<'_>) {
         let Event::Atom { atom, state, .. } = event else {
             return;
@@ -451,5 +574,34 @@ impl Listener for DurationListener {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Name;
+
+    #[test]
+    fn a_name_of_any_length_is_kept_whole() {
+        for text in [
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+            "éàüöñçßøåæ€日本語のテキスト",
+        ] {
+            for end in (0..=text.len()).filter(|&end| text.is_char_boundary(end)) {
+                let name = &text[..end];
+                let kept = Name::new(name);
+                assert_eq!(kept.text(), name, "{end} bytes");
+                assert_eq!(
+                    matches!(kept, Name::Inline { .. }),
+                    end <= Name::INLINE,
+                    "{end} bytes"
+                );
+            }
+        }
+        // Bytes past the name's end are not read: the same prefix of two
+        // different texts gives equal names.
+        let (a, b) = ("eleven-byte|xxxx", "eleven-byte|yyyy");
+        assert_eq!(Name::new(&a[..11]).text(), Name::new(&b[..11]).text());
+        assert_eq!(Name::new(&a[..11]).text(), "eleven-byte");
     }
 }
