@@ -1806,6 +1806,30 @@ struct Plan {
 }
 
 impl Plan {
+    /// The plan of a flat flow of plain atoms (no barrier, gate, controller,
+    /// renamed output or nested flow), as the one-walk planners make it; the
+    /// general compiler fills in the rest.
+    fn flat(
+        edges: Vec<(u32, u32)>,
+        sources: Vec<Source>,
+        starts: Vec<u32>,
+        declared: Vec<SymbolSpec>,
+    ) -> Plan {
+        Plan {
+            edges,
+            barriers: 0,
+            sources,
+            starts,
+            gates: Vec::new(),
+            gate_of: Vec::new(),
+            enclosing: Vec::new(),
+            renamed: Vec::new(),
+            scopes: Vec::new(),
+            flat: true,
+            declared,
+        }
+    }
+
     /// Panics unless `self` and `other` would make the same graph.
     #[cfg(any(debug_assertions, test))]
     fn assert_same(&self, other: &Plan) {
@@ -1899,19 +1923,7 @@ fn plan_chain(root: &Flow) -> Option<Plan> {
     if !duplicate_names(name_keys, |i| item_name(root, i)).is_empty() {
         return None;
     }
-    Some(Plan {
-        edges,
-        barriers: 0,
-        sources,
-        starts,
-        gates: Vec::new(),
-        gate_of: Vec::new(),
-        enclosing: Vec::new(),
-        renamed: Vec::new(),
-        scopes: Vec::new(),
-        flat: true,
-        declared,
-    })
+    Some(Plan::flat(edges, sources, starts, declared))
 }
 
 /// The plan of a graph flow of atoms alone, with no explicit link, whose
@@ -2148,19 +2160,7 @@ fn plan_graph(root: &Flow) -> Option<Plan> {
     {
         return None;
     }
-    Some(Plan {
-        edges,
-        barriers: 0,
-        sources,
-        starts,
-        gates: Vec::new(),
-        gate_of: Vec::new(),
-        enclosing: Vec::new(),
-        renamed: Vec::new(),
-        scopes: Vec::new(),
-        flat: true,
-        declared,
-    })
+    Some(Plan::flat(edges, sources, starts, declared))
 }
 
 /// Whether the exports of `same` (keys of one hash, see [`plan_graph`])
@@ -2324,17 +2324,14 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
     // A flow with no retry controller and no nested flow: its items are atoms.
     let flat = arena.flows.len() == 1 && root.retry.is_none();
     Ok(Plan {
-        edges,
         barriers,
-        sources,
-        starts,
         gates,
         gate_of,
         enclosing,
         renamed,
         scopes,
         flat,
-        declared,
+        ..Plan::flat(edges, sources, starts, declared)
     })
 }
 
@@ -2832,52 +2829,31 @@ mod tests {
         assert_eq!(preds("f"), ["e"]);
     }
 
-    /// A graph with more exports than its table of recent ones has slots:
-    /// its first atoms read the name just before them, which the table
-    /// finds, and one far back; the later ones only names so far back that
-    /// the table has mostly overwritten them, so that it is given up for the
-    /// rest. A reader declared before its provider, names whose hashes
-    /// collide, a name exported twice and an atom reading a name it exports
-    /// itself all resolve as the sorted join alone resolves them.
     #[test]
     fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
         use crate::task::{FnTask, Outputs};
-        let task = |sig: Signature| FnTask::sync(sig, |_| Ok(Outputs::one(1u64)));
+        let atom = |name: &'static str, sig: Signature| {
+            Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
+        };
+        let u64s = |sig: Signature, reads: &[&'static str], provides: &[&'static str]| {
+            let sig = reads.iter().fold(sig, |s, r| s.requires::<u64>(*r));
+            provides.iter().fold(sig, |s, p| s.provides::<u64>(*p))
+        };
         let sig = Signature::new;
         let chain = || {
             Flow::linear("c")
                 .input::<u64>("x")
-                .add(Atom::new(
-                    "a",
-                    task(sig().requires::<u64>("x").provides::<u64>("v")),
-                ))
-                .add(Atom::new(
-                    "b",
-                    task(
-                        sig()
-                            .requires::<u64>("v")
-                            .provides::<u64>("w")
-                            .provides::<u64>("v"),
-                    ),
-                ))
-                .add(Atom::new(
+                .add(atom("a", u64s(sig(), &["x"], &["v"])))
+                .add(atom("b", u64s(sig(), &["v"], &["w", "v"])))
+                .add(atom(
                     "c",
-                    task(
-                        sig()
-                            .requires::<u64>("w")
-                            .optional::<u64>("gone")
-                            .revert_requires::<u64>("v")
-                            .provides::<u64>("u"),
-                    ),
+                    u64s(sig(), &["w"], &["u"])
+                        .optional::<u64>("gone")
+                        .revert_requires::<u64>("v"),
                 ))
-                .add(Atom::new(
+                .add(atom(
                     "d",
-                    task(
-                        sig()
-                            .requires::<u64>("x")
-                            .requires::<u64>("v")
-                            .optional::<u64>("w"),
-                    ),
+                    u64s(sig(), &["x", "v"], &[]).optional::<u64>("w"),
                 ))
         };
         let plan = plan_chain(&chain()).expect("a plain chain");
@@ -2898,19 +2874,16 @@ mod tests {
 
         // Flows the walk leaves to the general compiler: they build all the same.
         let one = |name: &'static str, reads: &'static str, provides: &'static str| {
-            Atom::new(
-                name,
-                task(sig().requires::<u64>(reads).provides::<u64>(provides)),
-            )
+            atom(name, u64s(sig(), &[reads], &[provides]))
         };
         let others = [
             Flow::graph("g").input::<u64>("x").add(one("a", "x", "v")),
             Flow::linear("nested")
                 .input::<u64>("x")
                 .add(Flow::linear("inner").add(one("a", "x", "v"))),
-            Flow::linear("collect").input::<u64>("x").add(Atom::new(
+            Flow::linear("collect").input::<u64>("x").add(atom(
                 "a",
-                task(sig().collect::<u64>("all", ["x"]).provides::<u64>("v")),
+                sig().collect::<u64>("all", ["x"]).provides::<u64>("v"),
             )),
             Flow::linear("inject").add(one("a", "x", "v").inject("x", 1u64)),
             Flow::linear("rebind")
@@ -3084,19 +3057,41 @@ mod tests {
         }
     }
 
+    /// Panics unless each atom `t{i}` of `compiled`, for `i` in `1..=n`,
+    /// waits for the atoms `t{k}` for each `k` of `reads(i)`, and for no
+    /// other (`v0`, which `t{i}` may read, comes from the store).
+    fn assert_reads_resolved(
+        compiled: &CompiledFlow,
+        n: usize,
+        reads: impl Fn(usize) -> Vec<usize>,
+    ) {
+        for i in 1..=n {
+            let mut want: Vec<String> = reads(i).iter().map(|k| format!("t{k}")).collect();
+            want.retain(|p| p != "t0");
+            want.sort();
+            want.dedup();
+            let got = compiled.predecessors(&format!("t{i}")).unwrap();
+            assert_eq!(got, want, "t{i}");
+        }
+    }
+
+    /// An atom `name` reading the `u64` symbols `reads` and providing the
+    /// `u64` symbols `provides`.
+    fn u64_atom(name: String, reads: &[String], provides: &[String]) -> Atom {
+        use crate::task::{FnTask, Outputs};
+        let mut sig = Signature::new();
+        for r in reads {
+            sig = sig.requires::<u64>(r.clone());
+        }
+        for p in provides {
+            sig = sig.provides::<u64>(p.clone());
+        }
+        Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
+    }
+
     #[test]
     fn a_large_graph_is_planned_in_one_walk_near_in_step_recent_and_far() {
-        use crate::task::{FnTask, Outputs};
-        let atom = |name: String, reads: &[String], provides: &[String]| {
-            let mut sig = Signature::new();
-            for r in reads {
-                sig = sig.requires::<u64>(r.clone());
-            }
-            for p in provides {
-                sig = sig.provides::<u64>(p.clone());
-            }
-            Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
-        };
+        let atom = u64_atom;
         // Next door and half-way back (the cursor finds the second), then
         // up to 89 back, irregularly (the cursor is given up, the table of
         // recent exports finds most), then anywhere in the first half,
@@ -3129,30 +3124,21 @@ mod tests {
         assert!(plan_graph(&graph()).is_some());
         let compiled = graph().build().expect("every name has one provider");
         let preds = |name: &str| compiled.predecessors(name).unwrap();
-        for i in 1..=n {
-            let mut want: Vec<String> = reads(i).iter().map(|k| format!("t{k}")).collect();
-            want.retain(|p| p != "t0");
-            want.sort();
-            want.dedup();
-            assert_eq!(preds(&format!("t{i}")), want, "t{i}");
-        }
+        assert_reads_resolved(&compiled, n, reads);
         assert_eq!(preds("first"), [format!("t{n}")]);
         assert_eq!(preds("read-both"), ["make-x", "make-y"]);
     }
 
+    /// A graph with more exports than its table of recent ones has slots:
+    /// its first atoms read the name just before them, which the table
+    /// finds, and one far back; the later ones only names so far back that
+    /// the table has mostly overwritten them, so that it is given up for the
+    /// rest. A reader declared before its provider, names whose hashes
+    /// collide, a name exported twice and an atom reading a name it exports
+    /// itself all resolve as the sorted join alone resolves them.
     #[test]
     fn a_large_graph_finds_near_and_far_providers_alike() {
-        use crate::task::{FnTask, Outputs};
-        let atom = |name: String, reads: &[String], provides: &[String]| {
-            let mut sig = Signature::new();
-            for r in reads {
-                sig = sig.requires::<u64>(r.clone());
-            }
-            for p in provides {
-                sig = sig.provides::<u64>(p.clone());
-            }
-            Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
-        };
+        let atom = u64_atom;
         let n = 4 * RECENT;
         // What atom `i` reads: `v{k}` for each `k`.
         let reads = |i: usize| {
@@ -3177,13 +3163,7 @@ mod tests {
         graph.push(atom("again".into(), &["s".into()], &["s".into()]));
         let compiled = graph.build().expect("every name has one provider");
         let preds = |name: &str| compiled.predecessors(name).unwrap();
-        for i in 1..=n {
-            let mut want: Vec<String> = reads(i).iter().map(|k| format!("t{k}")).collect();
-            want.retain(|p| p != "t0");
-            want.sort();
-            want.dedup();
-            assert_eq!(preds(&format!("t{i}")), want, "t{i}");
-        }
+        assert_reads_resolved(&compiled, n, reads);
         assert_eq!(preds("first"), [format!("t{n}")]);
         assert_eq!(preds("read-both"), ["make-x", "make-y"]);
         assert_eq!(preds("again"), ["make-x"]);
