@@ -435,14 +435,14 @@ async fn running_branch_finishes_and_is_reverted_after_a_failure() {
             Ok(Outputs::one(7u32))
         }
     })
-    .on_revert_sync(move |input| {
+    .on_revert(move |input, ctx| {
         let outcome = match &input.outcome {
             Outcome::Success(out) => format!("{out:?}"),
             Outcome::Failure(f) => f.to_string(),
         };
-        let failures = input.failures.keys().cloned().collect();
+        let failures = ctx.failures().keys().cloned().collect();
         record.lock().unwrap().push((outcome, failures));
-        Ok(None)
+        Exec::Ready(Ok(None))
     });
     let fails = FnTask::asynchronous(Signature::new(), move |_, _| {
         let started = take(&started_rx);

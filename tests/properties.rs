@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flow::{
-    Atom, CompiledFlow, Engine, Flow, FlowState, FnTask, Item, Mode, Outcome, Outputs, RunError,
-    Signature, TaskError,
+    Atom, CompiledFlow, Engine, Exec, Flow, FlowState, FnTask, Item, Mode, Outcome, Outputs,
+    RunError, Signature, TaskError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -163,7 +163,7 @@ impl Builder {
                 Ok(Outputs::one(i as u64))
             }
         })
-        .on_revert_sync(move |input| {
+        .on_revert(move |input, ctx| {
             push(&rlog, Call::Revert(i));
             let outcome_ok = match &input.outcome {
                 Outcome::Failure(f) => fails && f.message() == format!("a{i} failed"),
@@ -174,12 +174,13 @@ impl Builder {
             if !outcome_ok {
                 push(&rwrong, format!("a{i} reverted with {:?}", input.outcome));
             }
-            let keys: Vec<&String> = input.failures.keys().collect();
+            let failures = ctx.failures();
+            let keys: Vec<&String> = failures.keys().collect();
             let expected: Vec<String> = failing.iter().map(|f| format!("a{f}")).collect();
             if keys != expected.iter().collect::<Vec<_>>() {
                 push(&rwrong, format!("a{i} reverted seeing failures {keys:?}"));
             }
-            Ok(None)
+            Exec::Ready(Ok(None))
         });
         Atom::new(format!("a{i}"), task)
     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{MODES, engine, failing, pos, progressing, ran_and_reverted};
 use flow::{
-    Atom, AtomState, CaptureListener, CompiledFlow, Engine, Failures, Flow, FlowState, FnTask,
-    Mode, Outcome, Outputs, RunError, Signature, TaskError, Value,
+    Atom, AtomState, CaptureListener, CompiledFlow, Engine, Exec, Failures, Flow, FlowState,
+    FnTask, Mode, Outcome, Outputs, RunError, Signature, TaskError, Value,
 };
 
 // S5 and S6 need retry controllers: they arrive with retry controllers.
@@ -346,23 +346,24 @@ async fn s7_revert_is_told_its_outcome_and_the_flow_failures() {
         let checking = FnTask::sync(Signature::new().provides::<String>("checking"), |_| {
             Ok(Outputs::one("RESULT".to_string()))
         })
-        .on_revert_sync(move |input| {
+        .on_revert(move |input, ctx| {
             record
                 .lock()
                 .unwrap()
-                .push((input.outcome.clone(), input.failures.clone()));
-            Ok(None)
+                .push((input.outcome.clone(), ctx.failures()));
+            Exec::Ready(Ok(None))
         });
         let fail_seen: Seen = Arc::default();
         let fail_record = fail_seen.clone();
-        let fail1 = FnTask::sync(Signature::new(), |_| Err(TaskError::msg("Woot!")))
-            .on_revert_sync(move |input| {
+        let fail1 = FnTask::sync(Signature::new(), |_| Err(TaskError::msg("Woot!"))).on_revert(
+            move |input, ctx| {
                 fail_record
                     .lock()
                     .unwrap()
-                    .push((input.outcome.clone(), input.failures.clone()));
-                Ok(None)
-            });
+                    .push((input.outcome.clone(), ctx.failures()));
+                Exec::Ready(Ok(None))
+            },
+        );
         let flow = Flow::linear("test")
             .add(Atom::new("checking", checking))
             .add(Atom::new("fail1", fail1))

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
 use smallvec::SmallVec;
@@ -553,15 +553,14 @@ impl Outcome {
 pub type Failures = BTreeMap<String, Failure>;
 
 /// What `revert` receives: the same arguments as `execute` (then the extra revert
-/// inputs), the atom's own outcome, and every failure of the run so far.
+/// inputs) and the atom's own outcome. Every failure of the run so far is
+/// [`Context::failures`].
 #[derive(Clone, Debug)]
 pub struct RevertInput {
     /// The arguments of `execute`, followed by the revert-only ones.
     pub args: Args,
     /// The atom's own outcome.
     pub outcome: Outcome,
-    /// Every failure of the run, keyed by atom name.
-    pub failures: Arc<Failures>,
 }
 
 /// What a task can see of the run it is part of: its name, the attempt number,
@@ -582,6 +581,10 @@ pub(crate) struct ContextShared {
     names: Names,
     notifier: Notifier,
     control: Arc<Control>,
+    /// The run's failures as of the latest revert started: the engine
+    /// replaces them before a revert whenever a failure has come or gone
+    /// since, so that a revert costs no reference count of its own.
+    failures: Mutex<Arc<Failures>>,
 }
 
 enum Names {
@@ -601,7 +604,13 @@ impl ContextShared {
             names: Names::Graph(graph),
             notifier,
             control,
+            failures: Mutex::default(),
         })
+    }
+
+    /// Makes `failures` what [`Context::failures`] returns.
+    pub(crate) fn publish_failures(&self, failures: Failures) {
+        *self.failures.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(failures);
     }
 }
 
@@ -659,6 +668,7 @@ impl Context {
             names: Names::Detached(Arc::from(atom)),
             notifier: Notifier::default(),
             control: Control::new(),
+            failures: Mutex::default(),
         };
         Context::new(Arc::new(shared), 0, 1)
     }
@@ -675,6 +685,47 @@ impl Context {
     /// is run again (a new run after a revert, or a resumed run).
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Every failure of the run so far, keyed by atom name: what a `revert`
+    /// is undoing after. The engine brings it up to date before each revert
+    /// it starts; during `execute` it holds the failures as of the latest
+    /// revert (none before the first), and a detached context has none.
+    ///
+    /// Asking takes a lock and a reference count, so a revert that does not
+    /// need the failures costs nothing for them.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::{Arc, Mutex};
+    /// use flow_core::{Atom, Engine, Exec, Flow, FnTask, Outputs, Signature, TaskError};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let undo = FnTask::sync(Signature::new(), |_| Ok(Outputs::new())).on_revert(
+    ///     move |_, ctx| {
+    ///         let failures = ctx.failures();
+    ///         log.lock().unwrap().extend(failures.keys().cloned());
+    ///         Exec::Ready(Ok(None))
+    ///     },
+    /// );
+    /// let fail = FnTask::sync(Signature::new(), |_| Err(TaskError::msg("no")));
+    /// let flow = Flow::linear("f")
+    ///     .add(Atom::new("undo", undo))
+    ///     .add(Atom::new("fail", fail))
+    ///     .build()
+    ///     .unwrap();
+    /// Engine::builder(flow).build().run().await.unwrap_err();
+    /// assert_eq!(*seen.lock().unwrap(), ["fail"]);
+    /// assert!(flow_core::Context::detached("probe").failures().is_empty());
+    /// # });
+    /// ```
+    pub fn failures(&self) -> Arc<Failures> {
+        self.shared
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Reports progress, clamped to `0.0..=1.0`. The engine itself reports `0.0`

@@ -217,7 +217,10 @@ pub(crate) struct Machine {
     /// Atoms whose `execute` failed, in the order it happened.
     pub(crate) failed: Vec<u32>,
     pub(crate) revert_failures: Vec<(u32, Failure)>,
-    snapshot: Option<Arc<Failures>>,
+    /// Whether the run's context holds the failures as they are now
+    /// ([`Context::failures`]): cleared whenever a failure comes or goes,
+    /// and made good before the next revert starts.
+    published: bool,
     forward: Ready<(i32, u32)>,
     backward: Ready<u32>,
     /// Controllers whose wait before the next attempt is due.
@@ -447,7 +450,7 @@ impl Machine {
             revert_results: Sparse::new(n),
             failed: Vec::new(),
             revert_failures: Vec::new(),
-            snapshot: None,
+            published: false,
             forward: Ready::default(),
             backward: Ready::default(),
             waits: Vec::new(),
@@ -617,7 +620,8 @@ impl Machine {
         }
         self.failed.clear();
         self.revert_failures.clear();
-        self.snapshot = None;
+        self.contexts.publish_failures(Failures::new());
+        self.published = true;
         self.forward.clear();
         self.backward.clear();
         self.waits.clear();
@@ -851,9 +855,12 @@ impl Machine {
         args
     }
 
-    fn failures_snapshot(&mut self) -> Arc<Failures> {
-        if let Some(s) = &self.snapshot {
-            return s.clone();
+    /// Gives the run's context the failures as they are now, if a failure
+    /// has come or gone since it was last given them.
+    #[inline(always)]
+    fn publish_failures(&mut self) {
+        if self.published {
+            return;
         }
         let map: Failures = self
             .failed
@@ -863,9 +870,8 @@ impl Machine {
                 Some((self.g.nodes[a as usize].name.to_string(), f))
             })
             .collect();
-        let s = Arc::new(map);
-        self.snapshot = Some(s.clone());
-        s
+        self.contexts.publish_failures(map);
+        self.published = true;
     }
 
     /// The next job to run, if one is ready, holding its task and context
@@ -1069,12 +1075,8 @@ impl Machine {
             _ => Outcome::Success(self.outputs[iu].clone().unwrap_or_default()),
         };
         self.set_state(i, AtomState::Reverting)?;
-        let failures = self.failures_snapshot();
-        Ok(RevertInput {
-            args,
-            outcome,
-            failures,
-        })
+        self.publish_failures();
+        Ok(RevertInput { args, outcome })
     }
 
     /// The next piece of work, if one is ready. Reverts go first; barriers
@@ -1376,7 +1378,7 @@ impl Machine {
     fn execute_failed(&mut self, i: u32, failure: Failure) -> Result<(), TransitionError> {
         self.failure.set(i as usize, Some(failure));
         self.failed.push(i);
-        self.snapshot = None;
+        self.published = false;
         self.set_state(i, AtomState::Failure)?;
         self.on_failure(i)
     }
@@ -1559,7 +1561,7 @@ impl Machine {
         }
         self.failed
             .retain(|a| self.failure.get(*a as usize).is_some());
-        self.snapshot = None;
+        self.published = false;
         for &i in &pending.scope {
             self.count_waiting(i);
         }

@@ -51,6 +51,20 @@ impl Call {
             .any(|a| matches!(a, Arg::Special(Special::Context, _)))
     }
 
+    /// The statement that takes the run's failures from the context, for a
+    /// `revert` that has a parameter for them (asking costs a lock).
+    fn take_failures(&self) -> TokenStream {
+        let uses = self
+            .args
+            .iter()
+            .any(|a| matches!(a, Arg::Special(Special::Failures, _)));
+        if uses {
+            quote!(let __failures = __ctx.failures();)
+        } else {
+            TokenStream::new()
+        }
+    }
+
     /// The statements that read the arguments, and the call expression.
     fn invoke(&self, inputs: &[Input]) -> (TokenStream, TokenStream) {
         let mut lets = TokenStream::new();
@@ -71,7 +85,7 @@ impl Call {
                     let place = match s {
                         Special::Context => quote!((*__ctx)),
                         Special::Outcome => quote!(__input.outcome),
-                        Special::Failures => quote!((*__input.failures)),
+                        Special::Failures => quote!((*__failures)),
                     };
                     values.push(if *by_ref {
                         quote!(&#place)
@@ -227,9 +241,11 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
     if call.is_async {
         let (this, this_ref) = async_this(model, call);
         let (ctx, ctx_ref) = async_ctx(call);
+        let failures = call.take_failures();
         quote! {
             fn revert(&self, __input: #rt::RevertInput, __ctx: &#rt::Context) -> #rt::Exec<::core::option::Option<#rt::Value>> {
                 #this
+                #failures
                 #ctx
                 #rt::Exec::future(async move {
                     #this_ref
@@ -243,6 +259,7 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
         }
     } else {
         let (this_decl, this_arg) = this_param(model, call);
+        let failures = call.take_failures();
         quote! {
             fn revert(&self, __input: #rt::RevertInput, __ctx: &#rt::Context) -> #rt::Exec<::core::option::Option<#rt::Value>> {
                 fn __flow_revert(
@@ -251,6 +268,7 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
                     __ctx: &#rt::Context,
                 ) -> #result {
                     let __args = &__input.args;
+                    #failures
                     #stmts
                     #convert(#invoke)
                 }
