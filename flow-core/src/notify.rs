@@ -303,39 +303,39 @@ type Log = spin::mutex::SpinMutex<Vec<Captured>, spin::relax::Yield>;
 /// An event as [`CaptureListener`] keeps it until it is read.
 enum Captured {
     Flow {
-        flow: Name,
+        flow: KeptName,
         state: FlowState,
     },
     Atom {
-        atom: Name,
+        atom: KeptName,
         kind: AtomKind,
         state: AtomState,
         detail: Kept,
     },
     Progress {
-        atom: Name,
+        atom: KeptName,
         progress: f32,
     },
 }
 
-/// A name as [`CaptureListener`] keeps it: up to [`Name::INLINE`] bytes in
+/// A name as [`CaptureListener`] keeps it: up to [`KeptName::INLINE`] bytes in
 /// place, read from the name in at most four loads (no call to copy a few
 /// bytes, which costs more than an event's other work), so that keeping an
 /// event of a short-named atom allocates nothing; longer names on the heap.
-enum Name {
+enum KeptName {
     Inline { len: u8, words: [u64; 2] },
     Heap(Box<str>),
 }
 
-impl Name {
+impl KeptName {
     /// The longest name kept in place.
     const INLINE: usize = 16;
 
     fn new(name: &str) -> Self {
         let b = name.as_bytes();
         let len = b.len();
-        if len > Name::INLINE {
-            return Name::Heap(name.into());
+        if len > KeptName::INLINE {
+            return KeptName::Heap(name.into());
         }
         // Two loads that overlap cover any length from n to 2n bytes; the
         // bytes they share are the same, so or-ing them is exact.
@@ -357,7 +357,7 @@ impl Name {
             }
             [w, 0]
         };
-        Name::Inline {
+        KeptName::Inline {
             len: len as u8,
             words,
         }
@@ -366,15 +366,15 @@ impl Name {
     /// The name's text.
     fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Name::Inline { len, words } => {
-                let mut bytes = [0u8; Name::INLINE];
+            KeptName::Inline { len, words } => {
+                let mut bytes = [0u8; KeptName::INLINE];
                 bytes[..8].copy_from_slice(&words[0].to_le_bytes());
                 bytes[8..].copy_from_slice(&words[1].to_le_bytes());
                 String::from_utf8_lossy(&bytes[..*len as usize])
                     .into_owned()
                     .into()
             }
-            Name::Heap(name) => std::borrow::Cow::Borrowed(name),
+            KeptName::Heap(name) => std::borrow::Cow::Borrowed(name),
         }
     }
 }
@@ -405,7 +405,7 @@ impl Captured {
     fn new(event: &Event<'_>) -> Self {
         match *event {
             Event::Flow { flow, state } => Captured::Flow {
-                flow: Name::new(flow),
+                flow: KeptName::new(flow),
                 state,
             },
             Event::Atom {
@@ -414,7 +414,7 @@ impl Captured {
                 state,
                 detail,
             } => Captured::Atom {
-                atom: Name::new(atom),
+                atom: KeptName::new(atom),
                 kind,
                 state,
                 detail: match detail {
@@ -425,7 +425,7 @@ impl Captured {
                 },
             },
             Event::Progress { atom, progress } => Captured::Progress {
-                atom: Name::new(atom),
+                atom: KeptName::new(atom),
                 progress,
             },
         }
@@ -579,7 +579,7 @@ impl Listener for DurationListener {
 
 #[cfg(test)]
 mod tests {
-    use super::Name;
+    use super::KeptName;
 
     #[test]
     fn a_name_of_any_length_is_kept_whole() {
@@ -589,11 +589,11 @@ mod tests {
         ] {
             for end in (0..=text.len()).filter(|&end| text.is_char_boundary(end)) {
                 let name = &text[..end];
-                let kept = Name::new(name);
+                let kept = KeptName::new(name);
                 assert_eq!(kept.text(), name, "{end} bytes");
                 assert_eq!(
-                    matches!(kept, Name::Inline { .. }),
-                    end <= Name::INLINE,
+                    matches!(kept, KeptName::Inline { .. }),
+                    end <= KeptName::INLINE,
                     "{end} bytes"
                 );
             }
@@ -601,7 +601,10 @@ mod tests {
         // Bytes past the name's end are not read: the same prefix of two
         // different texts gives equal names.
         let (a, b) = ("eleven-byte|xxxx", "eleven-byte|yyyy");
-        assert_eq!(Name::new(&a[..11]).text(), Name::new(&b[..11]).text());
-        assert_eq!(Name::new(&a[..11]).text(), "eleven-byte");
+        assert_eq!(
+            KeptName::new(&a[..11]).text(),
+            KeptName::new(&b[..11]).text()
+        );
+        assert_eq!(KeptName::new(&a[..11]).text(), "eleven-byte");
     }
 }
