@@ -149,6 +149,9 @@ pub(crate) struct Graph {
     pub(crate) succ: Vec<u32>,
     pub(crate) pred_off: Vec<u32>,
     pub(crate) pred: Vec<u32>,
+    /// How many nodes have no predecessor: the ready queue's size at the
+    /// start of a run.
+    pub(crate) roots: usize,
     pub(crate) inputs: Vec<SymbolSpec>,
     /// Atom names to positions, made on the first look-up by name.
     by_name: OnceLock<FxHashMap<Box<str>, u32>>,
@@ -1544,7 +1547,7 @@ impl<'a> Compiler<'a> {
         if only_atoms {
             return self.connect_atoms(&info.items, &inferred, &has_out);
         }
-        let (pred_off, pred) = csr(n, inferred.iter().map(|&(a, b)| (b, a)));
+        let (pred_off, pred, _) = csr(n, inferred.iter().map(|&(a, b)| (b, a)));
         self.edges.reserve(inferred.len());
         // The atoms each item hands on to its successors: its exits, or, for an
         // item with no atoms (an empty sub-flow), whatever its predecessors hand
@@ -1625,7 +1628,7 @@ fn topological_order(n: usize, edges: &[(u32, u32)]) -> Result<Vec<u32>, Vec<u32
     for &(_, b) in edges {
         indeg[b as usize] += 1;
     }
-    let (off, out) = csr(n, edges.iter().copied());
+    let (off, out, _) = csr(n, edges.iter().copied());
     let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = (0..n as u32)
         .filter(|&i| indeg[i as usize] == 0)
         .map(std::cmp::Reverse)
@@ -1659,7 +1662,7 @@ fn acyclic(n: usize, edges: &[(u32, u32)]) -> Result<(), Vec<u32>> {
     for &(_, b) in edges {
         indeg[b as usize] += 1;
     }
-    let (off, out) = csr(n, edges.iter().copied());
+    let (off, out, _) = csr(n, edges.iter().copied());
     let mut ready: Vec<u32> = (0..n as u32).filter(|&i| indeg[i as usize] == 0).collect();
     let mut done = 0;
     while let Some(i) = ready.pop() {
@@ -2353,8 +2356,8 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
     } = plan;
     let n = starts.len();
     let total = n + barriers as usize;
-    let (succ_off, succ) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
-    let (pred_off, pred) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
+    let (succ_off, succ, _) = csr(total, edges.iter().map(|&(a, b)| (a, b)));
+    let (pred_off, pred, roots) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     drop(edges);
     let root_name = Arc::from(&*root.name);
     let plain = flat
@@ -2467,6 +2470,7 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
         succ,
         pred_off,
         pred,
+        roots,
         inputs: declared,
         by_name: OnceLock::new(),
         sources,
@@ -2517,13 +2521,20 @@ fn duplicate_names<'n>(keyed: Vec<u64>, name: impl Fn(u32) -> &'n str) -> Vec<(u
     out
 }
 
-/// A compressed adjacency array for `n` nodes.
-fn csr(n: usize, edges: impl ExactSizeIterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+/// A compressed adjacency array for `n` nodes: each node's offset into the
+/// adjacency list (and the end, at `n`), the list, and how many nodes have no
+/// entry in it.
+fn csr(
+    n: usize,
+    edges: impl ExactSizeIterator<Item = (u32, u32)> + Clone,
+) -> (Vec<u32>, Vec<u32>, usize) {
     let mut off = vec![0u32; n + 1];
     for (a, _) in edges.clone() {
         off[a as usize + 1] += 1;
     }
+    let mut empty = 0;
     for i in 0..n {
+        empty += usize::from(off[i + 1] == 0);
         off[i + 1] += off[i];
     }
     let mut fill = off.clone();
@@ -2532,7 +2543,7 @@ fn csr(n: usize, edges: impl ExactSizeIterator<Item = (u32, u32)> + Clone) -> (V
         adj[fill[a as usize] as usize] = b;
         fill[a as usize] += 1;
     }
-    (off, adj)
+    (off, adj, empty)
 }
 
 #[cfg(test)]

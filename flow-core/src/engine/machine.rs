@@ -724,6 +724,35 @@ impl Machine {
         Ok(())
     }
 
+    /// For a run from the start, every atom pending and to execute: sets
+    /// each atom to wait for all its predecessors and queues those with
+    /// none, in one pass. Returns `false`, with nothing queued, for any
+    /// other run.
+    fn start_fresh(&mut self) -> bool {
+        let counts = self.g.pred_off.windows(2).map(|w| w[1] - w[0]);
+        let prioritized = self.g.prioritized;
+        if !prioritized {
+            // Without priorities the roots' keys fall as their indices
+            // rise: they queue in index order, in one allocation.
+            self.forward.run.reserve_exact(self.g.roots);
+        }
+        for (i, (slot, waiting)) in (0..u32::MAX).zip(self.slots.iter_mut().zip(counts)) {
+            if slot.state != AtomState::Pending || slot.intention != Intention::Execute {
+                self.forward.clear();
+                return false;
+            }
+            slot.waiting = waiting;
+            if waiting == 0 {
+                if prioritized {
+                    self.forward.push(forward_key(&self.g, i));
+                } else {
+                    self.forward.run.push_back((0, u32::MAX - i));
+                }
+            }
+        }
+        true
+    }
+
     /// Fills the counters and the ready queues from the current states.
     pub(crate) fn schedule(&mut self) {
         self.forward.clear();
@@ -731,18 +760,7 @@ impl Machine {
         if self.halted {
             return;
         }
-        let fresh = (self.slots.iter())
-            .all(|s| s.state == AtomState::Pending && s.intention == Intention::Execute);
-        if fresh {
-            // A run from the start: every atom waits for all its
-            // predecessors, and those with none are ready.
-            for i in 0..self.slots.len() as u32 {
-                let waiting = self.g.preds(i).len() as u32;
-                self.slots[i as usize].waiting = waiting;
-                if waiting == 0 {
-                    self.push_forward(i);
-                }
-            }
+        if self.start_fresh() {
             return;
         }
         for i in 0..self.slots.len() as u32 {
@@ -1712,7 +1730,66 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ready, Sparse};
+    use super::{AtomState, Control, Machine, Notifier, Ready, Sparse};
+    use crate::{Atom, Flow, FnTask, Outputs, Signature};
+
+    /// An atom reading `reads` and providing `provides`, all `u64`.
+    fn atom(name: &'static str, reads: &[&'static str], provides: &'static str) -> Atom {
+        let sig = reads
+            .iter()
+            .fold(Signature::new(), |sig, &r| sig.requires::<u64>(r))
+            .provides::<u64>(provides);
+        Atom::new(name, FnTask::sync(sig, |_| Ok(Outputs::one(1u64))))
+    }
+
+    /// The atoms in the forward queue, in the order they would start.
+    fn drain_forward(m: &mut Machine) -> Vec<u32> {
+        std::iter::from_fn(|| m.forward.pop())
+            .map(|(_, key)| u32::MAX - key)
+            .collect()
+    }
+
+    /// A run from the start queues the atoms with no predecessor in
+    /// declaration order, each atom waiting for all its predecessors, and
+    /// the compiled graph knows how many there are; a run that is not from
+    /// the start is counted from the atoms' states instead.
+    #[test]
+    fn a_run_from_the_start_queues_the_roots_in_order() {
+        for prioritized in [false, true] {
+            // `a`, `b` and `c` read nothing; `d` reads `a` and `b`; `e` reads `d`.
+            let c = atom("c", &[], "vc");
+            // With a priority, `c` goes first.
+            let c = if prioritized { c.priority(5) } else { c };
+            let flow = Flow::graph("g")
+                .add(atom("a", &[], "va"))
+                .add(atom("b", &[], "vb"))
+                .add(c)
+                .add(atom("d", &["va", "vb"], "vd"))
+                .add(atom("e", &["vd"], "ve"));
+            let g = flow.build().expect("a valid flow").0;
+            assert_eq!(g.roots, 3);
+            assert_eq!(g.prioritized, prioritized);
+            let (first, then) = if prioritized {
+                ([2, 0, 1], [2, 0])
+            } else {
+                ([0, 1, 2], [0, 2])
+            };
+            let notifier = Notifier::new(Vec::new(), None);
+            let mut m = Machine::new(g, notifier, false, Control::new());
+            m.schedule();
+            let waiting: Vec<u32> = m.slots.iter().map(|s| s.waiting).collect();
+            assert_eq!(waiting, [0, 0, 0, 2, 1], "prioritized: {prioritized}");
+            assert_eq!(drain_forward(&mut m), first);
+
+            // `b` done: the pass from the start queues `a` before it finds
+            // `b`, and must take it back.
+            m.slots[1].state = AtomState::Success;
+            m.schedule();
+            let waiting: Vec<u32> = m.slots.iter().map(|s| s.waiting).collect();
+            assert_eq!(waiting, [0, 0, 0, 1, 1], "prioritized: {prioritized}");
+            assert_eq!(drain_forward(&mut m), then);
+        }
+    }
 
     /// Nothing is allocated until a value is set; clearing a value or all of
     /// them leaves the others as they were, or none.
