@@ -331,6 +331,11 @@ impl<T: Ord + Copy> Ready<T> {
         self.run.is_empty() && self.heap.is_empty()
     }
 
+    /// Room for `n` more keys pushed in falling order, the common case.
+    fn reserve(&mut self, n: usize) {
+        self.run.reserve_exact(n);
+    }
+
     fn clear(&mut self) {
         self.run.clear();
         self.heap.clear();
@@ -729,13 +734,10 @@ impl Machine {
     /// none, in one pass. Returns `false`, with nothing queued, for any
     /// other run.
     fn start_fresh(&mut self) -> bool {
+        // Without priorities the roots' keys fall as their indices rise, so
+        // they all queue in order: room for them in one allocation.
+        self.forward.reserve(self.g.roots);
         let counts = self.g.pred_off.windows(2).map(|w| w[1] - w[0]);
-        let prioritized = self.g.prioritized;
-        if !prioritized {
-            // Without priorities the roots' keys fall as their indices
-            // rise: they queue in index order, in one allocation.
-            self.forward.run.reserve_exact(self.g.roots);
-        }
         for (i, (slot, waiting)) in (0..u32::MAX).zip(self.slots.iter_mut().zip(counts)) {
             if slot.state != AtomState::Pending || slot.intention != Intention::Execute {
                 self.forward.clear();
@@ -743,11 +745,7 @@ impl Machine {
             }
             slot.waiting = waiting;
             if waiting == 0 {
-                if prioritized {
-                    self.forward.push(forward_key(&self.g, i));
-                } else {
-                    self.forward.run.push_back((0, u32::MAX - i));
-                }
+                self.forward.push(forward_key(&self.g, i));
             }
         }
         true
