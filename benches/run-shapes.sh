@@ -4,7 +4,7 @@
 # case (peak RSS is the process's high-water mark), and prints a markdown
 # table of the figures per task followed by the checks against the bar.
 #
-# usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [--max N] [--pairs N] [SHAPE...]
+# usage: benches/run-shapes.sh [--repeat N] [--quick] [--engine serial|parallel|both] [--max N] [--pairs N] [--keep-memory] [SHAPE...]
 #
 #   --repeat N   runs of each case in its process, medians reported
 #                (default: 25 up to 10,000 tasks, whose runs take
@@ -21,6 +21,11 @@
 #                0 takes the ratio of the table's two rows alone); after
 #                each pair, one process measures the host's ceiling: the
 #                same arithmetic in 1 and in 2 plain threads, no engine
+#   --keep-memory  mimalloc keeps the memory a run frees for the next run
+#                in the process (MIMALLOC_PURGE_DELAY=-1) instead of giving
+#                it back to the kernel after a few milliseconds: the repeats
+#                then measure the engine on memory it already has, where by
+#                default each one faults its memory in again
 #   SHAPE...     only these shapes (linear_chain binary_tree fan_out_in
 #                wavefront embarrassing revert_chain)
 #
@@ -31,7 +36,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '7,24s/^# \{0,1\}//p' "$0"
+    sed -n '7,29s/^# \{0,1\}//p' "$0"
 }
 
 all_shapes=(linear_chain binary_tree fan_out_in wavefront embarrassing revert_chain)
@@ -62,6 +67,10 @@ while [[ $# -gt 0 ]]; do
             ;;
         --quick)
             quick=1
+            shift
+            ;;
+        --keep-memory)
+            export MIMALLOC_PURGE_DELAY=-1
             shift
             ;;
         --pairs)
@@ -177,6 +186,7 @@ fi
 
 python3 - "$out" "$paired" "${all_shapes[@]}" <<'EOF'
 import json
+import os
 import sys
 
 path, paired, order = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -296,6 +306,10 @@ if common:
     line(check, size, f"{ratio:.2f} ({row['revert_ns_per_task']:.0f} / {row['forward_ns_per_task']:.0f} ns)", "<= 1.0", ratio <= 1.0)
 else:
     line(check, "", None, "<= 1.0", False)
+
+if os.environ.get("MIMALLOC_PURGE_DELAY") == "-1":
+    print()
+    print("Memory kept between the runs of a process (`--keep-memory`).")
 EOF
 
 echo "run-shapes: raw lines in $out and $paired" >&2
