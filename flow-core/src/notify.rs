@@ -341,14 +341,14 @@ impl KeptName {
         // bytes they share are the same, so or-ing them is exact.
         let words = if len >= 8 {
             let hi = if len > 8 {
-                u64::from_le_bytes(word(&b[len - 8..])) >> ((16 - len) * 8)
+                u64::from_le_bytes(head(&b[len - 8..])) >> ((16 - len) * 8)
             } else {
                 0
             };
-            [u64::from_le_bytes(word(b)), hi]
+            [u64::from_le_bytes(head(b)), hi]
         } else if len >= 4 {
-            let lo = u32::from_le_bytes(half(b)) as u64;
-            let hi = u32::from_le_bytes(half(&b[len - 4..])) as u64;
+            let lo = u32::from_le_bytes(head(b)) as u64;
+            let hi = u32::from_le_bytes(head(&b[len - 4..])) as u64;
             [lo | (hi << ((len - 4) * 8)), 0]
         } else {
             let mut w = 0u64;
@@ -379,17 +379,10 @@ impl KeptName {
     }
 }
 
-/// The first 8 bytes of `b`, which has at least 8.
-fn word(b: &[u8]) -> [u8; 8] {
-    let mut w = [0; 8];
-    w.copy_from_slice(&b[..8]);
-    w
-}
-
-/// The first 4 bytes of `b`, which has at least 4.
-fn half(b: &[u8]) -> [u8; 4] {
-    let mut w = [0; 4];
-    w.copy_from_slice(&b[..4]);
+/// The first `N` bytes of `b`, which has at least `N`.
+fn head<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&b[..N]);
     w
 }
 

@@ -45,20 +45,21 @@ pub(crate) struct Model {
 }
 
 impl Call {
-    fn uses_context(&self) -> bool {
+    /// Whether one of the parameters is the special value `special`.
+    fn uses(&self, special: Special) -> bool {
         self.args
             .iter()
-            .any(|a| matches!(a, Arg::Special(Special::Context, _)))
+            .any(|a| matches!(a, Arg::Special(s, _) if *s == special))
+    }
+
+    fn uses_context(&self) -> bool {
+        self.uses(Special::Context)
     }
 
     /// The statement that takes the run's failures from the context, for a
     /// `revert` that has a parameter for them (asking costs a lock).
     fn take_failures(&self) -> TokenStream {
-        let uses = self
-            .args
-            .iter()
-            .any(|a| matches!(a, Arg::Special(Special::Failures, _)));
-        if uses {
+        if self.uses(Special::Failures) {
             quote!(let __failures = __ctx.failures();)
         } else {
             TokenStream::new()
