@@ -294,7 +294,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, ExitC
 
 /// Lists the runs in the store.
 async fn list(store: &SqliteBackend) -> ExitCode {
-    match store.list_flows().await {
+    match store.list_flows(flow::FlowQuery::new()).await {
         Ok(runs) => {
             for run in runs {
                 say!("{}  {:<10} {}", run.id, run.state.as_str(), run.name);

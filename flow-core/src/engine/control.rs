@@ -48,6 +48,13 @@ impl Control {
     pub(crate) fn cancelled_token(&self) -> CancellationToken {
         self.token().clone()
     }
+
+    /// Asks the run to cancel (see [`RunHandle::cancel`]).
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+        self.token().cancel();
+        self.wake.notify_one();
+    }
 }
 
 impl fmt::Debug for Control {
@@ -105,9 +112,7 @@ impl RunHandle {
     /// everything that ran is reverted. The run returns
     /// [`RunError::Cancelled`](crate::RunError::Cancelled).
     pub fn cancel(&self) {
-        self.0.cancel.store(true, Ordering::Release);
-        self.0.token().cancel();
-        self.0.wake.notify_one();
+        self.0.cancel();
     }
 
     /// Whether a cancellation was requested and not yet handled.

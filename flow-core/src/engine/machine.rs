@@ -175,6 +175,20 @@ fn contract_broken(g: &Graph, i: u32, out: &Outputs, wrong: Option<usize>) -> Fa
     Failure::new(FailureKind::Contract, message, "contract")
 }
 
+/// The failure of task `atom` whose `what` the journal cannot hold exactly.
+#[cold]
+fn unstorable(atom: &str, what: &str, e: &crate::symbol::CodecError) -> Failure {
+    Failure::new(
+        FailureKind::Unstorable,
+        format!(
+            "task `{atom}` returned a {what} that the journal cannot store exactly ({}): \
+             return a type whose JSON reads back as the same value",
+            e.reason()
+        ),
+        "unstorable",
+    )
+}
+
 /// Calls `f` with a node's task, or with one that does nothing for a node
 /// that has none (a barrier).
 fn with_task<R>(task: &Option<Runner>, f: impl FnOnce(&Runner) -> R) -> R {
@@ -954,7 +968,12 @@ impl Machine {
             }
             let slot = self.slots[iu];
             let started = if key.is_some() {
-                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                // An entry queued before a retry reset its atom may outlive
+                // the reset: only an atom whose predecessors are done starts.
+                if slot.intention != Intention::Execute
+                    || slot.state != AtomState::Pending
+                    || slot.waiting != 0
+                {
                     continue;
                 }
                 let args = self.begin_execute(i)?;
@@ -1033,7 +1052,12 @@ impl Machine {
                     break;
                 }
                 let slot = self.slots[iu];
-                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                // An entry queued before a retry reset its atom may outlive
+                // the reset: only an atom whose predecessors are done starts.
+                if slot.intention != Intention::Execute
+                    || slot.state != AtomState::Pending
+                    || slot.waiting != 0
+                {
                     continue;
                 }
                 let args = self.begin_execute(i)?;
@@ -1158,6 +1182,7 @@ impl Machine {
             let retrying = self.slots[iu].state == AtomState::Retrying && is_controller;
             if self.slots[iu].intention != Intention::Execute
                 || !(self.slots[iu].state == AtomState::Pending || retrying)
+                || self.slots[iu].waiting != 0
             {
                 continue;
             }
@@ -1361,7 +1386,45 @@ impl Machine {
         if let Err(failure) = check_contract(&self.g, i, &out) {
             return self.execute_failed(i, failure);
         }
+        if self.dirty.is_some() {
+            if let Err(failure) = self.storable(i, &out) {
+                return self.execute_failed(i, failure);
+            }
+        }
         self.succeeded(i, out)
+    }
+
+    /// With a journal: whether the journal can hold atom `i`'s outputs `out`
+    /// exactly, so that a resumed run reads back what the task returned;
+    /// else the task's failure, at the moment it returns.
+    fn storable(&self, i: u32, out: &Outputs) -> Result<(), Failure> {
+        let node = &self.g.nodes[i as usize];
+        for (k, v) in out.values().iter().enumerate() {
+            if let Err(e) = v.encode() {
+                return Err(unstorable(
+                    &node.name,
+                    &format!("output `{}`", node.output_name(k)),
+                    &e,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a journal: what a revert returned, if the journal can hold it
+    /// exactly; else the revert's failure.
+    fn storable_revert(&self, i: u32, value: Option<Value>) -> Result<Option<Value>, Failure> {
+        match &value {
+            Some(v) if self.dirty.is_some() => match v.encode() {
+                Ok(_) => Ok(value),
+                Err(e) => Err(unstorable(
+                    &self.g.nodes[i as usize].name,
+                    "revert result",
+                    &e,
+                )),
+            },
+            _ => Ok(value),
+        }
     }
 
     /// Records [`PlainJob`]s that succeeded, their outputs already checked
@@ -1425,7 +1488,7 @@ impl Machine {
                 Ok(out) => self.executed(i, out)?,
                 Err(failure) => self.execute_failed(i, failure)?,
             },
-            Done::Reverted(i, result) => match result {
+            Done::Reverted(i, result) => match result.and_then(|v| self.storable_revert(i, v)) {
                 Ok(value) => self.reverted(i, value)?,
                 Err(failure) => {
                     self.revert_failures.push((i, failure));
@@ -1690,39 +1753,40 @@ impl Machine {
 
     /// Ends the run once nothing is ready or in flight.
     pub(crate) fn finish(&mut self) -> Result<(), RunError> {
+        let done = self
+            .slots
+            .iter()
+            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore));
+        let end = if self.halted {
+            FlowState::Failure
+        } else if done && !self.revert_all {
+            FlowState::Success
+        } else {
+            FlowState::Reverted
+        };
+        self.set_flow(end)?;
+        self.outcome()
+    }
+
+    /// What a run that ended returns: `Ok` for a success, else the error
+    /// that says how it ended, with its failures.
+    pub(crate) fn outcome(&self) -> Result<(), RunError> {
         let failures = self.atom_failures(
             self.failed
                 .iter()
                 .filter_map(|&a| Some((a, self.failure.get(a as usize)?.clone()))),
         );
-        if self.halted {
-            let revert_failures = self.atom_failures(self.revert_failures.iter().cloned());
-            self.set_flow(FlowState::Failure)?;
-            return Err(RunError::RevertFailed {
-                flow: self.g.name.to_string(),
-                revert_failures,
+        let flow = self.g.name.to_string();
+        match self.flow_state {
+            FlowState::Failure => Err(RunError::RevertFailed {
+                flow,
+                revert_failures: self.atom_failures(self.revert_failures.iter().cloned()),
                 failures,
-            });
+            }),
+            FlowState::Reverted if self.cancelled => Err(RunError::Cancelled { flow, failures }),
+            FlowState::Reverted => Err(RunError::Reverted { flow, failures }),
+            _ => Ok(()),
         }
-        let done = self
-            .slots
-            .iter()
-            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore));
-        if done && !self.revert_all {
-            self.set_flow(FlowState::Success)?;
-            return Ok(());
-        }
-        self.set_flow(FlowState::Reverted)?;
-        if self.cancelled {
-            return Err(RunError::Cancelled {
-                flow: self.g.name.to_string(),
-                failures,
-            });
-        }
-        Err(RunError::Reverted {
-            flow: self.g.name.to_string(),
-            failures,
-        })
     }
 }
 
