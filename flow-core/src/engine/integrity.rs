@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::compile::Graph;
-use crate::engine::state::{AtomState, FlowState};
+use crate::engine::state::{AtomState, FlowState, Intention};
 use crate::error::ResumeError;
 use crate::storage::{AtomDetail, FlowDetail};
 use crate::task::Failures;
@@ -76,6 +76,14 @@ fn check_atom(g: &Graph, detail: &FlowDetail, a: &AtomDetail) -> Result<(), Resu
             return bad("it is recorded RETRYING, which only a retry controller can be");
         }
         _ => {}
+    }
+    if a.intention == Intention::Retry {
+        // TaskFlow's engines write it; this one never does, and a guess at
+        // what it should mean here could undo or repeat work.
+        return bad(
+            "its intention is RETRY, which this version of flow never records: \
+             the run was written by something else",
+        );
     }
     match a.meta.get("history") {
         None | Some(serde_json::Value::Null) => {}

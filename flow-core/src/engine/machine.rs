@@ -112,7 +112,7 @@ pub(crate) fn start_plain(g: &Graph, lent: &mut Context, job: PlainJob) -> Plain
                 PlainDone::Other(exec::Started::Now(Done::Executed(atom, Err(failure))))
             }
         },
-        other => PlainDone::Other(exec::started(atom, lent, other, Done::Executed)),
+        other => PlainDone::Other(exec::started(atom, lent, other, Done::Executed, true)),
     }
 }
 
@@ -560,13 +560,27 @@ impl Machine {
         Ok(())
     }
 
-    /// A state change outside the table: resets and resumption only.
+    /// A state change outside the table, announced: an explicit reset only.
     fn force_state(&mut self, i: u32, to: AtomState) {
+        if self.slots[i as usize].state != to {
+            self.rewind(i, to);
+            if !self.g.nodes[i as usize].is_barrier() {
+                self.announce(i);
+            }
+        }
+    }
+
+    /// Puts atom `i` back to `to` without announcing it: the bookkeeping of
+    /// recovery (an atom caught running is pending again, one caught
+    /// reverting is what it was before its revert) and of a controller
+    /// caught waiting for its next attempt when its sub-flow is reverted.
+    /// Listeners see the atom's next real transition from where they last
+    /// saw it; the journal records where it is.
+    fn rewind(&mut self, i: u32, to: AtomState) {
         if self.slots[i as usize].state != to {
             self.slots[i as usize].state = to;
             if !self.g.nodes[i as usize].is_barrier() {
                 self.mark(i);
-                self.announce(i);
             }
         }
     }
@@ -684,7 +698,7 @@ impl Machine {
             match self.slots[i as usize].state {
                 AtomState::Running => {
                     self.outputs[i as usize] = None;
-                    self.force_state(i, AtomState::Pending);
+                    self.rewind(i, AtomState::Pending);
                 }
                 AtomState::Reverting => {
                     let back = if self.failure.get(i as usize).is_some() {
@@ -692,7 +706,7 @@ impl Machine {
                     } else {
                         AtomState::Success
                     };
-                    self.force_state(i, back);
+                    self.rewind(i, back);
                 }
                 _ => {}
             }
@@ -988,7 +1002,7 @@ impl Machine {
                         self.executed(i, out)?;
                         continue;
                     }
-                    other => exec::started(i, &self.lent, other, Done::Executed),
+                    other => exec::started(i, &self.lent, other, Done::Executed, true),
                 }
             } else {
                 if slot.intention != Intention::Revert || !slot.needs_undo() {
@@ -1009,7 +1023,7 @@ impl Machine {
                         self.reverted(i, value)?;
                         continue;
                     }
-                    other => exec::started(i, &self.lent, other, Done::Reverted),
+                    other => exec::started(i, &self.lent, other, Done::Reverted, false),
                 }
             };
             // A failure, or a future: recorded as any finished job is.
@@ -1601,7 +1615,7 @@ impl Machine {
                 left += 1;
             }
             if self.slots[i as usize].state == AtomState::Retrying {
-                self.force_state(i, AtomState::Success);
+                self.rewind(i, AtomState::Success);
                 left += 1;
             }
         }
@@ -1730,7 +1744,7 @@ impl Machine {
                 self.mark(i);
             }
             if self.slots[iu].state == AtomState::Retrying {
-                self.force_state(i, AtomState::Success);
+                self.rewind(i, AtomState::Success);
             }
             let slots = &self.slots;
             let w = (self.g.succs(i).iter())

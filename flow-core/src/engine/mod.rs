@@ -72,6 +72,7 @@ pub struct EngineBuilder {
     lease: Duration,
     renew_every: Option<Duration>,
     wait_for_lease: Duration,
+    cancel_grace: Duration,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -187,6 +188,18 @@ impl EngineBuilder {
         self
     }
 
+    /// How long an asynchronous task may go on after the run was cancelled
+    /// before the engine gives up on it (default 10 s): its future is dropped,
+    /// and it fails with a [`FailureKind::Cancelled`](crate::FailureKind::Cancelled)
+    /// failure, then is reverted like any failure. A task that watches
+    /// [`Context::cancelled`](crate::Context::cancelled) stops sooner, on its
+    /// own terms. Synchronous and blocking tasks cannot be interrupted: the
+    /// engine waits for them.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
+        self
+    }
+
     /// When [`resume`](EngineBuilder::resume) finds the run held by an owner
     /// whose lease is live, waits up to `max` for that lease to run out
     /// (checking again as it ends) instead of failing at once with
@@ -204,7 +217,7 @@ impl EngineBuilder {
             .as_ref()
             .map(|_| (0..n).map(|_| AtomicU32::new(0)).collect());
         let notifier = Notifier::new(self.listeners, progress.clone());
-        let control = control::Control::new();
+        let control = control::Control::with_grace(self.cancel_grace);
         let machine = Machine::new(
             self.flow.0.clone(),
             notifier,
@@ -306,6 +319,7 @@ impl Engine {
             lease: journal::DEFAULT_LEASE,
             renew_every: None,
             wait_for_lease: Duration::ZERO,
+            cancel_grace: control::DEFAULT_GRACE,
         }
     }
 
