@@ -287,27 +287,28 @@ impl Journal {
         }
     }
 
-    /// The error of a run this engine no longer holds, if it does not; a
-    /// lease past due is renewed first where nothing renews it in the
-    /// background.
+    /// The error of a run this engine no longer holds, if it does not. A
+    /// lease past its end, or due for renewal where nothing renews it in the
+    /// background, is renewed first: the store says whether someone else
+    /// took the run meanwhile.
     async fn check_held(&mut self) -> Result<(), StorageError> {
         let Some(holding) = &self.holding else {
             return Ok(());
         };
         let cell = holding.cell.clone();
-        if holding.renewer.is_none() {
-            let due = cell.with(|h| {
-                h.lost.is_none()
-                    && Instant::now() + self.ownership.lease
-                        >= h.deadline + self.ownership.renew_every
-            });
-            if due {
-                let lease = cell.lease();
-                let started = Instant::now();
-                match self.backend.renew_lease(&lease, self.ownership.lease).await {
-                    Ok(renewed) => cell.renewed(renewed, started, self.ownership.lease),
-                    Err(e) => cell.note(&e),
-                }
+        let background = holding.renewer.is_some();
+        let (length, every) = (self.ownership.lease, self.ownership.renew_every);
+        let renew_now = cell.with(|h| {
+            let now = Instant::now();
+            h.lost.is_none()
+                && (now >= h.deadline || (!background && now + length >= h.deadline + every))
+        });
+        if renew_now {
+            let lease = cell.lease();
+            let started = Instant::now();
+            match self.backend.renew_lease(&lease, length).await {
+                Ok(renewed) => cell.renewed(renewed, started, length),
+                Err(e) => cell.note(&e),
             }
         }
         cell.check()

@@ -259,6 +259,11 @@ pub(crate) struct Machine {
     lent: Context,
     /// Journal bookkeeping: atoms changed since the last flush.
     dirty: Option<Dirty>,
+    /// In debug builds, with listeners: the state each atom was last
+    /// announced in, so that every announced change is checked against the
+    /// state table (the whole test suite runs this check).
+    #[cfg(debug_assertions)]
+    announced: Vec<std::sync::atomic::AtomicU8>,
 }
 
 /// One optional value per atom, for what most runs never set (failures,
@@ -484,6 +489,14 @@ impl Machine {
             store: Vec::new(),
             lent: Context::new(contexts.clone(), 0, 0),
             contexts,
+            #[cfg(debug_assertions)]
+            announced: if notifier.listening() {
+                (0..n)
+                    .map(|_| std::sync::atomic::AtomicU8::new(AtomState::Pending as u8))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             notifier,
             dirty,
             g,
@@ -564,8 +577,8 @@ impl Machine {
     fn force_state(&mut self, i: u32, to: AtomState) {
         if self.slots[i as usize].state != to {
             self.rewind(i, to);
-            if !self.g.nodes[i as usize].is_barrier() {
-                self.announce(i);
+            if !self.g.nodes[i as usize].is_barrier() && self.notifier.listening() {
+                self.emit_atom(i);
             }
         }
     }
@@ -582,7 +595,29 @@ impl Machine {
             if !self.g.nodes[i as usize].is_barrier() {
                 self.mark(i);
             }
+            #[cfg(debug_assertions)]
+            if let Some(seen) = self.announced.get(i as usize) {
+                seen.store(to as u8, std::sync::atomic::Ordering::Relaxed);
+            }
         }
+    }
+
+    /// In debug builds: checks that announcing `state` for atom `i` follows
+    /// the state table from the state it was last announced in (or rewound
+    /// to), unless `forced` (an explicit reset).
+    #[cfg(debug_assertions)]
+    fn check_announced(&self, i: u32, state: AtomState, forced: bool) {
+        let Some(seen) = self.announced.get(i as usize) else {
+            return;
+        };
+        let before = seen.swap(state as u8, std::sync::atomic::Ordering::Relaxed);
+        let before = AtomState::ALL[usize::from(before)];
+        let kind = self.g.nodes[i as usize].kind();
+        assert!(
+            forced || crate::engine::state::atom_transition_allowed(kind, before, state),
+            "atom `{}` was announced {before} then {state}: not a move of the state table",
+            self.g.nodes[i as usize].name
+        );
     }
 
     #[inline]
@@ -597,6 +632,13 @@ impl Machine {
         if !self.notifier.listening() {
             return;
         }
+        #[cfg(debug_assertions)]
+        self.check_announced(i, self.slots[i as usize].state, false);
+        self.emit_atom(i);
+    }
+
+    /// Tells the listeners atom `i`'s state.
+    fn emit_atom(&self, i: u32) {
         let iu = i as usize;
         let state = self.slots[iu].state;
         let detail = match state {

@@ -55,6 +55,7 @@ pub struct SqliteOptions {
     busy_timeout: Duration,
     read_only: bool,
     max_batch: usize,
+    max_size: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -64,6 +65,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             read_only: false,
             max_batch: 4096,
+            max_size: None,
         }
     }
 }
@@ -97,6 +99,15 @@ impl SqliteOptions {
     /// At most this many writes go into one transaction (at least 1).
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Caps the store's file at about `bytes` (in whole pages): a write that
+    /// would grow it further fails with [`StorageError::DiskFull`], as it does
+    /// when the disk itself is full, and the run stops before it starts
+    /// another step. Unlimited by default.
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
         self
     }
 }

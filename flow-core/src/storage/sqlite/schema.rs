@@ -214,6 +214,14 @@ pub(super) fn prepare_writer(
         Synchronous::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync).map_err(err)?;
+    if let Some(bytes) = options.max_size {
+        let page: i64 = conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(err)?;
+        let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(512);
+        conn.pragma_update(None, "max_page_count", pages.max(1))
+            .map_err(err)?;
+    }
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(err)?;
     let tx = conn
