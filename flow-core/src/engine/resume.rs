@@ -36,10 +36,18 @@ impl EngineBuilder {
     /// - a `Failure` whose consequences were not recorded is resolved again
     ///   (its retry controllers decide again);
     /// - a suspended run continues, forward or in revert;
-    /// - a finished run stays finished: `run` returns at once for `Success`.
+    /// - a finished run stays finished: [`Engine::run`] returns its recorded
+    ///   outcome and runs nothing ([`Engine::reset`] starts it over).
     ///
     /// The run's inputs come from the journal; inputs given to this builder are
     /// ignored.
+    ///
+    /// A run that has not ended is claimed first (see
+    /// [`Backend`](crate::Backend)): if another engine holds it and its lease
+    /// is live, this fails with [`ResumeError::Owned`], or waits for the lease
+    /// to run out when [`EngineBuilder::wait_for_lease`] says so. The run is
+    /// read again under the claim, and checked: a run whose records
+    /// contradict each other is [`ResumeError::Damaged`].
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -71,6 +79,8 @@ impl EngineBuilder {
     /// ```
     ///
     /// # Errors
+    /// [`ResumeError::Owned`] while another engine holds the run;
+    /// [`ResumeError::Damaged`] for a run whose records contradict each other;
     /// [`ResumeError::NoStorage`] without a journal; [`ResumeError::Storage`]
     /// when the run cannot be read (an unknown id is
     /// [`StorageError::NotFound`](crate::StorageError::NotFound));
