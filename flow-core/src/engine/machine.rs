@@ -1909,6 +1909,27 @@ mod tests {
         }
     }
 
+    /// Debug builds check every announced state change against the table:
+    /// a state written past `set_state` and then announced is caught.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(
+        expected = "atom `a` was announced PENDING then SUCCESS: not a move of the state table"
+    )]
+    fn an_announced_change_outside_the_table_is_caught_in_debug_builds() {
+        let flow = Flow::linear("f")
+            .add(atom("a", &[], "va"))
+            .build()
+            .expect("a valid flow");
+        let notifier = Notifier::new(
+            vec![std::sync::Arc::new(crate::CaptureListener::new())],
+            None,
+        );
+        let mut m = Machine::new(flow.0, notifier, false, Control::new());
+        m.slots[0].state = AtomState::Success;
+        m.announce(0);
+    }
+
     /// Nothing is allocated until a value is set; clearing a value or all of
     /// them leaves the others as they were, or none.
     #[test]
