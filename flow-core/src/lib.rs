@@ -40,6 +40,7 @@
 
 pub mod checked;
 mod compile;
+pub mod conductor;
 pub mod decider;
 mod define;
 pub mod engine;

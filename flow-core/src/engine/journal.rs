@@ -195,6 +195,12 @@ pub(crate) struct Journal {
     holding: Option<Holding>,
     /// When the run was created (seconds since the Unix epoch).
     pub(crate) created_at: f64,
+    /// The run is stored without its atoms (a posted job): the next write
+    /// records every atom.
+    pub(crate) write_all: bool,
+    /// Whether `run` keeps the claim when it returns, for whoever gives it
+    /// back (a conductor, with the job).
+    pub(crate) keep_claim: bool,
 }
 
 impl Journal {
@@ -215,6 +221,8 @@ impl Journal {
             ownership,
             holding: None,
             created_at: now_unix(),
+            write_all: false,
+            keep_claim: false,
         }
     }
 
@@ -246,6 +254,18 @@ impl Journal {
         if cancel {
             control.cancel();
         }
+    }
+
+    /// Holds `lease`, a claim made by someone else for this engine (a
+    /// conductor's claim of a job).
+    pub(crate) fn adopt(&mut self, lease: Lease, control: &Arc<Control>) {
+        self.hold(lease, Instant::now(), control);
+    }
+
+    /// Stops holding the run without giving it back: its lease, as last
+    /// renewed, for whoever gives it back.
+    pub(crate) fn detach(&mut self) -> Option<Lease> {
+        self.holding.take().map(|h| h.cell.lease())
     }
 
     /// Claims stored run `run` for this engine.
@@ -496,6 +516,13 @@ impl Journal {
             Some(self.flow_detail(m, run_id, store)?)
         } else {
             None
+        };
+        let atoms = if std::mem::take(&mut self.write_all) {
+            (0..m.g.atoms as u32)
+                .filter(|&i| !m.g.nodes[i as usize].is_barrier())
+                .collect()
+        } else {
+            atoms
         };
         let details = atoms
             .into_iter()

@@ -36,6 +36,7 @@ use crate::storage::{Backend, FlowId, LogbookId, StorageError};
 use crate::symbol::{Data, Store, Value};
 use crate::task::Outputs;
 use control::RunHandle;
+pub(crate) use journal::default_owner;
 use journal::{Journal, OwnerConfig};
 use machine::Machine;
 use state::{AtomState, FlowState};
@@ -73,6 +74,7 @@ pub struct EngineBuilder {
     renew_every: Option<Duration>,
     wait_for_lease: Duration,
     cancel_grace: Duration,
+    keep_claim: bool,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -188,6 +190,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Keeps the claim on the run when [`Engine::run`] returns, renewing it,
+    /// instead of giving the run back: for callers that give it back
+    /// themselves, as a conductor does with its job
+    /// ([`Engine::detach_lease`]).
+    pub fn keep_claim(mut self) -> Self {
+        self.keep_claim = true;
+        self
+    }
+
     /// How long an asynchronous task may go on after the run was cancelled
     /// before the engine gives up on it (default 10 s): its future is dropped,
     /// and it fails with a [`FailureKind::Cancelled`](crate::FailureKind::Cancelled)
@@ -229,9 +240,12 @@ impl EngineBuilder {
             lease: self.lease,
             renew_every: self.renew_every.unwrap_or(self.lease / 3),
         };
+        let keep_claim = self.keep_claim;
         let journal = self.backend.map(|backend| {
             let progress = progress.unwrap_or_else(|| Arc::from(Vec::new()));
-            Journal::new(backend, self.logbook, n, progress, ownership)
+            let mut journal = Journal::new(backend, self.logbook, n, progress, ownership);
+            journal.keep_claim = keep_claim;
+            journal
         });
         Engine {
             flow: self.flow,
@@ -320,6 +334,7 @@ impl Engine {
             renew_every: None,
             wait_for_lease: Duration::ZERO,
             cancel_grace: control::DEFAULT_GRACE,
+            keep_claim: false,
         }
     }
 
@@ -499,11 +514,29 @@ impl Engine {
         }
     }
 
-    /// Gives the run back to the store, if this engine holds it.
+    /// Gives the run back to the store, if this engine holds it (and was
+    /// not told to keep its claim).
     async fn release(&mut self) {
         if let Some(j) = &mut self.journal {
-            j.release().await;
+            if !j.keep_claim {
+                j.release().await;
+            }
         }
+    }
+
+    /// The claim this engine holds on its run, as last renewed, if it holds
+    /// one.
+    pub fn lease(&self) -> Option<crate::storage::Lease> {
+        self.journal.as_ref().and_then(|j| j.lease())
+    }
+
+    /// Stops holding the run without giving it back, and returns the lease
+    /// (for an engine built with [`EngineBuilder::keep_claim`], whose caller
+    /// gives the run back itself, for example with
+    /// [`JobBoard::complete_job`](crate::storage::JobBoard::complete_job)).
+    /// The lease is no longer renewed.
+    pub fn detach_lease(&mut self) -> Option<crate::storage::Lease> {
+        self.journal.as_mut().and_then(Journal::detach)
     }
 
     /// Runs the flow.

@@ -123,6 +123,42 @@ impl EngineBuilder {
     }
 }
 
+impl EngineBuilder {
+    /// Takes up run `run` under `lease`, a claim already made for this
+    /// engine (by a conductor's claim of a job): like
+    /// [`resume`](EngineBuilder::resume), without claiming. A run posted as
+    /// a job, stored with its inputs and no atoms yet, starts from the
+    /// beginning.
+    ///
+    /// # Errors
+    /// As [`resume`](EngineBuilder::resume), but never
+    /// [`ResumeError::Owned`].
+    pub async fn resume_claimed(
+        self,
+        run: FlowId,
+        lease: crate::storage::Lease,
+    ) -> Result<Engine, ResumeError> {
+        let Some(backend) = self.backend.clone() else {
+            return Err(ResumeError::NoStorage { run });
+        };
+        let mut engine = self.build();
+        engine.run_id = run;
+        if let Some(journal) = engine.journal.as_mut() {
+            journal.adopt(lease, &engine.machine.control);
+        }
+        let (detail, atoms) = load(&*backend, run).await?;
+        let posted = atoms.is_empty() && detail.state == FlowState::Pending;
+        engine.restore(detail, atoms)?;
+        if let Some(journal) = engine.journal.as_mut() {
+            journal.write_all = posted;
+        }
+        if is_final(engine.machine.flow_state) {
+            engine.recorded = true;
+        }
+        Ok(engine)
+    }
+}
+
 /// Whether a run in state `s` has ended.
 fn is_final(s: FlowState) -> bool {
     matches!(
@@ -193,6 +229,7 @@ impl Engine {
         let mut versions = journal.map(|j| {
             j.started = true;
             j.logbook = Some(detail.logbook);
+            j.created_at = detail.created_at;
             (&mut j.versions, j.progress.clone())
         });
         let mut owners = Vec::new();

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::error::{Operation, StorageError};
+use super::jobs::Job;
 use super::model::{AtomDetail, FlowDetail, FlowId};
 
 fn crc<T: Serialize>(fields: &T) -> u32 {
@@ -62,6 +63,11 @@ pub fn flow_checksum(flow: &FlowDetail) -> u32 {
 /// The checksum of an atom's record in run `run`: every field.
 pub fn atom_checksum(run: FlowId, atom: &AtomDetail) -> u32 {
     crc(&("atom", &run, atom))
+}
+
+/// The checksum of a job's record: every field.
+pub fn job_checksum(job: &Job) -> u32 {
+    crc(&("job", job))
 }
 
 /// Checks a stored checksum against the one computed from what was read.

@@ -36,6 +36,19 @@ pub enum Operation {
     SaveDefinition,
     /// [`Backend::load_definition`](crate::Backend::load_definition).
     LoadDefinition,
+    /// [`JobBoard::post`](crate::storage::JobBoard::post).
+    PostJob,
+    /// [`JobBoard::claim_jobs`](crate::storage::JobBoard::claim_jobs).
+    ClaimJobs,
+    /// [`JobBoard::complete_job`](crate::storage::JobBoard::complete_job).
+    CompleteJob,
+    /// [`JobBoard::hand_back`](crate::storage::JobBoard::hand_back).
+    HandBack,
+    /// [`JobBoard::cancel_job`](crate::storage::JobBoard::cancel_job).
+    CancelJob,
+    /// [`JobBoard::load_job`](crate::storage::JobBoard::load_job) and
+    /// [`JobBoard::list_jobs`](crate::storage::JobBoard::list_jobs).
+    ReadJobs,
 }
 
 impl Operation {
@@ -55,6 +68,12 @@ impl Operation {
             Operation::PruneFlows => "prune_flows",
             Operation::SaveDefinition => "save_definition",
             Operation::LoadDefinition => "load_definition",
+            Operation::PostJob => "post",
+            Operation::ClaimJobs => "claim_jobs",
+            Operation::CompleteJob => "complete_job",
+            Operation::HandBack => "hand_back",
+            Operation::CancelJob => "cancel_job",
+            Operation::ReadJobs => "read_jobs",
         }
     }
 }
@@ -89,6 +108,9 @@ pub enum StorageError {
     /// The run is not in the store.
     #[error("no run with id {0} in the store: list the runs with `Backend::list_flows`")]
     NotFound(FlowId),
+    /// The job is not on the board.
+    #[error("no job with id {0} on the board: list the jobs with `JobBoard::list_jobs`")]
+    JobNotFound(super::JobId),
     /// A run with this id is in the store already.
     #[error("a run with id {0} is in the store already: a new run needs a new id")]
     Exists(FlowId),
@@ -253,6 +275,7 @@ impl StorageError {
             | StorageError::UnknownSchema { .. } => Some(Operation::Open),
             StorageError::Owned { .. } => Some(Operation::Claim),
             StorageError::NotFound(_)
+            | StorageError::JobNotFound(_)
             | StorageError::Exists(_)
             | StorageError::OwnershipLost { .. }
             | StorageError::Encode { .. } => None,

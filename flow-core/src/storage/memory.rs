@@ -11,16 +11,17 @@ use super::{
 use crate::engine::state::FlowState;
 
 #[derive(Debug)]
-struct Run {
-    detail: FlowDetail,
-    atoms: BTreeMap<String, AtomDetail>,
+pub(super) struct Run {
+    pub(super) detail: FlowDetail,
+    pub(super) atoms: BTreeMap<String, AtomDetail>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    books: HashMap<LogbookId, LogBook>,
-    flows: BTreeMap<FlowId, Run>,
-    definitions: HashMap<String, Definition>,
+pub(super) struct Inner {
+    pub(super) books: HashMap<LogbookId, LogBook>,
+    pub(super) flows: BTreeMap<FlowId, Run>,
+    pub(super) definitions: HashMap<String, Definition>,
+    pub(super) jobs: BTreeMap<super::JobId, super::Job>,
 }
 
 /// A journal kept in memory: for tests, and for runs that need the journal's
@@ -45,6 +46,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     inner: Mutex<Inner>,
+    /// Woken when a job is posted or handed back.
+    pub(super) posted: tokio::sync::Notify,
 }
 
 impl MemoryBackend {
@@ -53,7 +56,7 @@ impl MemoryBackend {
         MemoryBackend::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -83,7 +86,7 @@ pub(crate) fn lease_end(now: f64, duration: Duration) -> f64 {
     now + duration.as_secs_f64()
 }
 
-fn lost(run: &Run, fence: u64) -> StorageError {
+pub(super) fn lost(run: &Run, fence: u64) -> StorageError {
     StorageError::OwnershipLost {
         run: run.detail.id,
         fence,
@@ -92,7 +95,7 @@ fn lost(run: &Run, fence: u64) -> StorageError {
     }
 }
 
-fn done<T: Send + 'static>(
+pub(super) fn done<T: Send + 'static>(
     result: Result<T, StorageError>,
 ) -> BoxFuture<'static, Result<T, StorageError>> {
     ready(result).boxed()
@@ -271,6 +274,8 @@ impl Backend for MemoryBackend {
             );
             !(ended && r.detail.updated_at < before)
         });
+        let Inner { flows, jobs, .. } = &mut *inner;
+        jobs.retain(|_, j| flows.contains_key(&j.run));
         done(Ok((count - inner.flows.len()) as u64))
     }
 

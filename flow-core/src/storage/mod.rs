@@ -45,7 +45,9 @@
 mod backend;
 mod checksum;
 mod error;
+mod jobs;
 mod memory;
+mod memory_jobs;
 mod model;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -53,12 +55,13 @@ mod sqlite;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use backend::Backend;
-pub use checksum::{atom_checksum, flow_checksum, verify as verify_checksum};
+pub use checksum::{atom_checksum, flow_checksum, job_checksum, verify as verify_checksum};
 pub(crate) use error::When;
 pub use error::{Operation, StorageError};
+pub use jobs::{Claimed, Job, JobBoard, JobClaim, JobOutcome, JobQuery, JobState, NewJob};
 pub use memory::MemoryBackend;
 pub use model::{
-    AtomDetail, Claim, Definition, FlowDetail, FlowId, FlowQuery, IdError, Lease, LogBook,
+    AtomDetail, Claim, Definition, FlowDetail, FlowId, FlowQuery, IdError, JobId, Lease, LogBook,
     LogbookId, Ownership, definition_id,
 };
 #[cfg(feature = "sqlite")]

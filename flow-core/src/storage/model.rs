@@ -71,6 +71,11 @@ id_type!(
     FlowId
 );
 
+id_type!(
+    /// The id of a job on a [`JobBoard`](crate::storage::JobBoard).
+    JobId
+);
+
 /// A string that is not an id.
 #[derive(Debug, thiserror::Error)]
 #[error("`{0}` is not an id: ids look like 67e55044-10b1-426f-9247-bb680e5fe0c8")]

@@ -13,8 +13,11 @@
 //!   writes, concurrent writers, runs that share atom names;
 //! - [`ownership`]: claims, leases, fencing numbers, releases, renewals,
 //!   requests to cancel, and concurrent claimants;
-//! - [`queries`]: listing with filters and paging, pruning, definitions.
+//! - [`queries`]: listing with filters and paging, pruning, definitions;
+//! - [`jobs`]: the job board (for backends that keep one:
+//!   [`job_board_tests!`]).
 
+pub mod jobs;
 pub mod ownership;
 pub mod queries;
 pub mod records;
@@ -62,6 +65,32 @@ macro_rules! conformance_tests {
         async fn $check() {
             let (_guard, backend) = $make().await;
             $crate::$module::$check(&backend).await;
+        }
+    )*};
+}
+
+/// Makes one test per check of the job board, each on a fresh store from
+/// `$make` (as [`conformance_tests!`]).
+#[macro_export]
+macro_rules! job_board_tests {
+    ($make:path) => {
+        $crate::job_board_tests!(@each $make;
+            a_post_stores_a_job_and_its_pending_run,
+            claims_follow_priority_age_and_known_flows,
+            completing_needs_the_current_claim,
+            an_expired_claim_is_taken_over_and_counted,
+            a_poison_job_is_failed_not_claimed_forever,
+            a_job_handed_back_is_claimed_at_once,
+            cancelling_a_job,
+            concurrent_claimants_never_share_a_job,
+            a_post_wakes_a_waiting_conductor,
+        );
+    };
+    (@each $make:path; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let (_guard, backend) = $make().await;
+            $crate::jobs::$check(&backend).await;
         }
     )*};
 }

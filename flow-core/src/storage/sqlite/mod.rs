@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, nothing to start, durable by default.
 
+mod jobs;
 mod read;
 mod schema;
 mod write;
@@ -165,6 +166,8 @@ pub struct SqliteBackend {
     stats: Arc<Counters>,
     /// The writer thread, joined when the store is dropped.
     writer_thread: Option<thread::JoinHandle<()>>,
+    /// Woken when this process posts or hands back a job.
+    posted: tokio::sync::Notify,
 }
 
 impl Drop for SqliteBackend {
@@ -263,6 +266,7 @@ impl SqliteBackend {
             reader: tx,
             stats,
             writer_thread,
+            posted: tokio::sync::Notify::new(),
         })
     }
 

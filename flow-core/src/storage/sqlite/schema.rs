@@ -77,6 +77,29 @@ const STEPS: &[Step] = &[
         );",
         checksum_old_records,
     ),
+    // 4: the job board.
+    Step::Sql(
+        "CREATE TABLE jobs (
+            id           TEXT PRIMARY KEY NOT NULL,
+            run_id       TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+            flow         TEXT NOT NULL,
+            version      TEXT NOT NULL,
+            inputs       TEXT NOT NULL,
+            priority     INTEGER NOT NULL DEFAULT 0,
+            not_before   REAL NOT NULL,
+            created_at   REAL NOT NULL,
+            state        TEXT NOT NULL,
+            outcome      TEXT,
+            error        TEXT,
+            claims       INTEGER NOT NULL DEFAULT 0,
+            crashes      INTEGER NOT NULL DEFAULT 0,
+            owner        TEXT,
+            completed_at REAL,
+            checksum     INTEGER NOT NULL
+        );
+        CREATE INDEX jobs_to_claim ON jobs (state, priority DESC, created_at);
+        CREATE INDEX jobs_by_run ON jobs (run_id);",
+    ),
 ];
 
 /// The schema version this library writes.

@@ -29,6 +29,7 @@ pub(super) enum Write {
     Cancel(FlowId),
     Prune(f64),
     Definition(Definition),
+    Jobs(super::jobs::JobWrite),
 }
 
 impl Write {
@@ -43,6 +44,7 @@ impl Write {
             Write::Cancel(_) => Operation::RequestCancel,
             Write::Prune(_) => Operation::PruneFlows,
             Write::Definition(_) => Operation::SaveDefinition,
+            Write::Jobs(w) => w.op(),
         }
     }
 }
@@ -52,6 +54,7 @@ pub(super) enum Answer {
     Done,
     Lease(Lease),
     Count(u64),
+    Jobs(super::jobs::JobAnswer),
 }
 
 pub(super) type Reply = oneshot::Sender<Result<Answer, StorageError>>;
@@ -371,6 +374,9 @@ fn apply(
                 )?
                 .execute([finite(*before)])?;
             return Ok(Ok(Answer::Count(deleted as u64)));
+        }
+        Write::Jobs(w) => {
+            return super::jobs::apply(tx, w, now).map(|r| r.map(Answer::Jobs));
         }
         Write::Definition(d) => {
             tx.prepare_cached(
