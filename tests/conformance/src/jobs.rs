@@ -47,7 +47,10 @@ pub async fn a_post_stores_a_job_and_its_pending_run(b: &dyn JobBoard) {
         "{job:?}"
     );
     assert_eq!(b.load_job(job.id).await.unwrap(), Some(job.clone()));
-    assert_eq!(b.list_jobs(JobQuery::new()).await.unwrap(), std::slice::from_ref(&job));
+    assert_eq!(
+        b.list_jobs(JobQuery::new()).await.unwrap(),
+        std::slice::from_ref(&job)
+    );
     let (run, atoms) = b.load_flow(job.run).await.unwrap();
     assert_eq!(
         (run.name.as_str(), run.state),
