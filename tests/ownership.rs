@@ -24,6 +24,8 @@ use flow::{
 };
 use tempfile::TempDir;
 
+mod common;
+
 const STEPS: [&str; 4] = ["s1", "s2", "s3", "s4"];
 
 /// Waits until `path` exists (another process's signal), polling with a
@@ -330,15 +332,8 @@ fn a_process_paused_past_its_lease_writes_nothing_and_starts_nothing_more() {
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("expected the run's id, got {said:?}"));
     rt.block_on(until_exists(&dir.join("s2-A")));
-    let pid = a.child.id().to_string();
-    let signal = |sig: &str| {
-        let status = Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {sig} {pid} failed");
-    };
-    signal("-STOP");
+    let pid = a.child.id();
+    common::pause_between_writes(pid, &dir.join("store.db"));
 
     // B waits for A's lease to run out, takes the run over and finishes it.
     let store = Arc::new(SqliteBackend::open(dir.join("store.db")).expect("the store opens"));
@@ -365,7 +360,7 @@ fn a_process_paused_past_its_lease_writes_nothing_and_starts_nothing_more() {
 
     // A goes on: its step ends, its write is refused, it starts nothing more.
     std::fs::write(dir.join("gate-A"), b"").expect("the gate opens");
-    signal("-CONT");
+    common::kill(pid, "-CONT");
     assert_eq!(a.line(), "LOST 1 2 None");
     a.finish();
 

@@ -103,3 +103,32 @@ pub fn gatherer(names: [&'static str; 2]) -> FnTask {
         },
     )
 }
+
+/// Sends `sig` (`-STOP`, `-CONT`, ...) to process `pid` with the `kill`
+/// command.
+pub fn kill(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+/// Stops process `pid` with SIGSTOP at an instant when it is not in the
+/// middle of a commit to the SQLite store `db`: a process stopped while it
+/// holds the store's write lock blocks every other process's writes until
+/// it goes on (a limitation of SQLite that the README states).
+pub fn pause_between_writes(pid: u32, db: &std::path::Path) {
+    for _ in 0..1000 {
+        kill(pid, "-STOP");
+        let conn = rusqlite::Connection::open(db).expect("the store opens");
+        conn.busy_timeout(std::time::Duration::from_millis(20))
+            .expect("a timeout");
+        if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+            return;
+        }
+        kill(pid, "-CONT");
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    panic!("process {pid} never let go of the store's write lock");
+}

@@ -14,8 +14,11 @@
 //! with the outcome of its run; two live conductors never both run its
 //! steps; a step caught running when a conductor died runs again on the
 //! conductor that takes over (steps run at least once). A job whose
-//! conductors died too often while running it (a poison job) is failed with
-//! the reason instead of being claimed forever.
+//! conductor died while running it is a suspect: it is taken over by a
+//! conductor that runs nothing else meanwhile, so that a job that kills its
+//! conductor kills no other job with it; one whose conductors died too
+//! often (a poison job) is failed with the reason instead of being claimed
+//! forever.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -218,6 +221,8 @@ impl Conductor {
         let mut summary = Summary::default();
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let stop = conductor.stop.clone();
+        // Running a suspect job, alone.
+        let mut isolating = false;
         loop {
             if stop.requested.load(Ordering::Acquire) {
                 for h in lock(&handles).values() {
@@ -228,25 +233,32 @@ impl Conductor {
                 }
                 return Ok(summary);
             }
+            if tasks.is_empty() {
+                isolating = false;
+            }
             let free = conductor.concurrency - tasks.len();
-            if free > 0 {
+            if free > 0 && !isolating {
                 let claim = JobClaim::new(
                     conductor.owner.clone(),
                     conductor.lease,
                     conductor.registry.known(),
                     free,
                 )
-                .max_crashes(conductor.max_crashes);
+                .max_crashes(conductor.max_crashes)
+                .alone(tasks.is_empty());
                 match conductor.board.claim_jobs(claim).await {
                     Ok(claimed) => {
                         for c in claimed {
+                            // A suspect runs alone: nothing else is claimed
+                            // until it is done.
+                            isolating |= c.suspect();
                             tasks.spawn(conductor.clone().run_job(c, handles.clone()));
                         }
                     }
                     Err(e) => tracing::warn!(target: "flow", "claiming jobs failed: {e}"),
                 }
             }
-            let idle = tasks.len() < conductor.concurrency;
+            let idle = tasks.len() < conductor.concurrency && !isolating;
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => summary.count(done),
                 () = conductor.board.wait_for_jobs(conductor.poll), if idle => {}

@@ -206,6 +206,11 @@ pub struct JobClaim {
     /// A job whose conductors died this many times is failed as poison
     /// instead of claimed again.
     pub max_crashes: u32,
+    /// Whether the conductor runs nothing now: only then may it take a
+    /// suspect job (one whose conductor died while running it), and it takes
+    /// that job alone, so that a job that kills its conductor kills no other
+    /// job with it.
+    pub alone: bool,
 }
 
 impl JobClaim {
@@ -222,7 +227,14 @@ impl JobClaim {
             known,
             limit,
             max_crashes: 3,
+            alone: false,
         }
+    }
+
+    /// Says whether the conductor runs nothing now (see [`JobClaim::alone`]).
+    pub fn alone(mut self, alone: bool) -> Self {
+        self.alone = alone;
+        self
     }
 
     /// The number of conductor deaths that makes a job poison (default 3).
@@ -246,6 +258,32 @@ impl Claimed {
     /// A job claimed under `lease`.
     pub fn new(job: Job, lease: Lease) -> Self {
         Claimed { job, lease }
+    }
+
+    /// Whether a conductor died while running this job before: the job is
+    /// run alone.
+    pub fn suspect(&self) -> bool {
+        self.job.crashes > 0
+    }
+}
+
+/// What a claim does with a candidate job.
+pub(crate) enum Pick {
+    /// Claim it.
+    Take,
+    /// Claim it, and nothing after it (a suspect, taken alone).
+    TakeAlone,
+    /// Leave it.
+    Skip,
+}
+
+/// Whether a claimant that took `taken` jobs so far takes a candidate that
+/// is `suspect` (crashed before, or held by a conductor that died).
+pub(crate) fn pick(claim: &JobClaim, taken: usize, suspect: bool) -> Pick {
+    match (suspect, claim.alone && taken == 0) {
+        (false, _) => Pick::Take,
+        (true, true) => Pick::TakeAlone,
+        (true, false) => Pick::Skip,
     }
 }
 
@@ -323,7 +361,9 @@ pub trait JobBoard: Backend {
     /// priority first, then oldest: unclaimed ones whose time has come, and
     /// claimed ones whose conductor's lease ran out (counted as a crash of
     /// that conductor; a job with `claim.max_crashes` crashes is completed
-    /// as failed instead). Each job's run is claimed with it.
+    /// as failed instead). A suspect job (one that crashed before) goes only
+    /// to a claimant that runs nothing ([`JobClaim::alone`]), alone. Each
+    /// job's run is claimed with it.
     fn claim_jobs(&self, claim: JobClaim) -> BoxFuture<'_, Result<Vec<Claimed>, StorageError>>;
 
     /// Completes a job with its outcome, and gives its run back, if `lease`

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::jobs::poison_message;
+use super::jobs::{Pick, pick, poison_message};
 use super::memory::{Inner, done, lease_end, lost};
 use super::{
     Claimed, FlowDetail, FlowId, Job, JobBoard, JobClaim, JobId, JobOutcome, JobQuery, JobState,
@@ -157,6 +157,12 @@ impl JobBoard for MemoryBackend {
                 continue;
             };
             let mut job = job;
+            let suspect = job.crashes > 0 || job.state == JobState::Claimed;
+            let alone = match pick(&claim, claimed.len(), suspect) {
+                Pick::Skip => continue,
+                Pick::Take => false,
+                Pick::TakeAlone => true,
+            };
             if job.state == JobState::Claimed {
                 job.crashes += 1;
                 if job.crashes >= claim.max_crashes {
@@ -183,6 +189,9 @@ impl JobBoard for MemoryBackend {
             job.owner = Some(claim.owner.clone());
             inner.jobs.insert(id, job.clone());
             claimed.push(Claimed::new(job, lease));
+            if alone {
+                break;
+            }
         }
         done(Ok(claimed))
     }

@@ -171,8 +171,16 @@ pub async fn an_expired_claim_is_taken_over_and_counted(b: &dyn JobBoard) {
     let mut dead = claim("dead", &[("f", "1")], 1);
     dead.lease = Duration::ZERO;
     let old = b.claim_jobs(dead).await.unwrap().remove(0).lease;
+    // A suspect now: a busy conductor leaves it, an idle one takes it alone.
+    let other = b.post(NewJob::new("f", "1")).await.unwrap();
+    let busy = b.claim_jobs(claim("busy", &[("f", "1")], 5)).await.unwrap();
+    assert_eq!(
+        busy.iter().map(|c| c.job.id).collect::<Vec<_>>(),
+        [other.id]
+    );
+    assert!(!busy[0].suspect());
     let new = b
-        .claim_jobs(claim("alive", &[("f", "1")], 1))
+        .claim_jobs(claim("alive", &[("f", "1")], 5).alone(true))
         .await
         .unwrap();
     assert_eq!(new.len(), 1);
@@ -180,6 +188,7 @@ pub async fn an_expired_claim_is_taken_over_and_counted(b: &dyn JobBoard) {
         (new[0].job.claims, new[0].job.crashes, new[0].lease.fence),
         (2, 1, 2)
     );
+    assert!(new[0].suspect());
     assert_eq!(new[0].job.owner.as_deref(), Some("alive"));
     let err = b
         .complete_job(job.id, &old, JobOutcome::Succeeded, None)
@@ -203,7 +212,7 @@ pub async fn an_expired_claim_is_taken_over_and_counted(b: &dyn JobBoard) {
 pub async fn a_poison_job_is_failed_not_claimed_forever(b: &dyn JobBoard) {
     let job = b.post(NewJob::new("f", "1")).await.unwrap();
     let dying = |owner: &str| {
-        let mut c = claim(owner, &[("f", "1")], 1).max_crashes(2);
+        let mut c = claim(owner, &[("f", "1")], 1).max_crashes(2).alone(true);
         c.lease = Duration::ZERO;
         c
     };
@@ -224,11 +233,36 @@ pub async fn a_poison_job_is_failed_not_claimed_forever(b: &dyn JobBoard) {
         )
     );
     assert!(
-        b.claim_jobs(claim("d4", &[("f", "1")], 1))
+        b.claim_jobs(claim("d4", &[("f", "1")], 1).alone(true))
             .await
             .unwrap()
             .is_empty()
     );
+}
+
+/// A suspect job goes to an idle claimant alone: nothing else is claimed
+/// with it, whatever the limit; clean jobs go together.
+pub async fn a_suspect_job_is_taken_alone(b: &dyn JobBoard) {
+    let suspect = b.post(NewJob::new("f", "1").priority(5)).await.unwrap();
+    let mut dead = claim("dead", &[("f", "1")], 1);
+    dead.lease = Duration::ZERO;
+    assert_eq!(b.claim_jobs(dead).await.unwrap().len(), 1);
+    let mut clean = BTreeSet::new();
+    for _ in 0..3 {
+        clean.insert(b.post(NewJob::new("f", "1")).await.unwrap().id);
+    }
+    let alone = b
+        .claim_jobs(claim("idle", &[("f", "1")], 10).alone(true))
+        .await
+        .unwrap();
+    let ids: Vec<_> = alone.iter().map(|c| c.job.id).collect();
+    assert_eq!(ids, [suspect.id]);
+    let rest = b
+        .claim_jobs(claim("other", &[("f", "1")], 10).alone(true))
+        .await
+        .unwrap();
+    let rest: BTreeSet<_> = rest.iter().map(|c| c.job.id).collect();
+    assert_eq!(rest, clean);
 }
 
 /// A job handed back is unclaimed, its run given back: another conductor

@@ -80,6 +80,7 @@ macro_rules! job_board_tests {
             completing_needs_the_current_claim,
             an_expired_claim_is_taken_over_and_counted,
             a_poison_job_is_failed_not_claimed_forever,
+            a_suspect_job_is_taken_alone,
             a_job_handed_back_is_claimed_at_once,
             cancelling_a_job,
             concurrent_claimants_never_share_a_job,

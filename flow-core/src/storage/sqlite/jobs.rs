@@ -9,7 +9,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::sql_error;
-use crate::storage::jobs::poison_message;
+use crate::storage::jobs::{Pick, pick, poison_message};
 use crate::storage::memory::lease_end;
 use crate::storage::memory_jobs::{new_job, posted_run};
 use crate::storage::{
@@ -330,6 +330,12 @@ fn claim_jobs(tx: &Connection, claim: &JobClaim, now: f64) -> Applied {
             Some(Err(e)) => return Ok(Err(e)),
             None => continue,
         };
+        let suspect = job.crashes > 0 || job.state == JobState::Claimed;
+        let alone = match pick(claim, claimed.len(), suspect) {
+            Pick::Skip => continue,
+            Pick::Take => false,
+            Pick::TakeAlone => true,
+        };
         if job.state == JobState::Claimed {
             job.crashes += 1;
             if job.crashes >= claim.max_crashes {
@@ -366,6 +372,9 @@ fn claim_jobs(tx: &Connection, claim: &JobClaim, now: f64) -> Applied {
         let lease = Lease::new(job.run, claim.owner.clone(), fence, until)
             .with_cancel_requested(cancel != 0);
         claimed.push(Claimed::new(job, lease));
+        if alone {
+            break;
+        }
     }
     Ok(Ok(JobAnswer::Claimed(claimed)))
 }
