@@ -137,7 +137,10 @@ fn conductor_process() {
             .lease(LEASE)
             .renew_every(LEASE / 4)
             .poll(Duration::from_millis(20))
-            .max_crashes(var("FLOW_CHAOS_MAX_CRASHES").parse().unwrap_or(3));
+            .max_crashes(var("FLOW_CHAOS_MAX_CRASHES").parse().unwrap_or(3))
+            // Listened to: debug builds check every announced change of the
+            // runs it takes over against the state table.
+            .listener(Arc::new(flow::CaptureListener::atoms_only()));
         let stop = conductor.handle();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler");

@@ -8,9 +8,9 @@ use crate::compile::CompiledFlow;
 ///
 /// A job names a flow and a version; a conductor claims only the jobs whose
 /// flow it knows at that version, and leaves the others for a conductor that
-/// does. Any compiled flow can be registered: a typed flow from `flow!`
-/// (through [`TypedFlow::compiled`](crate::TypedFlow::compiled)), one made
-/// with the [`Flow`](crate::Flow) builder, or a pipeline.
+/// does. Any flow can be registered: a typed flow from `flow!`
+/// ([`Registry::register_typed`]), one made with the
+/// [`Flow`](crate::Flow) builder, or a pipeline.
 ///
 /// ```
 /// use flow_core::conductor::Registry;
@@ -40,6 +40,23 @@ impl Registry {
     pub fn register(&mut self, version: impl Into<String>, flow: CompiledFlow) -> &mut Self {
         let name = flow.name().to_string();
         self.register_as(name, version, flow)
+    }
+
+    /// Registers a typed flow (from `flow!`) under its name, at `version`.
+    ///
+    /// # Errors
+    /// The flow's build errors, when it could not be built.
+    pub fn register_typed<I, O>(
+        &mut self,
+        version: impl Into<String>,
+        flow: &crate::TypedFlow<I, O>,
+    ) -> Result<&mut Self, crate::BuildErrors>
+    where
+        I: crate::checked::FlowInputs,
+        O: crate::checked::FlowOutputs,
+    {
+        let compiled = flow.compiled().map_err(Clone::clone)?.clone();
+        Ok(self.register(version, compiled))
     }
 
     /// Registers `flow` under `name` at `version`.

@@ -602,6 +602,16 @@ impl Machine {
         }
     }
 
+    /// In debug builds: takes the atoms' states as announced (a run taken up
+    /// from the journal: its listeners see each atom's next change from
+    /// there).
+    pub(crate) fn sync_announced(&self) {
+        #[cfg(debug_assertions)]
+        for (seen, slot) in self.announced.iter().zip(&self.slots) {
+            seen.store(slot.state as u8, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// In debug builds: checks that announcing `state` for atom `i` follows
     /// the state table from the state it was last announced in (or rewound
     /// to), unless `forced` (an explicit reset).

@@ -282,6 +282,7 @@ impl Engine {
         // changes (atoms caught mid-way, failures resolved again) is not, and
         // goes with the first flush.
         let _ = m.take_dirty();
+        m.sync_announced();
         if matches!(m.flow_state, FlowState::Running | FlowState::Suspended) {
             m.restored()?;
         }
