@@ -845,6 +845,29 @@ async fn sqlite_journals_an_engine_run_that_reads_back_after_reopening() {
         done("add", json!([42]), 2),
         done("label", json!(["y=42"]), 3),
     ];
+    // Each atom's record says when its execute started and ended, in order:
+    // `label` after `add`, both within the run.
+    let mut atoms = atoms;
+    atoms.sort_by(|a, b| a.name.cmp(&b.name));
+    let times: Vec<(f64, f64)> = atoms
+        .iter_mut()
+        .map(|a| {
+            let t = std::mem::take(&mut a.meta);
+            (
+                t["started_at"].as_f64().unwrap(),
+                t["ended_at"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(journaled.created_at <= times[0].0, "{times:?}");
+    assert!(
+        times[0].0 <= times[0].1 && times[0].1 <= times[1].0,
+        "{times:?}"
+    );
+    assert!(
+        times[1].0 <= times[1].1 && times[1].1 <= journaled.updated_at,
+        "{times:?}"
+    );
     assert_eq!(snapshots(&atoms), snapshots(&expected));
 
     // The run's logbook was written too.

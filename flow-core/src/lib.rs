@@ -46,6 +46,7 @@ mod define;
 pub mod engine;
 mod error;
 mod exact;
+mod export;
 mod failure;
 mod flow;
 pub mod notify;
@@ -68,6 +69,7 @@ pub use engine::state::{
 };
 pub use engine::{Engine, EngineBuilder, Mode};
 pub use error::{AtomFailure, BuildError, BuildErrors, Method, Missing, ResumeError, RunError};
+pub use export::{FlowGraph, GraphNode};
 pub use failure::{Failure, FailureKind, TaskError};
 pub use flow::{Atom, Flow, Item, Link, Pattern};
 pub use notify::{CaptureListener, Detail, DurationListener, Event, Listener, LoggingListener};

@@ -10,15 +10,35 @@ use crate::engine::machine::{Done, Job, JobKind};
 use crate::failure::{Failure, FailureKind, TaskError};
 use crate::task::{Context, Exec, Runner};
 
-/// Calls a task method, a panic caught as a failure: its result if it
-/// finished at once, else the future it returned.
-pub(crate) fn call<T>(
+/// The `tracing` span of one call of a task's `method` (`execute` or
+/// `revert`): the atom and its attempt, inside the run's span. A task's own
+/// log lines carry them. Costs a check of a flag when nobody collects spans.
+#[inline(always)]
+pub(crate) fn atom_span(ctx: &Context, method: &'static str) -> tracing::Span {
+    tracing::info_span!(target: "flow", "atom", atom = ctx.atom(), attempt = ctx.attempt(), method)
+}
+
+/// Calls a task method, a panic caught as a failure, inside the atom's span:
+/// its result if it finished at once, else the future it returned (which
+/// runs in the span too).
+#[inline(always)]
+pub(crate) fn call<T: 'static>(
+    ctx: &Context,
+    name: &'static str,
     method: impl FnOnce() -> Exec<T>,
 ) -> Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>> {
-    match catch_unwind(AssertUnwindSafe(method)) {
+    let span = atom_span(ctx, name);
+    let entered = span.enter();
+    let called = catch_unwind(AssertUnwindSafe(method));
+    drop(entered);
+    match called {
         Err(payload) => Ok(Err(Failure::from_panic(payload))),
         Ok(Exec::Ready(result)) => Ok(result.map_err(Failure::from_error)),
-        Ok(Exec::Future(future)) => Err(future),
+        Ok(Exec::Future(future)) if span.is_disabled() => Err(future),
+        Ok(Exec::Future(future)) => {
+            use tracing::Instrument;
+            Err(Box::pin(future.instrument(span)))
+        }
     }
 }
 
@@ -30,8 +50,12 @@ async fn finish<T>(future: BoxFuture<'static, Result<T, TaskError>>) -> Result<T
     }
 }
 
-async fn settle<T>(method: impl FnOnce() -> Exec<T>) -> Result<T, Failure> {
-    match call(method) {
+async fn settle<T: 'static>(
+    ctx: &Context,
+    name: &'static str,
+    method: impl FnOnce() -> Exec<T>,
+) -> Result<T, Failure> {
+    match call(ctx, name, method) {
         Ok(result) => result,
         Err(future) => finish(future).await,
     }
@@ -57,7 +81,8 @@ async fn run_inline(job: Job) -> Done {
     match kind {
         JobKind::Execute(args) => {
             let started = Instant::now();
-            let work = give_up_after_cancel(&ctx, settle(|| task.execute(args, &ctx)));
+            let work =
+                give_up_after_cancel(&ctx, settle(&ctx, "execute", || task.execute(args, &ctx)));
             let result = match timeout {
                 None => work.await,
                 // A synchronous task cannot be stopped: if it returns past
@@ -70,7 +95,10 @@ async fn run_inline(job: Job) -> Done {
             };
             Done::Executed(atom, result)
         }
-        JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
+        JobKind::Revert(input) => Done::Reverted(
+            atom,
+            settle(&ctx, "revert", || task.revert(input, &ctx)).await,
+        ),
         JobKind::Wait(delay) => wait(atom, delay, ctx).await,
     }
 }
@@ -194,11 +222,11 @@ pub(crate) fn start(job: Job) -> Started {
 pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &Runner, ctx: &Context) -> Started {
     match kind {
         JobKind::Execute(args) => {
-            let called = call(|| task.execute(args, ctx));
+            let called = call(ctx, "execute", || task.execute(args, ctx));
             started(atom, ctx, called, Done::Executed, true)
         }
         JobKind::Revert(input) => {
-            let called = call(|| task.revert(input, ctx));
+            let called = call(ctx, "revert", || task.revert(input, ctx));
             started(atom, ctx, called, Done::Reverted, false)
         }
         JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay, ctx.clone()))),

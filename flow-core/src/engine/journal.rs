@@ -10,6 +10,7 @@ use futures::FutureExt;
 
 use crate::engine::control::Control;
 use crate::engine::machine::Machine;
+use crate::engine::state::AtomState;
 use crate::storage::{
     AtomDetail, Backend, Claim, FlowDetail, FlowId, Lease, LogBook, LogbookId, Ownership,
     StorageError, now_unix,
@@ -201,6 +202,85 @@ pub(crate) struct Journal {
     /// Whether `run` keeps the claim when it returns, for whoever gives it
     /// back (a conductor, with the job).
     pub(crate) keep_claim: bool,
+    /// When each atom's latest `execute` and `revert` started and ended, as
+    /// the journal records them.
+    pub(crate) times: Vec<Times>,
+}
+
+/// When an atom's latest `execute` and `revert` started and ended (seconds
+/// since the Unix epoch), kept in its journal record's metadata:
+/// `started_at`, `ended_at`, `revert_started_at`, `revert_ended_at`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Times {
+    started: Option<f64>,
+    ended: Option<f64>,
+    revert_started: Option<f64>,
+    revert_ended: Option<f64>,
+}
+
+impl Times {
+    const KEYS: [&'static str; 4] = [
+        "started_at",
+        "ended_at",
+        "revert_started_at",
+        "revert_ended_at",
+    ];
+
+    /// The times recorded in an atom's metadata.
+    pub(crate) fn from_meta(meta: &serde_json::Value) -> Self {
+        let at = |k: &str| meta.get(k).and_then(serde_json::Value::as_f64);
+        Times {
+            started: at(Self::KEYS[0]),
+            ended: at(Self::KEYS[1]),
+            revert_started: at(Self::KEYS[2]),
+            revert_ended: at(Self::KEYS[3]),
+        }
+    }
+
+    /// Notes that the atom is written in `state` at `now`.
+    fn note(&mut self, state: AtomState, now: f64) {
+        match state {
+            AtomState::Running => {
+                *self = Times {
+                    started: Some(now),
+                    ..Times::default()
+                };
+            }
+            AtomState::Success | AtomState::Failure => {
+                if self.ended.is_none() {
+                    // Started and ended between two writes (a retry
+                    // controller decides on the spot): no time between.
+                    self.started = self.started.or(Some(now));
+                    self.ended = Some(now);
+                }
+            }
+            AtomState::Reverting => {
+                self.revert_started = Some(now);
+                self.revert_ended = None;
+            }
+            AtomState::Reverted | AtomState::RevertFailure => {
+                if self.revert_ended.is_none() {
+                    self.revert_ended = Some(now);
+                }
+            }
+            AtomState::Pending => *self = Times::default(),
+            AtomState::Ignore | AtomState::Retrying => {}
+        }
+    }
+
+    fn write(&self, meta: &mut serde_json::Map<String, serde_json::Value>) {
+        let values = [
+            self.started,
+            self.ended,
+            self.revert_started,
+            self.revert_ended,
+        ];
+        for (key, value) in Self::KEYS.into_iter().zip(values) {
+            if let Some(t) = value {
+                meta.insert(key.into(), serde_json::json!(t));
+            }
+        }
+    }
 }
 
 impl Journal {
@@ -223,6 +303,7 @@ impl Journal {
             created_at: now_unix(),
             write_all: false,
             keep_claim: false,
+            times: vec![Times::default(); atoms],
         }
     }
 
@@ -365,8 +446,11 @@ impl Journal {
     /// An atom's metadata: a controller's history
     /// (`{"history": [{"value": .., "failures": {..}}]}`), and the controller
     /// whose retry is reverting the atom (`{"owner": name}`).
-    fn meta(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
+    fn meta(&self, m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
         let mut meta = serde_json::Map::new();
+        if let Some(times) = self.times.get(i as usize) {
+            times.write(&mut meta);
+        }
         let owner = m.slots[i as usize].owner;
         if owner != crate::compile::NONE {
             meta.insert(
@@ -407,6 +491,9 @@ impl Journal {
     fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
         let iu = i as usize;
         self.versions[iu] += 1;
+        if let Some(times) = self.times.get_mut(iu) {
+            times.note(m.slots[iu].state, now_unix());
+        }
         let result = m.outputs[iu]
             .as_ref()
             .map(|o| Self::encode(m, i, o))
@@ -440,7 +527,7 @@ impl Journal {
                 .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
             attempts: m.slots[iu].attempts,
             version: self.versions[iu],
-            meta: Self::meta(m, i)?,
+            meta: self.meta(m, i)?,
         })
     }
 
@@ -512,11 +599,6 @@ impl Journal {
             return Ok(());
         }
         self.check_held().await?;
-        let flow = if flow_changed {
-            Some(self.flow_detail(m, run_id, store)?)
-        } else {
-            None
-        };
         let atoms = if std::mem::take(&mut self.write_all) {
             (0..m.g.atoms as u32)
                 .filter(|&i| !m.g.nodes[i as usize].is_barrier())
@@ -528,6 +610,12 @@ impl Journal {
             .into_iter()
             .map(|i| self.detail(m, i))
             .collect::<Result<Vec<_>, _>>()?;
+        // After the atoms: the run's last change is no earlier than theirs.
+        let flow = if flow_changed {
+            Some(self.flow_detail(m, run_id, store)?)
+        } else {
+            None
+        };
         if flow.is_none() && details.is_empty() {
             return Ok(());
         }

@@ -103,7 +103,7 @@ pub(crate) fn start_plain(g: &Graph, lent: &mut Context, job: PlainJob) -> Plain
     } = job;
     lent.point(atom, attempt);
     let called = with_task(&g.nodes[atom as usize].task, |task| {
-        exec::call(|| task.execute(args, lent))
+        exec::call(lent, "execute", || task.execute(args, lent))
     });
     match called {
         Ok(Ok(out)) => match check_contract(g, atom, &out) {
@@ -1047,7 +1047,7 @@ impl Machine {
                 // through it costs this loop 20 instructions per task.
                 self.lent.point(i, self.slots[iu].attempts);
                 let called = with_task(&self.g.nodes[iu].task, |task| {
-                    exec::call(|| task.execute(args, &self.lent))
+                    exec::call(&self.lent, "execute", || task.execute(args, &self.lent))
                 });
                 match called {
                     Ok(Ok(out)) => {
@@ -1068,7 +1068,7 @@ impl Machine {
                 let input = self.begin_revert(i)?;
                 self.lent.point(i, slot.attempts);
                 let called = with_task(&self.g.nodes[iu].task, |task| {
-                    exec::call(|| task.revert(input, &self.lent))
+                    exec::call(&self.lent, "revert", || task.revert(input, &self.lent))
                 });
                 match called {
                     Ok(Ok(value)) => {

@@ -14,7 +14,7 @@
 pub(crate) mod control;
 mod exec;
 mod integrity;
-mod journal;
+pub(crate) mod journal;
 pub(crate) mod machine;
 mod pool;
 mod resume;
@@ -566,6 +566,16 @@ impl Engine {
     /// claimed the run meanwhile (this one then starts nothing more); input
     /// and journal errors before or while running.
     pub async fn run(&mut self) -> Result<(), RunError> {
+        let span = tracing::info_span!(
+            target: "flow",
+            "run",
+            run = %self.run_id,
+            flow = self.flow.name()
+        );
+        tracing::Instrument::instrument(self.run_inner(), span).await
+    }
+
+    async fn run_inner(&mut self) -> Result<(), RunError> {
         if self.recorded {
             return self.machine.outcome();
         }
@@ -693,7 +703,7 @@ impl Engine {
             self.flush().await?;
             for job in started {
                 let key = (job.atom, !matches!(job.kind, machine::JobKind::Revert(_)));
-                let handle = set.spawn(exec::run_job(job));
+                let handle = set.spawn(tracing::Instrument::in_current_span(exec::run_job(job)));
                 running.insert(handle.id(), key);
             }
             let next = tokio::select! {

@@ -138,7 +138,10 @@ fn spread(shared: &Arc<Shared>, st: &mut State) -> bool {
     };
     if st.workers < st.max_workers {
         st.workers += 1;
-        tokio::spawn(worker(shared.clone(), m.lender()));
+        tokio::spawn(tracing::Instrument::in_current_span(worker(
+            shared.clone(),
+            m.lender(),
+        )));
         true
     } else if st.waiting > 0 {
         // There are few workers (no more than threads): wake them all.
@@ -329,7 +332,10 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
     {
         let mut st = shared.lock();
         st.workers = 1;
-        tokio::spawn(worker(shared.clone(), lender));
+        tokio::spawn(tracing::Instrument::in_current_span(worker(
+            shared.clone(),
+            lender,
+        )));
     }
     loop {
         let ended = shared.ended.notified();

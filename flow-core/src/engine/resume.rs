@@ -230,7 +230,7 @@ impl Engine {
             j.started = true;
             j.logbook = Some(detail.logbook);
             j.created_at = detail.created_at;
-            (&mut j.versions, j.progress.clone())
+            (&mut j.versions, j.progress.clone(), &mut j.times)
         });
         let mut owners = Vec::new();
         for a in atoms {
@@ -259,8 +259,9 @@ impl Engine {
             if let Some(list) = a.meta.get("history").and_then(|h| h.as_array()) {
                 m.histories.insert(i, decode_history(run, node, list)?);
             }
-            if let Some((versions, progress)) = &mut versions {
+            if let Some((versions, progress, times)) = &mut versions {
                 versions[iu] = a.version;
+                times[iu] = crate::engine::journal::Times::from_meta(&a.meta);
                 if let Some(p) = progress.get(iu) {
                     p.store(a.progress.to_bits(), Ordering::Relaxed);
                 }

@@ -51,6 +51,7 @@ mod memory_jobs;
 mod model;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod watch;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -66,6 +67,7 @@ pub use model::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
+pub use watch::{RunChange, RunWatch};
 
 /// Seconds since the Unix epoch, for timestamps in the journal.
 pub fn now_unix() -> f64 {
