@@ -74,6 +74,7 @@ pub(crate) fn check(r: &mut Reader<'_>, parsed: &Parsed) {
                 Some(&j) => {
                     graph.add_edge(nodes[i], nodes[j], k);
                 }
+                None if parsed.broken_steps.contains(dep) => {}
                 None => r.problem(
                     span.clone(),
                     ProblemKind::UnknownDependency {
@@ -104,6 +105,7 @@ pub(crate) fn check(r: &mut Reader<'_>, parsed: &Parsed) {
                             name: name.to_string(),
                             provider: steps[*j].name.clone(),
                         }),
+                        None if parsed.broken_values.iter().any(|v| v == name) => None,
                         None => Some(ProblemKind::UnknownPlaceholder {
                             step: s.name.clone(),
                             name: name.to_string(),

@@ -512,12 +512,46 @@ impl Problems {
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
         let mut out = String::new();
         for p in &self.problems {
-            if handler.render_report(&mut out, p).is_err() {
+            if handler.render_report(&mut out, &Bare(p)).is_err() {
                 out.push_str(&p.to_string());
             }
             out.push('\n');
         }
         out
+    }
+}
+
+/// A problem whose message leaves out the location, which its report shows.
+struct Bare<'a>(&'a Problem);
+
+impl fmt::Debug for Bare<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for Bare<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.location {
+            Some(_) => fmt::Display::fmt(&self.0.kind, f),
+            None => fmt::Display::fmt(self.0, f),
+        }
+    }
+}
+
+impl std::error::Error for Bare<'_> {}
+
+impl Diagnostic for Bare<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.0.code()
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.0.labels()
     }
 }
 

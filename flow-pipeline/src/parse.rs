@@ -38,6 +38,10 @@ pub(crate) struct Parsed {
     pub(crate) description: Option<String>,
     pub(crate) params: Vec<Param>,
     pub(crate) steps: Vec<Step>,
+    /// Names of steps, and of values, whose definitions have problems of
+    /// their own: known, so that no problem is reported twice.
+    pub(crate) broken_steps: Vec<String>,
+    pub(crate) broken_values: Vec<String>,
 }
 
 pub(crate) struct Reader<'s> {
@@ -301,12 +305,15 @@ pub(crate) fn definition(r: &mut Reader<'_>, root: &Node) -> Option<Parsed> {
     let description = Reader::get(&entries, "description")
         .and_then(|n| r.string(n, || "the pipeline's `description`".into()));
     let mut params = Vec::new();
+    let mut broken_values = Vec::new();
+    let mut broken_steps = Vec::new();
     if let Some(node) = Reader::get(&entries, "parameters") {
         match &node.value {
             Yaml::Map(list) => {
                 for (k, v) in list {
-                    if let Some(p) = param(r, k, v) {
-                        params.push(p);
+                    match param(r, k, v) {
+                        Some(p) => params.push(p),
+                        None => broken_values.extend(string_of(k)),
                     }
                 }
             }
@@ -319,8 +326,12 @@ pub(crate) fn definition(r: &mut Reader<'_>, root: &Node) -> Option<Parsed> {
         Some(node) => {
             if let Some(items) = r.list(node, || "the pipeline's `steps`".into()) {
                 for item in items {
-                    if let Some(s) = step(r, item) {
-                        steps.push(s);
+                    match step(r, item) {
+                        Some(s) => steps.push(s),
+                        None => {
+                            broken_steps.extend(field(item, "name").and_then(string_of));
+                            broken_values.extend(field(item, "output").and_then(string_of));
+                        }
                     }
                 }
             }
@@ -332,7 +343,28 @@ pub(crate) fn definition(r: &mut Reader<'_>, root: &Node) -> Option<Parsed> {
         description,
         params,
         steps,
+        broken_steps,
+        broken_values,
     })
+}
+
+/// The string a node holds, if it is one.
+fn string_of(node: &Node) -> Option<String> {
+    match &node.value {
+        Yaml::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The value of `key` in mapping `node`.
+fn field<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.value {
+        Yaml::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| matches!(&k.value, Yaml::Str(s) if s == key))
+            .map(|(_, v)| v),
+        _ => None,
+    }
 }
 
 fn param(r: &mut Reader<'_>, key: &Node, node: &Node) -> Option<Param> {
@@ -489,13 +521,7 @@ fn default_value(
 
 fn step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
     // The name first, for the messages about the rest.
-    let name_node = match &node.value {
-        Yaml::Map(entries) => entries
-            .iter()
-            .find(|(k, _)| matches!(&k.value, Yaml::Str(s) if s == "name"))
-            .map(|(_, v)| v),
-        _ => None,
-    };
+    let name_node = field(node, "name");
     let name = name_node.and_then(|n| {
         r.name(
             n,

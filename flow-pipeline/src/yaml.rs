@@ -119,6 +119,19 @@ fn convert(source: &Source, node: MarkedYamlOwned) -> Node {
     if matches!(value, Yaml::Map(_) | Yaml::Seq(_)) {
         let text = source.slice(&range);
         range.end = range.start + text.trim_end().len();
+        // A flow collection's span stops before its closing bracket.
+        let close = match text.chars().next() {
+            Some('{') => Some('}'),
+            Some('[') => Some(']'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            let after = source.text.get(range.end..).unwrap_or("");
+            let gap = after.len() - after.trim_start().len();
+            if after.trim_start().starts_with(close) && !source.slice(&range).ends_with(close) {
+                range.end += gap + 1;
+            }
+        }
     }
     Node { span: range, value }
 }
