@@ -147,6 +147,8 @@ pub enum StepError {
     },
 }
 
+/// The tails of a report's outputs, each under a line that says which file
+/// it ends; empty when the step printed nothing.
 fn tails(report: &StepReport) -> String {
     let mut out = String::new();
     for (what, log) in [("output", &report.stdout), ("error", &report.stderr)] {
@@ -158,10 +160,16 @@ fn tails(report: &StepReport) -> String {
         } else {
             format!("its standard {what}")
         };
-        out.push_str(&format!("\n--- {part} ({}) ---\n{}", log.path, log.tail));
-        if !log.tail.ends_with('\n') {
+        if out.is_empty() {
             out.push('\n');
         }
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("--- {part} ({}) ---\n{}", log.path, log.tail));
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
     }
     out
 }
