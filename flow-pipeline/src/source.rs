@@ -14,6 +14,8 @@ pub(crate) struct Source {
     pub(crate) text: String,
     /// The byte offset at which each line starts.
     line_starts: Vec<usize>,
+    /// Whether every character is one byte (then offsets need no counting).
+    ascii: bool,
 }
 
 impl Source {
@@ -23,6 +25,7 @@ impl Source {
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Arc::new(Source {
             name: name.into(),
+            ascii: text.is_ascii(),
             text,
             line_starts,
         })
@@ -47,7 +50,7 @@ impl Source {
 
     /// The byte offset of character `index` (the YAML parser counts characters).
     pub(crate) fn byte_of_char(&self, index: usize) -> usize {
-        if self.text.is_ascii() {
+        if self.ascii {
             return index.min(self.text.len());
         }
         self.text
