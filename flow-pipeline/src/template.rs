@@ -62,17 +62,17 @@ impl Template {
         while let Some(i) = rest.find(['{', '}']) {
             literal.push_str(&rest[..i]);
             let tail = &rest[i..];
-            if tail.starts_with("{{") {
+            if let Some(after) = tail.strip_prefix("{{") {
                 literal.push('{');
                 locate("{{");
-                rest = &tail[2..];
-            } else if tail.starts_with("}}") {
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("}}") {
                 literal.push('}');
                 locate("}}");
-                rest = &tail[2..];
-            } else if tail.starts_with('}') {
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix('}') {
                 problems.push((locate("}"), ProblemKind::LoneBrace { brace: '}' }));
-                rest = &tail[1..];
+                rest = after;
             } else {
                 match tail[1..].find(['{', '}']) {
                     Some(j) if tail.as_bytes()[1 + j] == b'}' => {

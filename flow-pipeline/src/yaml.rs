@@ -49,6 +49,9 @@ impl Yaml {
 }
 
 /// Reads the one YAML document of `source`.
+// Once per file, and the problem is reported to a person: its size does not
+// matter.
+#[allow(clippy::result_large_err)]
 pub(crate) fn load(source: &Arc<Source>) -> Result<Node, Problem> {
     let mut loader = YamlLoader::<MarkedYamlOwned>::default();
     let mut parser = Parser::new_from_str(&source.text);

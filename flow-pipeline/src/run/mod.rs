@@ -111,7 +111,7 @@ impl Pipeline {
                 Some(r) => {
                     let retry = Retry::times(r.attempts)
                         .named(format!("{}:retry", s.name))
-                        .backoff(r.backoff.clone());
+                        .backoff(r.backoff);
                     flow.push(Flow::linear(s.name.clone()).retry(retry).add(atom));
                 }
                 None => {

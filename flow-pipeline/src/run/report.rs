@@ -80,7 +80,7 @@ pub enum StepError {
         /// The step.
         step: String,
         /// How it ended and what it printed last.
-        report: StepReport,
+        report: Box<StepReport>,
     },
     /// It ran longer than its `timeout`.
     #[error(
@@ -95,7 +95,7 @@ pub enum StepError {
         /// The grace period.
         grace: std::time::Duration,
         /// What it printed last.
-        report: StepReport,
+        report: Box<StepReport>,
     },
     /// The run was cancelled while it ran.
     #[error("step `{step}` was cancelled: its processes were stopped{}", tails(.report))]
@@ -103,7 +103,7 @@ pub enum StepError {
         /// The step.
         step: String,
         /// What it printed last.
-        report: StepReport,
+        report: Box<StepReport>,
     },
     /// The program could not be started.
     #[error("step `{step}` could not start `{program}`: {source}")]

@@ -208,17 +208,17 @@ impl StepTask {
             Ended::Exited(s) if s.success() => Ok(report),
             Ended::Exited(_) => Err(StepError::Failed {
                 step: step.name.clone(),
-                report,
+                report: Box::new(report),
             }),
             Ended::TimedOut => Err(StepError::TimedOut {
                 step: step.name.clone(),
                 timeout: timeout.unwrap_or(Duration::ZERO),
                 grace,
-                report,
+                report: Box::new(report),
             }),
             Ended::Cancelled => Err(StepError::Cancelled {
                 step: step.name.clone(),
-                report,
+                report: Box::new(report),
             }),
         }
     }
