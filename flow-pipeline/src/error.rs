@@ -465,7 +465,7 @@ impl SourceCode for Source {
 /// the file's text, as a command-line tool shows them.
 ///
 /// ```
-/// use flow::pipeline::Pipeline;
+/// use flow_pipeline::Pipeline;
 ///
 /// let err = Pipeline::from_str("bad.yaml", "name: bad\nsteps:\n  - name: a\n    command: [ls]\n    depends-on: [b]\n")
 ///     .unwrap_err();

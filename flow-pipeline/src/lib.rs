@@ -8,11 +8,13 @@
 //! retries, the journal, resumption.
 //!
 //! This crate is `flow::pipeline`, behind the `flow` crate's `pipeline`
-//! feature (off by default).
+//! feature (off by default). (Its examples name it `flow_pipeline`, and the
+//! runtime `flow_core`, as `flow-core`'s own do: a user of `flow` writes
+//! `flow::pipeline::` and `flow::` instead.)
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use flow::pipeline::{Params, Pipeline, Settings};
+//! use flow_pipeline::{Params, Pipeline, Settings};
 //!
 //! let pipeline = Pipeline::from_str("greet.yaml", r#"
 //! name: greet
@@ -130,9 +132,13 @@
 //! A step's `output` is its standard output without the line ends that close
 //! it, at most [`Settings::max_output`] bytes (64 KiB by default).
 //!
-//! A process that dies while a step runs leaves that step's process group
-//! running (Rust cannot ask the kernel to end a child with its parent without
-//! `unsafe`); when the run is resumed, the step runs again from the start.
+//! A runner that dies while a step runs (a crash, `kill -9`) leaves that
+//! step's process group running: Rust cannot ask the kernel to end a child
+//! with its parent without `unsafe`. When the run is resumed, the step runs
+//! again from the start, and first stops the copy left from before
+//! (`SIGTERM`, then `SIGKILL`), which it finds through `<step>.pid` in the
+//! run's log directory; the leader's start time and the boot's id must match
+//! too, so that a reused process id is never signalled.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod check;

@@ -123,7 +123,7 @@ impl fmt::Display for ParamType {
 /// A parameter's value.
 ///
 /// ```
-/// use flow::pipeline::ParamValue;
+/// use flow_pipeline::ParamValue;
 /// assert_eq!(ParamValue::from("a b").to_string(), "a b");
 /// assert_eq!(ParamValue::from(-3i64).to_string(), "-3");
 /// assert_eq!(ParamValue::from(0.5).to_string(), "0.5");

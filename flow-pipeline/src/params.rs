@@ -17,7 +17,7 @@ use crate::model::{Param, ParamType, ParamValue, Pipeline};
 /// given takes its default; a required one not given is a problem.
 ///
 /// ```
-/// use flow::pipeline::{Params, Pipeline};
+/// use flow_pipeline::{Params, Pipeline};
 ///
 /// let p = Pipeline::from_str("p.yaml", "
 /// name: p

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use flow::pipeline::{Params, Pipeline, Settings, StepReport};
-use flow::{Backend, MemoryBackend};
+use flow_core::{Backend, MemoryBackend};
+use flow_pipeline::{Params, Pipeline, Settings, StepReport};
 
 const GIB: u64 = 1 << 30;
 

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 
-use flow::pipeline::{ParamValue, Params, Pipeline, ProblemKind, Problems};
+use flow_pipeline::{ParamValue, Params, Pipeline, ProblemKind, Problems};
 
 /// Each problem as (line, column, snippet, message).
 fn problems(err: &Problems) -> Vec<(usize, usize, String, String)> {

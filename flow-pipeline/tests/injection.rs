@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use flow::FlowState;
-use flow::pipeline::{Params, Pipeline, Settings};
+use flow_core::FlowState;
+use flow_pipeline::{Params, Pipeline, Settings};
 
 const PIPELINE: &str = r#"
 name: injection

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flow::pipeline::{Params, Pipeline, Settings};
-use flow::{Engine, RunError};
+use flow_core::{Engine, RunError};
+use flow_pipeline::{Params, Pipeline, Settings};
 
 /// Whether process `pid` is alive: present in /proc and not a zombie.
 fn alive(pid: u32) -> bool {

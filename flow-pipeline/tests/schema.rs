@@ -50,7 +50,7 @@ fn the_examples_validate() {
         let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
         assert_eq!(errors, Vec::<String>::new(), "{file}");
         // The library agrees.
-        flow::pipeline::Pipeline::from_path(&path).expect("a valid pipeline");
+        flow_pipeline::Pipeline::from_path(&path).expect("a valid pipeline");
     }
 }
 
@@ -84,7 +84,7 @@ fn malformed_files_do_not_validate() {
         assert!(!v.is_valid(&doc), "the schema accepted {text:?}");
         // The library refuses each too.
         assert!(
-            flow::pipeline::Pipeline::from_str("bad.yaml", text).is_err(),
+            flow_pipeline::Pipeline::from_str("bad.yaml", text).is_err(),
             "the library accepted {text:?}"
         );
     }

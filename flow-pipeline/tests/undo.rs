@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use flow::pipeline::{Params, Pipeline, Settings, StepReport};
-use flow::{FlowState, RunError};
+use flow_core::{FlowState, RunError};
+use flow_pipeline::{Params, Pipeline, Settings, StepReport};
 
 /// a -> b -> c -> fail; a -> d; e alone; f after fail.
 const DEPLOY: &str = r#"

@@ -3,6 +3,7 @@
 mod process;
 pub(crate) mod report;
 pub(crate) mod settings;
+mod stale;
 pub(crate) mod task;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow::pipeline::Settings;
+/// use flow_pipeline::Settings;
 ///
 /// let s = Settings::new("/var/log/flow").tail(8192).grace(Duration::from_secs(2));
 /// assert_eq!(s.logs().to_str(), Some("/var/log/flow"));

@@ -132,6 +132,10 @@ impl StepTask {
         } else {
             step.name.clone()
         };
+        // A copy of this step left running by a runner that died is stopped
+        // before the step runs again.
+        let pid_path = dir.join(format!("{base}.pid"));
+        super::stale::stop_leftover(&pid_path, self.settings.grace_period()).await;
         let out_path = dir.join(format!("{base}.stdout"));
         let err_path = dir.join(format!("{base}.stderr"));
         // A step run again (after a crash, or a retry) starts its logs anew.
@@ -180,6 +184,9 @@ impl StepTask {
             program: program.to_string_lossy().into_owned(),
             source,
         })?;
+        if let Some(pid) = child.id() {
+            super::stale::record(&pid_path, pid);
+        }
         let grace = self.settings.grace_period();
         // An undo runs to its end even when the run was cancelled: it is
         // what a cancel asks for.
@@ -190,13 +197,13 @@ impl StepTask {
             }
             cancel_ctx.cancelled().await;
         };
-        let (ended, status) = process::wait(child, timeout, cancelled, grace)
-            .await
-            .map_err(|source| StepError::Spawn {
-                step: step.name.clone(),
-                program: program.to_string_lossy().into_owned(),
-                source,
-            })?;
+        let waited = process::wait(child, timeout, cancelled, grace).await;
+        super::stale::forget(&pid_path);
+        let (ended, status) = waited.map_err(|source| StepError::Spawn {
+            step: step.name.clone(),
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })?;
         let tail = self.settings.tail_bytes();
         let report = StepReport {
             code: status.code(),
