@@ -164,6 +164,10 @@ pub use run::PipelineRun;
 pub use run::report::{LogTail, StepError, StepReport};
 pub use run::settings::Settings;
 
+/// The format of a pipeline definition, as a store of definitions names it:
+/// part of what [`Pipeline::hash`] hashes.
+pub const FORMAT: &str = "pipeline/yaml";
+
 impl Pipeline {
     /// Reads and checks the pipeline in the file at `path`.
     ///
@@ -209,7 +213,11 @@ impl Pipeline {
         }
         match parsed {
             Some(p) if reader.problems.is_empty() => {
-                let hash = hex(&Sha256::digest(source.text.as_bytes()));
+                let mut hasher = Sha256::new();
+                hasher.update(FORMAT.as_bytes());
+                hasher.update([0u8]);
+                hasher.update(source.text.as_bytes());
+                let hash = hex(&hasher.finalize());
                 Ok(Pipeline {
                     source: Arc::clone(&source),
                     hash,

@@ -63,10 +63,12 @@ impl Pipeline {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// The content hash of the definition: the SHA-256 of its text (a
-    /// leading byte-order mark removed, line ends made `\n`), in 64
-    /// lower-case hexadecimal digits. Two files that differ only in how
-    /// their lines end have the same hash; any other change makes another.
+    /// The content hash of the definition, in 64 lower-case hexadecimal
+    /// digits: the SHA-256 of [`FORMAT`](crate::FORMAT), a NUL byte and the
+    /// text (a leading byte-order mark removed, line ends made `\n`), which
+    /// is how a store of definitions keyed by content names it. Two files
+    /// that differ only in how their lines end have the same hash; any other
+    /// change makes another.
     pub fn hash(&self) -> &str {
         &self.hash
     }
