@@ -146,6 +146,7 @@ mod error;
 mod model;
 mod params;
 mod parse;
+mod reader;
 mod run;
 mod shell;
 mod source;
