@@ -7,6 +7,7 @@
 //! cargo run --example run-pipeline --features pipeline -- examples/pipelines/deploy.yaml fail_at=switch
 //! cargo run --example run-pipeline --features pipeline -- examples/pipelines/deploy.yaml --resume RUN-ID
 //! cargo run --example run-pipeline --features pipeline -- examples/pipelines/deploy.yaml --check
+//! cargo run --example run-pipeline --features pipeline -- --status RUN-ID
 //! ```
 //!
 //! Parameters are given as `NAME=VALUE` and read as their declared types. The
@@ -16,18 +17,20 @@
 //! program prints the run's id, each step's state as it changes, and the end
 //! of what each step printed. It exits with status 0 when the run succeeded,
 //! 1 when it failed (after reverting), 2 when the file or the values have
-//! problems (all of them are printed, with the lines they are on).
+//! problems (all of them are printed, with the lines they are on). The
+//! definition is kept in the store by its hash, so `--status RUN-ID` shows a
+//! run's steps from the store alone.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use flow::pipeline::{Params, Pipeline, Settings, StepReport};
+use flow::pipeline::{Params, Pipeline, Settings, StepReport, pipeline_status};
 use flow::{AtomKind, Detail, Engine, Event, FlowId, Listener, SqliteBackend};
 
 const USAGE: &str = "usage: run-pipeline FILE [NAME=VALUE]... [--store FILE] [--logs DIR] \
-                     [--resume RUN-ID] [--check]";
+                     [--resume RUN-ID] [--check]\n       run-pipeline --status RUN-ID [--store FILE]";
 
 /// Prints a line, without panicking when stdout is closed.
 macro_rules! say {
@@ -65,7 +68,8 @@ impl Listener for Steps {
 }
 
 struct Args {
-    file: PathBuf,
+    file: Option<PathBuf>,
+    status: Option<FlowId>,
     params: Params,
     store: PathBuf,
     logs: PathBuf,
@@ -80,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
     let mut store = PathBuf::from("pipelines.db");
     let mut logs = PathBuf::from("pipeline-logs");
     let mut resume = None;
+    let mut status = None;
     let mut check = false;
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -89,6 +94,11 @@ fn parse_args() -> Result<Args, String> {
                 let id = args.next().ok_or("--resume needs a run id")?;
                 let id = id.to_str().ok_or("a run id is text")?;
                 resume = Some(id.parse().map_err(|e| format!("{id}: {e}"))?);
+            }
+            Some("--status") => {
+                let id = args.next().ok_or("--status needs a run id")?;
+                let id = id.to_str().ok_or("a run id is text")?;
+                status = Some(id.parse().map_err(|e| format!("{id}: {e}"))?);
             }
             Some("--check") => check = true,
             Some("--help" | "-h") => return Err(String::new()),
@@ -107,8 +117,12 @@ fn parse_args() -> Result<Args, String> {
             }
         }
     }
+    if file.is_none() && status.is_none() {
+        return Err("name a pipeline file".into());
+    }
     Ok(Args {
-        file: file.ok_or("name a pipeline file")?,
+        file,
+        status,
         params,
         store,
         logs,
@@ -129,7 +143,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pipeline = match Pipeline::from_path(&args.file) {
+    if let Some(run) = args.status {
+        return show_status(&args.store, run).await;
+    }
+    let Some(file) = args.file.as_ref() else {
+        return ExitCode::from(2);
+    };
+    let pipeline = match Pipeline::from_path(file) {
         Ok(p) => p,
         Err(problems) => {
             eprint!("{}", problems.render());
@@ -141,8 +161,8 @@ async fn main() -> ExitCode {
         return match pipeline.check(&args.params) {
             Ok(()) => {
                 say!(
-                    "{}: ok ({} steps, sha256 {})",
-                    args.file.display(),
+                    "{}: ok ({} steps, definition {})",
+                    file.display(),
                     pipeline.steps().len(),
                     pipeline.hash()
                 );
@@ -161,6 +181,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The definition is kept by its hash, so that the run can be shown (and
+    // taken up) from the store alone.
+    if let Err(e) = pipeline.save(&*store).await {
+        eprintln!("run-pipeline: {e}");
+        return ExitCode::from(2);
+    }
     let mut engine: Engine = match args.resume {
         Some(id) => {
             let flow = match pipeline.flow(&settings).build() {
@@ -223,6 +249,35 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("run-pipeline: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints each step of run `run` with its state.
+async fn show_status(store: &std::path::Path, run: FlowId) -> ExitCode {
+    let store = match SqliteBackend::open(store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("run-pipeline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match pipeline_status(&store, run).await {
+        Ok(status) => {
+            say!(
+                "pipeline {} ({}): {}",
+                status.pipeline,
+                status.definition,
+                status.state
+            );
+            for s in &status.steps {
+                say!("  {:<12} {:<10} attempts {}", s.name, s.state, s.attempts);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("run-pipeline: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -294,7 +294,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, ExitC
 
 /// Lists the runs in the store.
 async fn list(store: &SqliteBackend) -> ExitCode {
-    match store.list_flows().await {
+    match store.list_flows(flow::FlowQuery::new()).await {
         Ok(runs) => {
             for run in runs {
                 say!("{}  {:<10} {}", run.id, run.state.as_str(), run.name);
@@ -307,6 +307,10 @@ async fn list(store: &SqliteBackend) -> ExitCode {
         }
     }
 }
+
+/// How long a claim on the run outlives this process if it dies: a resume
+/// after a crash waits at most that long before taking the run over.
+const LEASE: Duration = Duration::from_secs(3);
 
 // One thread is enough: the steps only wait, and the two upgrades still overlap.
 // It also keeps the printed output in a stable order.
@@ -344,9 +348,13 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // A process that died keeps its claim on the run until its lease
+            // runs out: wait for that, up to a little longer than a lease.
             let resumed = builder
                 .storage(store)
                 .parallel(2)
+                .lease(LEASE)
+                .wait_for_lease(LEASE * 2)
                 .listener(Progress)
                 .resume(id)
                 .await;
@@ -369,6 +377,7 @@ async fn main() -> ExitCode {
             let engine = builder
                 .storage(store)
                 .parallel(2)
+                .lease(LEASE)
                 .listener(Progress)
                 .build();
             say!("run {} in {}", engine.run_id(), path.display());

@@ -40,6 +40,8 @@ const CHAIN_2: usize = 38;
 const TASKS: usize = CHAIN_1 + FAN + 1 + GROUP + FAN + 1 + CHAIN_2;
 const POINTS: usize = 50;
 const SEED: u64 = 0x5EED_F10E;
+/// How long a child's claim on its run lasts.
+const CHILD_LEASE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Where a child stops and waits to be killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -305,10 +307,13 @@ fn child() -> ExitCode {
     set_logs(Path::new(&var("FLOW_CRASH_LOGS")));
     let store = Arc::new(SqliteBackend::open(var("FLOW_CRASH_DB")).expect("the store opens"));
     runtime().block_on(async move {
+        // A short lease: the parent takes the run over once it ran out.
         let builder = Engine::builder(definition())
             .input("seed", 7u64)
             .input("fail_at_end", fail_at_end)
             .storage(store)
+            .lease(CHILD_LEASE)
+            .renew_every(CHILD_LEASE / 4)
             .listener(OnSuccess);
         let mut engine = if parallel {
             builder.parallel(4).build()
@@ -579,9 +584,11 @@ fn run_case(
     // Resume to the end, in this process.
     set_logs(&logs);
     let end = rt.block_on(async {
+        // The killed child's lease runs out first.
         let mut engine = Engine::builder(definition())
             .storage(store.clone())
             .parallel(4)
+            .wait_for_lease(CHILD_LEASE * 20)
             .resume(id)
             .await
             .map_err(|e| format!("resume: {e}"))?;

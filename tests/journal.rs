@@ -48,6 +48,7 @@ async fn a_successful_run_is_journaled_with_results_and_inputs() {
         json!({
             "inputs": { "x": 41 },
             "atoms": [["add", "TASK"], ["five", "TASK"]],
+            "all_atoms": true,
             "revert_all": false,
             "cancelled": false,
         })
@@ -65,7 +66,14 @@ async fn a_successful_run_is_journaled_with_results_and_inputs() {
     // Written RUNNING (before the task ran), then SUCCESS.
     assert_eq!(add.version, 2);
     assert_eq!(atoms["five"].result, Some(json!([5])));
-    assert_eq!(journal.list_flows().await.unwrap().len(), 1);
+    assert_eq!(
+        journal
+            .list_flows(flow::FlowQuery::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -126,7 +134,7 @@ async fn a_revert_failure_is_journaled() {
 async fn the_memory_backend_rejects_atoms_of_an_unknown_run() {
     let journal = MemoryBackend::new();
     let id = flow::FlowId::new();
-    let err = journal.save_atoms(id, Vec::new()).await.unwrap_err();
+    let err = journal.save_atoms(id, 1, Vec::new()).await.unwrap_err();
     assert!(matches!(err, StorageError::NotFound(got) if got == id));
     assert_eq!(
         err.to_string(),

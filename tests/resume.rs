@@ -371,9 +371,14 @@ async fn an_atom_caught_running_runs_again_from_scratch_with_the_next_attempt() 
     assert_eq!(atoms["t2"].state, Running);
     assert_eq!(atoms["t2"].attempts, 1);
     assert_eq!(atoms["t2"].result, None);
-    // Written once: RUNNING, before the task started.
-    assert_eq!(atoms["t2"].version, 1);
-    assert!(!atoms.contains_key("t3"), "t3 never started");
+    // Written when the run was created (PENDING), then RUNNING, before the
+    // task started.
+    assert_eq!(atoms["t2"].version, 2);
+    assert_eq!(
+        (atoms["t3"].state, atoms["t3"].version),
+        (Pending, 1),
+        "t3 never started"
+    );
 
     let capture = CaptureListener::new();
     let mut resumed = Engine::builder(chain3(&probe))
@@ -416,8 +421,9 @@ async fn an_atom_caught_running_runs_again_from_scratch_with_the_next_attempt() 
     assert_eq!(atoms["t2"].state, Success);
     assert_eq!(atoms["t2"].attempts, 2);
     assert_eq!(atoms["t2"].result, Some(json!([43])));
-    // RUNNING (first engine), then RUNNING and SUCCESS: versions go on.
-    assert_eq!(atoms["t2"].version, 3);
+    // PENDING and RUNNING (first engine), then RUNNING and SUCCESS: versions
+    // go on.
+    assert_eq!(atoms["t2"].version, 4);
 }
 
 /// `undo`: `a: v1 = v0 * 10`, `b: v2 = v1 + 3`, `c: v3 = v2 * 2`, then `d`
@@ -558,7 +564,8 @@ async fn a_failure_not_yet_resolved_is_resolved_again_and_retried() {
     b.state = AtomState::Failure;
     b.failure = Some(Failure::from_error(TaskError::msg("not yet")));
     b.version += 1;
-    store.save_atoms(run, vec![b]).await.unwrap();
+    let fence = journal(&*store, run).await.0.ownership.fence;
+    store.save_atoms(run, fence, vec![b]).await.unwrap();
 
     let mut resumed = Engine::builder(flaky_flow(&probe, Backoff::None))
         .storage(store.clone())
@@ -944,6 +951,7 @@ async fn the_parallel_engine_runs_again_every_atom_caught_running_and_nothing_el
         states(&atoms),
         [
             ("first", Success, Execute),
+            ("last", Pending, Execute),
             ("left", Running, Execute),
             ("right", Running, Execute)
         ]
@@ -1391,7 +1399,8 @@ async fn a_failure_resolved_while_resuming_survives_a_second_crash() {
     c.state = AtomState::Failure;
     c.failure = Some(Failure::from_error(TaskError::msg("Woot!")));
     c.version += 1;
-    store.save_atoms(run, vec![c]).await.unwrap();
+    let fence = journal(&*store, run).await.0.ownership.fence;
+    store.save_atoms(run, fence, vec![c]).await.unwrap();
 
     // The second process resolves the failure (no controller: revert
     // everything) and dies while reverting `c`.
@@ -1461,7 +1470,8 @@ async fn a_retry_decided_while_resuming_survives_a_second_crash() {
     b.state = AtomState::Failure;
     b.failure = Some(Failure::from_error(TaskError::msg("not yet")));
     b.version += 1;
-    store.save_atoms(run, vec![b]).await.unwrap();
+    let fence = journal(&*store, run).await.0.ownership.fence;
+    store.save_atoms(run, fence, vec![b]).await.unwrap();
 
     // The second process has `r` decide a retry, and dies while reverting `b`.
     probe.arm("b revert");

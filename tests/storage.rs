@@ -6,509 +6,40 @@
 //! errors, damaged records, durability settings, readability with the `sqlite3`
 //! tool, group commit, and an engine run journaled to a file and read back.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use flow::{
-    Atom, AtomDetail, AtomKind, AtomState, Backend, Engine, Failure, FailureKind, Flow, FlowDetail,
-    FlowId, FlowState, FnTask, Intention, LogBook, LogbookId, MemoryBackend, Operation, Outputs,
-    Signature, SqliteBackend, SqliteOptions, StorageError, Synchronous, TaskError,
+    Atom, AtomDetail, AtomState, Backend, Engine, Flow, FlowDetail, FlowId, FlowState, FnTask,
+    LogbookId, Operation, Outputs, Signature, SqliteBackend, SqliteOptions, StorageError,
+    Synchronous,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------
-// Values
+// The conformance suite, on both backends
 // ---------------------------------------------------------------------------
 
-const INTENTIONS: [Intention; 4] = [
-    Intention::Execute,
-    Intention::Revert,
-    Intention::Retry,
-    Intention::Ignore,
-];
+use flow_conformance::{atom, done, logbook, run, snapshots};
 
-const KINDS: [AtomKind; 2] = [AtomKind::Task, AtomKind::Retry];
-
-// The lists above name every variant: these matches stop compiling when one is added.
-const _: fn(AtomState) = |s| match s {
-    AtomState::Pending
-    | AtomState::Running
-    | AtomState::Success
-    | AtomState::Failure
-    | AtomState::Reverting
-    | AtomState::Reverted
-    | AtomState::RevertFailure
-    | AtomState::Ignore
-    | AtomState::Retrying => {}
-};
-const _: fn(FlowState) = |s| match s {
-    FlowState::Pending
-    | FlowState::Running
-    | FlowState::Success
-    | FlowState::Failure
-    | FlowState::Reverted
-    | FlowState::Suspending
-    | FlowState::Suspended
-    | FlowState::Resuming => {}
-};
-const _: fn(Intention) = |i| match i {
-    Intention::Execute | Intention::Revert | Intention::Retry | Intention::Ignore => {}
-};
-const _: fn(AtomKind) = |k| match k {
-    AtomKind::Task | AtomKind::Retry => {}
-};
-
-/// An error with a cause, to give a failure a chain of causes.
-#[derive(Debug)]
-struct DiskFull(std::io::Error);
-
-impl fmt::Display for DiskFull {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("disk full on /var")
-    }
-}
-
-impl std::error::Error for DiskFull {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-fn woot() -> Failure {
-    Failure::from_error(TaskError::msg("Woot!"))
-}
-
-fn disk_full() -> Failure {
-    Failure::from_error(TaskError::from(DiskFull(std::io::Error::other(
-        "no space left on device",
-    ))))
-}
-
-fn logbook(name: &str) -> LogBook {
-    LogBook {
-        id: LogbookId::new(),
-        name: name.to_string(),
-        created_at: 1_700_000_000.25,
-        updated_at: 1_700_000_100.5,
-        meta: json!({ "owner": name }),
-    }
-}
-
-fn run(book: LogbookId, name: &str, state: FlowState) -> FlowDetail {
-    FlowDetail {
-        id: FlowId::new(),
-        logbook: book,
-        name: name.to_string(),
-        state,
-        meta: json!({
-            "inputs": { "x": 41, "label": "ü ✓ \"quoted\"" },
-            "atoms": [["a", "TASK"], ["r", "RETRY"]],
-            "revert_all": false,
-        }),
-        updated_at: 1_700_000_123.125,
-    }
-}
-
-/// A plain pending atom.
-fn atom(name: &str) -> AtomDetail {
-    AtomDetail {
-        name: name.to_string(),
-        kind: AtomKind::Task,
-        state: AtomState::Pending,
-        intention: Intention::Execute,
-        result: None,
-        failure: None,
-        revert_result: None,
-        revert_failure: None,
-        progress: 0.0,
-        attempts: 0,
-        version: 0,
-        meta: Value::Null,
-    }
-}
-
-/// A successful atom with `result` as its outputs.
-fn done(name: &str, result: Value, version: u64) -> AtomDetail {
-    AtomDetail {
-        state: AtomState::Success,
-        result: Some(result),
-        progress: 1.0,
-        attempts: 1,
-        version,
-        ..atom(name)
-    }
-}
-
-/// Everything a detail holds, failures included (kind, message, type name,
-/// causes): `AtomDetail` is not `PartialEq`, its JSON is.
-fn snapshot(a: &AtomDetail) -> Value {
-    serde_json::to_value(a).unwrap()
-}
-
-fn snapshots(atoms: &[AtomDetail]) -> Vec<Value> {
-    let mut atoms = atoms.to_vec();
-    atoms.sort_by(|a, b| a.name.cmp(&b.name));
-    atoms.iter().map(snapshot).collect()
-}
-
-fn by_name(atoms: Vec<AtomDetail>) -> BTreeMap<String, AtomDetail> {
-    atoms.into_iter().map(|a| (a.name.clone(), a)).collect()
-}
-
-fn sorted_by_id(mut flows: Vec<FlowDetail>) -> Vec<FlowDetail> {
-    flows.sort_by_key(|f| f.id);
-    flows
-}
-
-fn not_found_message(id: FlowId) -> String {
-    format!("no run with id {id} in the store: list the runs with `Backend::list_flows`")
-}
-
-// ---------------------------------------------------------------------------
-// The conformance suite
-// ---------------------------------------------------------------------------
-
-/// Every field of a run and of its atoms comes back as written, for every
-/// state, intention and kind.
-async fn check_round_trip(b: &dyn Backend) {
-    let book = logbook("book");
-    b.save_logbook(book.clone()).await.unwrap();
-
-    // One run per flow state.
-    let mut runs = Vec::new();
-    for (i, state) in FlowState::ALL.into_iter().enumerate() {
-        let mut r = run(book.id, &format!("run-{i}"), state);
-        r.updated_at += i as f64;
-        b.save_flow(r.clone()).await.unwrap();
-        runs.push(r);
-    }
-    for r in &runs {
-        let (got, atoms) = b.load_flow(r.id).await.unwrap();
-        assert_eq!(&got, r);
-        assert!(atoms.is_empty(), "{atoms:?}");
+mod memory {
+    async fn fresh() -> ((), flow::MemoryBackend) {
+        ((), flow::MemoryBackend::new())
     }
 
-    // One atom per atom state, cycling through kinds and intentions.
-    let target = &runs[1];
-    let failures = [Some(woot()), Some(disk_full()), None];
-    let mut atoms = Vec::new();
-    for (i, state) in AtomState::ALL.into_iter().enumerate() {
-        let n = i as u64;
-        atoms.push(AtomDetail {
-            name: format!("atom-{i}"),
-            kind: KINDS[i % KINDS.len()],
-            state,
-            intention: INTENTIONS[i % INTENTIONS.len()],
-            result: (i % 2 == 0).then(|| json!([n, format!("out-{i}"), { "nested": [n] }])),
-            failure: failures[i % failures.len()].clone(),
-            revert_result: (i % 3 == 0).then(|| json!(format!("undone-{i}"))),
-            revert_failure: failures[(i + 1) % failures.len()].clone(),
-            progress: i as f32 * 0.1,
-            attempts: i as u32 * 3,
-            version: 1_000_000_007 * n,
-            meta: match i % 3 {
-                0 => json!({ "history": [{ "value": 1, "failures": {} }] }),
-                1 => json!({ "k": i, "list": [true, null, "s"] }),
-                _ => Value::Null,
-            },
-        });
+    flow_conformance::conformance_tests!(fresh);
+}
+
+mod sqlite {
+    async fn fresh() -> (tempfile::TempDir, flow::SqliteBackend) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = flow::SqliteBackend::open(dir.path().join("store.db")).unwrap();
+        (dir, store)
     }
-    b.save_atoms(target.id, atoms.clone()).await.unwrap();
 
-    let (got, loaded) = b.load_flow(target.id).await.unwrap();
-    assert_eq!(&got, target);
-    assert_eq!(snapshots(&loaded), snapshots(&atoms));
-
-    // Field by field, for the fields whose type is not `PartialEq`.
-    let loaded = by_name(loaded);
-    assert_eq!(loaded.len(), AtomState::ALL.len());
-    for (i, state) in AtomState::ALL.into_iter().enumerate() {
-        let a = &loaded[&format!("atom-{i}")];
-        assert_eq!(a.state, state);
-        assert_eq!(a.kind, KINDS[i % 2]);
-        assert_eq!(a.intention, INTENTIONS[i % 4]);
-        assert_eq!(a.progress, i as f32 * 0.1);
-        assert_eq!(a.attempts, i as u32 * 3);
-        assert_eq!(a.version, 1_000_000_007 * i as u64);
-    }
-    let woot_atom = &loaded["atom-0"];
-    let f = woot_atom.failure.as_ref().unwrap();
-    assert_eq!(f.kind(), FailureKind::Error);
-    assert_eq!(f.message(), "Woot!");
-    assert_eq!(f.to_string(), "Failure: Woot!");
-    assert_eq!(f.causes(), [] as [String; 0]);
-    let rf = woot_atom.revert_failure.as_ref().unwrap();
-    assert_eq!(rf.message(), "disk full on /var");
-    assert_eq!(rf.causes(), ["no space left on device"]);
-    assert!(rf.type_name().ends_with("DiskFull"), "{}", rf.type_name());
-    assert_eq!(
-        woot_atom.meta,
-        json!({ "history": [{ "value": 1, "failures": {} }] })
-    );
-    assert_eq!(
-        woot_atom.result,
-        Some(json!([0, "out-0", { "nested": [0] }]))
-    );
-    assert_eq!(woot_atom.revert_result, Some(json!("undone-0")));
-    let third = &loaded["atom-2"];
-    assert!(third.failure.is_none());
-    assert_eq!(third.revert_failure.as_ref().unwrap().message(), "Woot!");
-    assert_eq!(third.meta, Value::Null);
-    assert_eq!(loaded["atom-1"].result, None);
-    assert_eq!(loaded["atom-1"].revert_result, None);
-
-    // The other runs got no atoms.
-    for r in runs.iter().filter(|r| r.id != target.id) {
-        assert!(b.load_flow(r.id).await.unwrap().1.is_empty());
-    }
-}
-
-/// Saving again replaces: the run, and an atom by name, the others untouched.
-async fn check_upsert(b: &dyn Backend) {
-    let book = logbook("book");
-    b.save_logbook(book.clone()).await.unwrap();
-    let first = run(book.id, "upsert", FlowState::Running);
-    b.save_flow(first.clone()).await.unwrap();
-    let atoms = vec![
-        done("a", json!([1]), 2),
-        done("b", json!([2]), 2),
-        done("c", json!([3]), 2),
-    ];
-    b.save_atoms(first.id, atoms.clone()).await.unwrap();
-
-    // The same logbook again, changed: still accepted.
-    b.save_logbook(LogBook {
-        name: "renamed".into(),
-        ..book.clone()
-    })
-    .await
-    .unwrap();
-
-    let second = FlowDetail {
-        state: FlowState::Success,
-        meta: json!({ "inputs": {}, "second": true }),
-        updated_at: first.updated_at + 10.0,
-        ..first.clone()
-    };
-    b.save_flow(second.clone()).await.unwrap();
-    let (got, loaded) = b.load_flow(first.id).await.unwrap();
-    assert_eq!(got, second);
-    assert_eq!(snapshots(&loaded), snapshots(&atoms), "atoms survive");
-    assert_eq!(b.list_flows().await.unwrap(), vec![second.clone()]);
-
-    let b2 = AtomDetail {
-        state: AtomState::Reverted,
-        intention: Intention::Revert,
-        result: None,
-        revert_result: Some(json!("undone")),
-        failure: Some(woot()),
-        version: 4,
-        ..atoms[1].clone()
-    };
-    b.save_atoms(first.id, vec![b2.clone()]).await.unwrap();
-    let (got, loaded) = b.load_flow(first.id).await.unwrap();
-    assert_eq!(got, second);
-    assert_eq!(
-        snapshots(&loaded),
-        snapshots(&[atoms[0].clone(), b2, atoms[2].clone()])
-    );
-}
-
-/// Atoms of a run that is not in the store are refused, and nothing is written.
-async fn check_unknown_run(b: &dyn Backend) {
-    let book = logbook("book");
-    b.save_logbook(book.clone()).await.unwrap();
-    let known = run(book.id, "known", FlowState::Running);
-    b.save_flow(known.clone()).await.unwrap();
-    b.save_atoms(known.id, vec![done("a", json!([1]), 1)])
-        .await
-        .unwrap();
-
-    let id = FlowId::new();
-    let err = b
-        .save_atoms(id, vec![done("a", json!([99]), 9), atom("b")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StorageError::NotFound(got) if got == id),
-        "{err:?}"
-    );
-    assert_eq!(err.to_string(), not_found_message(id));
-    assert_eq!(err.operation(), None);
-
-    let err = b.load_flow(id).await.unwrap_err();
-    assert!(
-        matches!(err, StorageError::NotFound(got) if got == id),
-        "{err:?}"
-    );
-    assert_eq!(err.to_string(), not_found_message(id));
-
-    // Nothing was written: not the run, not its atoms, not into the other run.
-    assert_eq!(b.list_flows().await.unwrap(), vec![known.clone()]);
-    let (_, atoms) = b.load_flow(known.id).await.unwrap();
-    assert_eq!(snapshots(&atoms), snapshots(&[done("a", json!([1]), 1)]));
-    let late = FlowDetail {
-        id,
-        ..run(book.id, "late", FlowState::Pending)
-    };
-    b.save_flow(late.clone()).await.unwrap();
-    let (got, atoms) = b.load_flow(id).await.unwrap();
-    assert_eq!(got, late);
-    assert!(atoms.is_empty(), "atoms of the refused write: {atoms:?}");
-}
-
-/// Several atoms in one call are all written.
-async fn check_save_atoms_writes_all(b: &dyn Backend) {
-    let r = run(LogbookId::new(), "many", FlowState::Running);
-    b.save_flow(r.clone()).await.unwrap();
-    let atoms: Vec<AtomDetail> = (0..50)
-        .map(|i| AtomDetail {
-            attempts: i,
-            ..done(&format!("t{i:02}"), json!([i, i * 2]), u64::from(i) + 1)
-        })
-        .collect();
-    b.save_atoms(r.id, atoms.clone()).await.unwrap();
-    let (_, loaded) = b.load_flow(r.id).await.unwrap();
-    assert_eq!(loaded.len(), 50);
-    assert_eq!(snapshots(&loaded), snapshots(&atoms));
-    // An empty write is a no-op.
-    b.save_atoms(r.id, Vec::new()).await.unwrap();
-    assert_eq!(
-        snapshots(&b.load_flow(r.id).await.unwrap().1),
-        snapshots(&atoms)
-    );
-}
-
-/// Every run is listed; an empty store lists nothing.
-async fn check_list_flows(b: &dyn Backend) {
-    assert_eq!(b.list_flows().await.unwrap(), Vec::<FlowDetail>::new());
-    let books = [logbook("one"), logbook("two")];
-    for book in &books {
-        b.save_logbook(book.clone()).await.unwrap();
-    }
-    let mut runs = Vec::new();
-    for (i, state) in FlowState::ALL.into_iter().enumerate() {
-        let mut r = run(books[i % 2].id, &format!("r{i}"), state);
-        // Not in id order.
-        r.updated_at = 1_700_000_000.0 - i as f64;
-        b.save_flow(r.clone()).await.unwrap();
-        runs.push(r);
-    }
-    let listed = b.list_flows().await.unwrap();
-    assert_eq!(listed.len(), FlowState::ALL.len());
-    assert_eq!(sorted_by_id(listed), sorted_by_id(runs));
-}
-
-/// 200 writers at once, each a run then 10 atoms one by one.
-async fn check_concurrent_writers(b: &dyn Backend) {
-    let book = logbook("busy");
-    b.save_logbook(book.clone()).await.unwrap();
-    let runs: Vec<FlowDetail> = (0..200)
-        .map(|i| run(book.id, &format!("run-{i}"), FlowState::Running))
-        .collect();
-    let writers = runs.iter().enumerate().map(|(i, r)| async move {
-        b.save_flow(r.clone()).await?;
-        for k in 0..10u64 {
-            b.save_atoms(r.id, vec![done(&format!("atom-{k}"), json!([i, k]), k + 1)])
-                .await?;
-        }
-        Ok::<(), StorageError>(())
-    });
-    for result in futures::future::join_all(writers).await {
-        result.unwrap();
-    }
-    assert_eq!(
-        sorted_by_id(b.list_flows().await.unwrap()),
-        sorted_by_id(runs.clone())
-    );
-    for (i, r) in runs.iter().enumerate() {
-        let (got, atoms) = b.load_flow(r.id).await.unwrap();
-        assert_eq!(&got, r);
-        let expected: Vec<AtomDetail> = (0..10u64)
-            .map(|k| done(&format!("atom-{k}"), json!([i, k]), k + 1))
-            .collect();
-        assert_eq!(snapshots(&atoms), snapshots(&expected), "run {i}");
-    }
-}
-
-/// Two runs with the same atom names keep their own atoms.
-async fn check_runs_do_not_mix(b: &dyn Backend) {
-    let book = logbook("book");
-    let one = run(book.id, "same", FlowState::Running);
-    let two = run(book.id, "same", FlowState::Running);
-    b.save_flow(one.clone()).await.unwrap();
-    b.save_flow(two.clone()).await.unwrap();
-    let atoms_one = vec![done("a", json!([1]), 1), done("b", json!(["one"]), 1)];
-    let atoms_two = vec![
-        AtomDetail {
-            failure: Some(woot()),
-            state: AtomState::Failure,
-            result: None,
-            ..done("a", json!([2]), 7)
-        },
-        atom("b"),
-    ];
-    b.save_atoms(one.id, atoms_one.clone()).await.unwrap();
-    b.save_atoms(two.id, atoms_two.clone()).await.unwrap();
-    assert_eq!(
-        snapshots(&b.load_flow(one.id).await.unwrap().1),
-        snapshots(&atoms_one)
-    );
-    assert_eq!(
-        snapshots(&b.load_flow(two.id).await.unwrap().1),
-        snapshots(&atoms_two)
-    );
-
-    // Updating `a` of one run leaves `a` of the other alone.
-    let a1 = AtomDetail {
-        state: AtomState::Reverted,
-        ..done("a", json!([1]), 2)
-    };
-    b.save_atoms(one.id, vec![a1.clone()]).await.unwrap();
-    assert_eq!(
-        snapshots(&b.load_flow(one.id).await.unwrap().1),
-        snapshots(&[a1, atoms_one[1].clone()])
-    );
-    assert_eq!(
-        snapshots(&b.load_flow(two.id).await.unwrap().1),
-        snapshots(&atoms_two)
-    );
-}
-
-/// A fresh SQLite store in its own directory (kept alive by the `TempDir`).
-fn fresh_sqlite() -> (TempDir, SqliteBackend) {
-    let dir = TempDir::new().unwrap();
-    let store = SqliteBackend::open(dir.path().join("store.db")).unwrap();
-    (dir, store)
-}
-
-macro_rules! conformance {
-    ($($check:ident => $memory:ident, $sqlite:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $memory() {
-            $check(&MemoryBackend::new()).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let (_dir, store) = fresh_sqlite();
-            $check(&store).await;
-        }
-    )*};
-}
-
-conformance! {
-    check_round_trip => memory_round_trip, sqlite_round_trip;
-    check_upsert => memory_upsert, sqlite_upsert;
-    check_unknown_run => memory_unknown_run, sqlite_unknown_run;
-    check_save_atoms_writes_all => memory_save_atoms_writes_all, sqlite_save_atoms_writes_all;
-    check_list_flows => memory_list_flows, sqlite_list_flows;
-    check_concurrent_writers => memory_concurrent_writers, sqlite_concurrent_writers;
-    check_runs_do_not_mix => memory_runs_do_not_mix, sqlite_runs_do_not_mix;
+    flow_conformance::conformance_tests!(fresh);
 }
 
 // ---------------------------------------------------------------------------
@@ -581,10 +112,9 @@ async fn store_with_a_run(path: &Path) -> (SqliteBackend, FlowDetail, Vec<AtomDe
     let book = logbook("book");
     store.save_logbook(book.clone()).await.unwrap();
     let r = run(book.id, "stored", FlowState::Running);
-    store.save_flow(r.clone()).await.unwrap();
     let atoms = vec![done("a", json!([7]), 2), atom("b")];
-    store.save_atoms(r.id, atoms.clone()).await.unwrap();
-    (store, r, atoms)
+    let lease = flow_conformance::create(&store, &r, atoms.clone(), "me").await;
+    (store, flow_conformance::held(r, &lease), atoms)
 }
 
 #[tokio::test]
@@ -646,7 +176,7 @@ async fn sqlite_refuses_a_database_of_another_application_and_leaves_it_alone() 
 
 #[tokio::test]
 async fn sqlite_refuses_a_store_of_a_newer_schema() {
-    assert_eq!(SqliteBackend::SCHEMA_VERSION, 2);
+    assert_eq!(SqliteBackend::SCHEMA_VERSION, 3);
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("store.db");
     drop(SqliteBackend::open(&path).unwrap());
@@ -664,14 +194,14 @@ async fn sqlite_refuses_a_store_of_a_newer_schema() {
                 supported,
             } => {
                 assert_eq!(p, &path);
-                assert_eq!((*found, *supported), (99, 2));
+                assert_eq!((*found, *supported), (99, 3));
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
         assert_eq!(
             err.to_string(),
             format!(
-                "the store `{}` has schema version 99, newer than the 2 this version of flow \
+                "the store `{}` has schema version 99, newer than the 3 this version of flow \
                  knows: upgrade flow to open it",
                 path.display()
             )
@@ -691,7 +221,10 @@ async fn sqlite_migrates_a_version_1_store() {
         name: "from version 1".into(),
         state: FlowState::Suspended,
         meta: json!({ "inputs": { "x": 1 } }),
+        // Runs of version 1 knew only when they last changed.
+        created_at: 1_600_000_000.5,
         updated_at: 1_600_000_000.5,
+        ownership: flow::Ownership::default(),
     };
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -718,7 +251,7 @@ async fn sqlite_migrates_a_version_1_store() {
     }
 
     let store = SqliteBackend::open(&path).unwrap();
-    assert_eq!(pragma_i64(&path, "user_version"), 2);
+    assert_eq!(pragma_i64(&path, "user_version"), 3);
     assert_eq!(pragma_i64(&path, "application_id"), APPLICATION_ID);
     let index: Vec<(String, String)> = rusqlite::Connection::open(&path)
         .unwrap()
@@ -740,13 +273,27 @@ async fn sqlite_migrates_a_version_1_store() {
             ..atom("a")
         }])
     );
-    assert_eq!(store.list_flows().await.unwrap(), vec![expected.clone()]);
+    assert_eq!(
+        store.list_flows(flow::FlowQuery::new()).await.unwrap(),
+        vec![expected.clone()]
+    );
+    // The migrated records got their checksums: a run of version 1 can be
+    // claimed and resumed like any other.
+    let lease = store
+        .claim_flow(expected.id, flow::Claim::new("me", Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(lease.fence, 1);
+    store.release_flow(&lease).await.unwrap();
 
     // Migrated once: opening again changes nothing.
     drop(store);
     let again = SqliteBackend::open(&path).unwrap();
-    assert_eq!(pragma_i64(&path, "user_version"), 2);
-    assert_eq!(again.load_flow(expected.id).await.unwrap().0, expected);
+    assert_eq!(pragma_i64(&path, "user_version"), 3);
+    let mut got = again.load_flow(expected.id).await.unwrap().0;
+    assert_eq!(got.ownership.fence, 1);
+    got.ownership = flow::Ownership::default();
+    assert_eq!(got, expected);
 }
 
 #[tokio::test]
@@ -759,7 +306,8 @@ async fn sqlite_reports_a_store_locked_by_another_connection() {
     )
     .unwrap();
     let first = run(LogbookId::new(), "locked", FlowState::Running);
-    store.save_flow(first.clone()).await.unwrap();
+    let lease = flow_conformance::create(&store, &first, Vec::new(), "me").await;
+    let first = flow_conformance::held(first, &lease);
 
     let other = rusqlite::Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -768,10 +316,10 @@ async fn sqlite_reports_a_store_locked_by_another_connection() {
         state: FlowState::Success,
         ..first.clone()
     };
-    let err = store.save_flow(changed.clone()).await.unwrap_err();
+    let err = store.save_flow(changed.clone(), 1).await.unwrap_err();
     match &err {
         StorageError::Locked { op, path: p } => {
-            assert_eq!(*op, Operation::SaveFlow);
+            assert_eq!(*op, Operation::SaveRun);
             assert_eq!(p, &path);
         }
         other => panic!("expected Locked, got {other:?}"),
@@ -779,20 +327,34 @@ async fn sqlite_reports_a_store_locked_by_another_connection() {
     assert_eq!(
         err.to_string(),
         format!(
-            "save_flow: the store `{}` is locked by another connection: wait for it to finish, \
+            "save_run: the store `{}` is locked by another connection: wait for it to finish, \
              or raise the busy timeout",
             path.display()
         )
     );
     let err = store
-        .save_atoms(first.id, vec![atom("a")])
+        .save_atoms(first.id, 1, vec![atom("a")])
         .await
         .unwrap_err();
     assert!(
         matches!(
             err,
             StorageError::Locked {
-                op: Operation::SaveAtoms,
+                op: Operation::SaveRun,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = store
+        .claim_flow(first.id, flow::Claim::new("other", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Locked {
+                op: Operation::Claim,
                 ..
             }
         ),
@@ -804,8 +366,11 @@ async fn sqlite_reports_a_store_locked_by_another_connection() {
     assert!(atoms.is_empty());
 
     other.execute_batch("ROLLBACK").unwrap();
-    store.save_flow(changed.clone()).await.unwrap();
-    store.save_atoms(first.id, vec![atom("a")]).await.unwrap();
+    store.save_flow(changed.clone(), 1).await.unwrap();
+    store
+        .save_atoms(first.id, 1, vec![atom("a")])
+        .await
+        .unwrap();
     let (got, atoms) = store.load_flow(first.id).await.unwrap();
     assert_eq!(got, changed);
     assert_eq!(snapshots(&atoms), snapshots(&[atom("a")]));
@@ -863,7 +428,10 @@ async fn sqlite_read_only_reads_and_refuses_every_write() {
     let (got, loaded) = ro.load_flow(r.id).await.unwrap();
     assert_eq!(got, r);
     assert_eq!(snapshots(&loaded), snapshots(&atoms));
-    assert_eq!(ro.list_flows().await.unwrap(), vec![r.clone()]);
+    assert_eq!(
+        ro.list_flows(flow::FlowQuery::new()).await.unwrap(),
+        vec![r.clone()]
+    );
 
     let message = |op: &str| {
         format!(
@@ -882,12 +450,42 @@ async fn sqlite_read_only_reads_and_refuses_every_write() {
             ro.save_logbook(logbook("new")).await.unwrap_err(),
         ),
         (
-            Operation::SaveFlow,
-            ro.save_flow(changed).await.unwrap_err(),
+            Operation::SaveRun,
+            ro.save_flow(changed, 1).await.unwrap_err(),
         ),
         (
-            Operation::SaveAtoms,
-            ro.save_atoms(r.id, vec![atom("c")]).await.unwrap_err(),
+            Operation::SaveRun,
+            ro.save_atoms(r.id, 1, vec![atom("c")]).await.unwrap_err(),
+        ),
+        (
+            Operation::CreateFlow,
+            ro.create_flow(
+                run(LogbookId::new(), "new", FlowState::Running),
+                Vec::new(),
+                flow::Claim::new("me", Duration::from_secs(1)),
+            )
+            .await
+            .unwrap_err(),
+        ),
+        (
+            Operation::Claim,
+            ro.claim_flow(r.id, flow::Claim::new("me", Duration::from_secs(1)))
+                .await
+                .unwrap_err(),
+        ),
+        (
+            Operation::RequestCancel,
+            ro.request_cancel(r.id).await.unwrap_err(),
+        ),
+        (
+            Operation::PruneFlows,
+            ro.prune_flows(0.0).await.unwrap_err(),
+        ),
+        (
+            Operation::SaveDefinition,
+            ro.save_definition(flow::Definition::new("d", "text", "body"))
+                .await
+                .unwrap_err(),
         ),
     ];
     for (expected_op, err) in errors {
@@ -946,7 +544,10 @@ async fn sqlite_reports_a_damaged_atom_record() {
         )
     );
     // The run itself is intact.
-    assert_eq!(store.list_flows().await.unwrap(), vec![r.clone()]);
+    assert_eq!(
+        store.list_flows(flow::FlowQuery::new()).await.unwrap(),
+        vec![r.clone()]
+    );
 
     // A number out of range is damage too.
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -994,7 +595,10 @@ async fn sqlite_reports_a_value_of_the_wrong_type_as_a_damaged_record() {
             Operation::LoadFlow,
             store.load_flow(r.id).await.unwrap_err(),
         ),
-        (Operation::ListFlows, store.list_flows().await.unwrap_err()),
+        (
+            Operation::ListFlows,
+            store.list_flows(flow::FlowQuery::new()).await.unwrap_err(),
+        ),
     ] {
         assert!(
             matches!(&err, StorageError::Corrupt { op: got, detail }
@@ -1019,7 +623,10 @@ async fn sqlite_reports_a_damaged_run_record() {
             Operation::LoadFlow,
             store.load_flow(r.id).await.unwrap_err(),
         ),
-        (Operation::ListFlows, store.list_flows().await.unwrap_err()),
+        (
+            Operation::ListFlows,
+            store.list_flows(flow::FlowQuery::new()).await.unwrap_err(),
+        ),
     ] {
         assert!(
             matches!(&err, StorageError::Corrupt { op: got, detail } if *got == op && *detail == expected),
@@ -1041,9 +648,9 @@ async fn sqlite_durability_settings_round_trip_in_wal_mode() {
             SqliteBackend::open_with(&path, SqliteOptions::new().synchronous(sync)).unwrap();
         assert_eq!(store.path(), path);
         let r = run(LogbookId::new(), "durable", FlowState::Success);
-        store.save_flow(r.clone()).await.unwrap();
         let atoms = vec![done("a", json!([1, "two"]), 2), atom("b")];
-        store.save_atoms(r.id, atoms.clone()).await.unwrap();
+        let lease = flow_conformance::create(&store, &r, atoms.clone(), "me").await;
+        let r = flow_conformance::held(r, &lease);
         let (got, loaded) = store.load_flow(r.id).await.unwrap();
         assert_eq!(got, r, "{sync:?}");
         assert_eq!(snapshots(&loaded), snapshots(&atoms), "{sync:?}");
@@ -1054,7 +661,7 @@ async fn sqlite_durability_settings_round_trip_in_wal_mode() {
             .unwrap();
         assert_eq!(mode, "wal", "{sync:?}");
         assert_eq!(pragma_i64(&path, "application_id"), APPLICATION_ID);
-        assert_eq!(pragma_i64(&path, "user_version"), 2);
+        assert_eq!(pragma_i64(&path, "user_version"), 3);
 
         // And it is still there after reopening.
         drop(store);
@@ -1097,7 +704,8 @@ async fn group_commit(options: SqliteOptions) {
     let dir = TempDir::new().unwrap();
     let store = Arc::new(SqliteBackend::open_with(dir.path().join("store.db"), options).unwrap());
     let r = run(LogbookId::new(), "group", FlowState::Running);
-    store.save_flow(r.clone()).await.unwrap();
+    let lease = flow_conformance::create(&*store, &r, Vec::new(), "me").await;
+    let r = flow_conformance::held(r, &lease);
     let unknown = FlowId::new();
 
     let tasks: Vec<_> = (0..1000u64)
@@ -1106,7 +714,7 @@ async fn group_commit(options: SqliteOptions) {
             let target = if i % 10 == 9 { unknown } else { r.id };
             tokio::spawn(async move {
                 store
-                    .save_atoms(target, vec![done(&format!("a{i:04}"), json!([i]), i)])
+                    .save_atoms(target, 1, vec![done(&format!("a{i:04}"), json!([i]), i)])
                     .await
             })
         })
@@ -1158,9 +766,12 @@ async fn sqlite_an_empty_file_becomes_a_store_but_is_not_one_read_only() {
 
     let store = SqliteBackend::open(&path).unwrap();
     let r = run(LogbookId::new(), "in an empty file", FlowState::Pending);
-    store.save_flow(r.clone()).await.unwrap();
-    assert_eq!(store.list_flows().await.unwrap(), vec![r]);
-    assert_eq!(pragma_i64(&path, "user_version"), 2);
+    let lease = flow_conformance::create(&store, &r, Vec::new(), "me").await;
+    assert_eq!(
+        store.list_flows(flow::FlowQuery::new()).await.unwrap(),
+        vec![flow_conformance::held(r, &lease)]
+    );
+    assert_eq!(pragma_i64(&path, "user_version"), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1208,14 +819,23 @@ async fn sqlite_journals_an_engine_run_that_reads_back_after_reopening() {
         json!({
             "inputs": { "x": 41 },
             "atoms": [["add", "TASK"], ["label", "TASK"]],
+            "all_atoms": true,
             "revert_all": false,
             "cancelled": false,
         })
     );
-    assert_eq!(store.list_flows().await.unwrap(), vec![journaled.clone()]);
+    // The run ended and was given back: nobody holds it.
+    assert_eq!(journaled.ownership.owner, None);
+    assert_eq!(journaled.ownership.fence, 1);
+    assert_eq!(
+        store.list_flows(flow::FlowQuery::new()).await.unwrap(),
+        vec![journaled.clone()]
+    );
+    // Every atom was written when the run was created (`add` already
+    // running, `label` pending), then once per change.
     let expected = [
         done("add", json!([42]), 2),
-        done("label", json!(["y=42"]), 2),
+        done("label", json!(["y=42"]), 3),
     ];
     assert_eq!(snapshots(&atoms), snapshots(&expected));
 
@@ -1245,7 +865,7 @@ async fn sqlite_writes_queued_during_a_commit_share_the_next_one() {
     )
     .unwrap();
     let r = run(LogbookId::new(), "batched", FlowState::Running);
-    store.save_flow(r.clone()).await.unwrap();
+    flow_conformance::create(&store, &r, Vec::new(), "me").await;
     let before = store.stats();
     assert_eq!((before.commits, before.writes), (1, 1));
 
@@ -1253,7 +873,7 @@ async fn sqlite_writes_queued_during_a_commit_share_the_next_one() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     // Each call hands its write to the writer at once; none can commit yet.
     let pending: Vec<_> = (0..100)
-        .map(|i| store.save_atoms(r.id, vec![atom(&format!("a{i:03}"))]))
+        .map(|i| store.save_atoms(r.id, 1, vec![atom(&format!("a{i:03}"))]))
         .collect();
     other.execute_batch("ROLLBACK").unwrap();
     for result in futures::future::join_all(pending).await {

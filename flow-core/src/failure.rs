@@ -120,6 +120,13 @@ pub enum FailureKind {
     Aborted,
     /// The task ran longer than its timeout.
     Timeout,
+    /// The task returned a value that the journal cannot hold exactly (a
+    /// float that is not finite, `Some(None)`, a number out of JSON's range,
+    /// a map whose keys are not strings, ...).
+    Unstorable,
+    /// The run was cancelled and the task did not stop within the grace
+    /// period: it was given up on.
+    Cancelled,
 }
 
 #[derive(Deserialize)]

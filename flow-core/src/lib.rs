@@ -44,6 +44,7 @@ pub mod decider;
 mod define;
 pub mod engine;
 mod error;
+mod exact;
 mod failure;
 mod flow;
 pub mod notify;
@@ -71,8 +72,8 @@ pub use flow::{Atom, Flow, Item, Link, Pattern};
 pub use notify::{CaptureListener, Detail, DurationListener, Event, Listener, LoggingListener};
 pub use retry::{Attempt, Backoff, Decision, History, Retry, RetryStrategy};
 pub use storage::{
-    AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, MemoryBackend, Operation,
-    StorageError,
+    AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
+    LogbookId, MemoryBackend, Operation, Ownership, StorageError, now_unix,
 };
 #[cfg(feature = "sqlite")]
 pub use storage::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};

@@ -201,11 +201,17 @@ trait ErasedData: Any + fmt::Debug + Send + Sync {
 
 impl<T: Data> ErasedData for T {
     fn encode(&self) -> Result<serde_json::Value, CodecError> {
-        serde_json::to_value(self).map_err(|source| CodecError {
+        let error = |source| CodecError {
             action: "encode",
             type_name: std::any::type_name::<T>(),
             source,
+        };
+        let json = crate::exact::to_json(self).map_err(error)?;
+        crate::exact::round_trips(&json, serde_json::from_value::<T>, |back| {
+            crate::exact::to_json(back)
         })
+        .map_err(error)?;
+        Ok(json)
     }
 
     fn type_name(&self) -> &'static str {
@@ -345,11 +351,22 @@ impl Value {
         self.0.data().type_name()
     }
 
-    /// Encodes the value to JSON.
+    /// Encodes the value to JSON, exactly: decoding the JSON gives back the
+    /// same value.
     ///
     /// # Errors
-    /// When the type's `Serialize` implementation fails (for example a map with
-    /// non-string keys).
+    /// When the type's `Serialize` implementation fails (for example a map
+    /// with keys that are not strings), and for what JSON cannot hold exactly:
+    /// a float that is not finite, `Some` of a value written as `null`
+    /// (`Some(None)` reads back as `None`), a number out of JSON's range, or
+    /// a value that reads back as another.
+    ///
+    /// ```
+    /// use flow_core::Value;
+    /// assert_eq!(Value::new(vec![1.5f64]).encode().unwrap(), serde_json::json!([1.5]));
+    /// assert!(Value::new(f64::NAN).encode().is_err());
+    /// assert!(Value::new(Some(None::<u8>)).encode().is_err());
+    /// ```
     pub fn encode(&self) -> Result<serde_json::Value, CodecError> {
         self.0.data().encode()
     }

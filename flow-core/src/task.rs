@@ -654,6 +654,12 @@ impl Context {
             .await;
     }
 
+    /// How long this task may go on after a cancel before the engine gives
+    /// up on it.
+    pub(crate) fn grace(&self) -> std::time::Duration {
+        self.shared.control.grace
+    }
+
     /// A context for calling a task's body directly, outside any engine (unit
     /// tests of task bodies).
     ///

@@ -129,6 +129,18 @@
 //! whole process group: `SIGTERM`, then `SIGKILL` after [`Settings::grace`].
 //! An undo runs to its end even when the run was cancelled.
 //!
+//! # Definitions and status
+//!
+//! [`Pipeline::save`] keeps the definition in a store
+//! ([`Backend::save_definition`](flow_core::Backend::save_definition)) under
+//! its [`hash`](Pipeline::hash), which every run carries among its inputs;
+//! [`Pipeline::load`] reads it back, and [`pipeline_status`] shows a run as
+//! operators know it, from the store alone: the run `running`, `failed` or
+//! `finished`, each step `waiting`, `pending`, `running`, `succeeded`,
+//! `failed`, `reverting`, `reverted` or `skipped`, with its dependencies, its
+//! undo and its attempts. It is a view over the journal's atom states, not a
+//! second record.
+//!
 //! A step's `output` is its standard output without the line ends that close
 //! it, at most [`Settings::max_output`] bytes (64 KiB by default).
 //!
@@ -150,6 +162,7 @@ mod reader;
 mod run;
 mod shell;
 mod source;
+mod status;
 mod template;
 mod yaml;
 
@@ -164,6 +177,7 @@ pub use params::Params;
 pub use run::PipelineRun;
 pub use run::report::{LogTail, StepError, StepReport};
 pub use run::settings::Settings;
+pub use status::{PipelineStatus, RunState, StatusError, StepState, StepStatus, pipeline_status};
 
 /// The format of a pipeline definition, as a store of definitions names it:
 /// part of what [`Pipeline::hash`] hashes.

@@ -2,7 +2,8 @@
 //! the middle of a step; a new process resumes the run from the pipeline's
 //! definition and the journal alone. The steps that had finished do not run
 //! again (marker files count executions); the one caught running runs once
-//! more.
+//! more. The first process held its run with a 2-second lease: the new one
+//! waits for it to run out before it takes the run.
 //!
 //! The test runs itself as the child: with `CRASH_CHILD=start` it starts a
 //! run and prints its id, with `CRASH_CHILD=resume` it resumes one.
@@ -47,7 +48,14 @@ fn child(mode: &str, dir: &Path) {
         let mut engine: Engine = if mode == "start" {
             let params = Params::new().set("markers", dir.join("markers").to_str().unwrap());
             let run = pipeline.to_flow(&params, &settings).unwrap();
-            let engine = run.engine().unwrap().storage(store).build();
+            // A short lease, so that the resumed run need not wait long for
+            // the dead process's claim to run out.
+            let engine = run
+                .engine()
+                .unwrap()
+                .storage(store)
+                .lease(Duration::from_secs(2))
+                .build();
             println!("{}", engine.run_id());
             engine
         } else {
@@ -59,6 +67,7 @@ fn child(mode: &str, dir: &Path) {
             let flow = pipeline.flow(&settings).build().unwrap();
             Engine::builder(flow)
                 .storage(store)
+                .wait_for_lease(Duration::from_secs(30))
                 .resume(id)
                 .await
                 .unwrap()

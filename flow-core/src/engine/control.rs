@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -12,15 +13,26 @@ pub(crate) struct Control {
     cancel: AtomicBool,
     token: Mutex<CancellationToken>,
     pub(crate) wake: Notify,
+    /// How long an asynchronous task may go on after a cancel before the
+    /// engine gives up on it.
+    pub(crate) grace: Duration,
 }
+
+/// How long a task may ignore a cancel, unless the engine is told otherwise.
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 impl Control {
     pub(crate) fn new() -> Arc<Self> {
+        Control::with_grace(DEFAULT_GRACE)
+    }
+
+    pub(crate) fn with_grace(grace: Duration) -> Arc<Self> {
         Arc::new(Control {
             suspend: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
             token: Mutex::new(CancellationToken::new()),
             wake: Notify::new(),
+            grace,
         })
     }
 
@@ -47,6 +59,13 @@ impl Control {
 
     pub(crate) fn cancelled_token(&self) -> CancellationToken {
         self.token().clone()
+    }
+
+    /// Asks the run to cancel (see [`RunHandle::cancel`]).
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+        self.token().cancel();
+        self.wake.notify_one();
     }
 }
 
@@ -105,9 +124,7 @@ impl RunHandle {
     /// everything that ran is reverted. The run returns
     /// [`RunError::Cancelled`](crate::RunError::Cancelled).
     pub fn cancel(&self) {
-        self.0.cancel.store(true, Ordering::Release);
-        self.0.token().cancel();
-        self.0.wake.notify_one();
+        self.0.cancel();
     }
 
     /// Whether a cancellation was requested and not yet handled.

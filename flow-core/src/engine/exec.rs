@@ -1,6 +1,7 @@
 //! Running one job: calls the task, turns errors and panics into failures.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -36,6 +37,14 @@ async fn settle<T>(method: impl FnOnce() -> Exec<T>) -> Result<T, Failure> {
     }
 }
 
+fn timed_out(ctx: &Context, limit: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!("task `{}` timed out after {limit:?}", ctx.atom()),
+        "timeout",
+    )
+}
+
 async fn run_inline(job: Job) -> Done {
     let Job {
         atom,
@@ -47,22 +56,52 @@ async fn run_inline(job: Job) -> Done {
     } = job;
     match kind {
         JobKind::Execute(args) => {
-            let work = settle(|| task.execute(args, &ctx));
+            let started = Instant::now();
+            let work = give_up_after_cancel(&ctx, settle(|| task.execute(args, &ctx)));
             let result = match timeout {
                 None => work.await,
+                // A synchronous task cannot be stopped: if it returns past
+                // its limit, it timed out all the same.
                 Some(limit) => match tokio::time::timeout(limit, work).await {
+                    Ok(_) if started.elapsed() > limit => Err(timed_out(&ctx, limit)),
                     Ok(result) => result,
-                    Err(_) => Err(Failure::new(
-                        FailureKind::Timeout,
-                        format!("task `{}` timed out after {limit:?}", ctx.atom()),
-                        "timeout",
-                    )),
+                    Err(_) => Err(timed_out(&ctx, limit)),
                 },
             };
             Done::Executed(atom, result)
         }
         JobKind::Revert(input) => Done::Reverted(atom, settle(|| task.revert(input, &ctx)).await),
-        JobKind::Wait(delay) => wait(atom, delay).await,
+        JobKind::Wait(delay) => wait(atom, delay, ctx).await,
+    }
+}
+
+/// Runs an asynchronous task's `work`; once the run is cancelled, gives the
+/// task its grace period to stop, then gives up on it: the future is
+/// dropped and the task fails as cancelled.
+async fn give_up_after_cancel<T>(
+    ctx: &Context,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work.await;
+    }
+    let grace = ctx.grace();
+    let deadline = async {
+        ctx.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        biased;
+        result = work => result,
+        () = deadline => Err(Failure::new(
+            FailureKind::Cancelled,
+            format!(
+                "task `{}` did not stop within {grace:?} of the run's cancellation: \
+                 the engine gave up on it",
+                ctx.atom()
+            ),
+            "cancelled",
+        )),
     }
 }
 
@@ -156,38 +195,49 @@ pub(crate) fn start_lent(atom: u32, kind: JobKind, task: &Runner, ctx: &Context)
     match kind {
         JobKind::Execute(args) => {
             let called = call(|| task.execute(args, ctx));
-            started(atom, ctx, called, Done::Executed)
+            started(atom, ctx, called, Done::Executed, true)
         }
         JobKind::Revert(input) => {
             let called = call(|| task.revert(input, ctx));
-            started(atom, ctx, called, Done::Reverted)
+            started(atom, ctx, called, Done::Reverted, false)
         }
-        JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay))),
+        JobKind::Wait(delay) => Started::Later(Box::pin(wait(atom, delay, ctx.clone()))),
     }
 }
 
 /// What [`call`] gave, as a started job: done now, or a future that keeps a
-/// clone of the context alive as long as the task's own future runs.
+/// clone of the context alive as long as the task's own future runs (given
+/// up on after a cancel and its grace period when `execute` is set: a
+/// revert is never given up on).
 pub(crate) fn started<T: Send + 'static>(
     atom: u32,
     ctx: &Context,
     called: Result<Result<T, Failure>, BoxFuture<'static, Result<T, TaskError>>>,
     done: fn(u32, Result<T, Failure>) -> Done,
+    execute: bool,
 ) -> Started {
     match called {
         Ok(result) => Started::Now(done(atom, result)),
         Err(future) => {
             let ctx = ctx.clone();
             Started::Later(Box::pin(async move {
-                let _ctx = ctx;
-                done(atom, finish(future).await)
+                let result = if execute {
+                    give_up_after_cancel(&ctx, finish(future)).await
+                } else {
+                    finish(future).await
+                };
+                done(atom, result)
             }))
         }
     }
 }
 
-/// A retry controller's wait before its next attempt.
-async fn wait(atom: u32, delay: std::time::Duration) -> Done {
-    tokio::time::sleep(delay).await;
+/// A retry controller's wait before its next attempt; a cancel ends it at
+/// once.
+async fn wait(atom: u32, delay: Duration, ctx: Context) -> Done {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = ctx.cancelled() => {}
+    }
     Done::Waited(atom)
 }

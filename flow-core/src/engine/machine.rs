@@ -112,7 +112,7 @@ pub(crate) fn start_plain(g: &Graph, lent: &mut Context, job: PlainJob) -> Plain
                 PlainDone::Other(exec::Started::Now(Done::Executed(atom, Err(failure))))
             }
         },
-        other => PlainDone::Other(exec::started(atom, lent, other, Done::Executed)),
+        other => PlainDone::Other(exec::started(atom, lent, other, Done::Executed, true)),
     }
 }
 
@@ -173,6 +173,20 @@ fn contract_broken(g: &Graph, i: u32, out: &Outputs, wrong: Option<usize>) -> Fa
         ),
     };
     Failure::new(FailureKind::Contract, message, "contract")
+}
+
+/// The failure of task `atom` whose `what` the journal cannot hold exactly.
+#[cold]
+fn unstorable(atom: &str, what: &str, e: &crate::symbol::CodecError) -> Failure {
+    Failure::new(
+        FailureKind::Unstorable,
+        format!(
+            "task `{atom}` returned a {what} that the journal cannot store exactly ({}): \
+             return a type whose JSON reads back as the same value",
+            e.reason()
+        ),
+        "unstorable",
+    )
 }
 
 /// Calls `f` with a node's task, or with one that does nothing for a node
@@ -245,6 +259,11 @@ pub(crate) struct Machine {
     lent: Context,
     /// Journal bookkeeping: atoms changed since the last flush.
     dirty: Option<Dirty>,
+    /// In debug builds, with listeners: the state each atom was last
+    /// announced in, so that every announced change is checked against the
+    /// state table (the whole test suite runs this check).
+    #[cfg(debug_assertions)]
+    announced: Vec<std::sync::atomic::AtomicU8>,
 }
 
 /// One optional value per atom, for what most runs never set (failures,
@@ -470,6 +489,14 @@ impl Machine {
             store: Vec::new(),
             lent: Context::new(contexts.clone(), 0, 0),
             contexts,
+            #[cfg(debug_assertions)]
+            announced: if notifier.listening() {
+                (0..n)
+                    .map(|_| std::sync::atomic::AtomicU8::new(AtomState::Pending as u8))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             notifier,
             dirty,
             g,
@@ -546,15 +573,51 @@ impl Machine {
         Ok(())
     }
 
-    /// A state change outside the table: resets and resumption only.
+    /// A state change outside the table, announced: an explicit reset only.
     fn force_state(&mut self, i: u32, to: AtomState) {
+        if self.slots[i as usize].state != to {
+            self.rewind(i, to);
+            if !self.g.nodes[i as usize].is_barrier() && self.notifier.listening() {
+                self.emit_atom(i);
+            }
+        }
+    }
+
+    /// Puts atom `i` back to `to` without announcing it: the bookkeeping of
+    /// recovery (an atom caught running is pending again, one caught
+    /// reverting is what it was before its revert) and of a controller
+    /// caught waiting for its next attempt when its sub-flow is reverted.
+    /// Listeners see the atom's next real transition from where they last
+    /// saw it; the journal records where it is.
+    fn rewind(&mut self, i: u32, to: AtomState) {
         if self.slots[i as usize].state != to {
             self.slots[i as usize].state = to;
             if !self.g.nodes[i as usize].is_barrier() {
                 self.mark(i);
-                self.announce(i);
+            }
+            #[cfg(debug_assertions)]
+            if let Some(seen) = self.announced.get(i as usize) {
+                seen.store(to as u8, std::sync::atomic::Ordering::Relaxed);
             }
         }
+    }
+
+    /// In debug builds: checks that announcing `state` for atom `i` follows
+    /// the state table from the state it was last announced in (or rewound
+    /// to), unless `forced` (an explicit reset).
+    #[cfg(debug_assertions)]
+    fn check_announced(&self, i: u32, state: AtomState, forced: bool) {
+        let Some(seen) = self.announced.get(i as usize) else {
+            return;
+        };
+        let before = seen.swap(state as u8, std::sync::atomic::Ordering::Relaxed);
+        let before = AtomState::ALL[usize::from(before)];
+        let kind = self.g.nodes[i as usize].kind();
+        assert!(
+            forced || crate::engine::state::atom_transition_allowed(kind, before, state),
+            "atom `{}` was announced {before} then {state}: not a move of the state table",
+            self.g.nodes[i as usize].name
+        );
     }
 
     #[inline]
@@ -569,6 +632,13 @@ impl Machine {
         if !self.notifier.listening() {
             return;
         }
+        #[cfg(debug_assertions)]
+        self.check_announced(i, self.slots[i as usize].state, false);
+        self.emit_atom(i);
+    }
+
+    /// Tells the listeners atom `i`'s state.
+    fn emit_atom(&self, i: u32) {
         let iu = i as usize;
         let state = self.slots[iu].state;
         let detail = match state {
@@ -670,7 +740,7 @@ impl Machine {
             match self.slots[i as usize].state {
                 AtomState::Running => {
                     self.outputs[i as usize] = None;
-                    self.force_state(i, AtomState::Pending);
+                    self.rewind(i, AtomState::Pending);
                 }
                 AtomState::Reverting => {
                     let back = if self.failure.get(i as usize).is_some() {
@@ -678,7 +748,7 @@ impl Machine {
                     } else {
                         AtomState::Success
                     };
-                    self.force_state(i, back);
+                    self.rewind(i, back);
                 }
                 _ => {}
             }
@@ -954,7 +1024,12 @@ impl Machine {
             }
             let slot = self.slots[iu];
             let started = if key.is_some() {
-                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                // An entry queued before a retry reset its atom may outlive
+                // the reset: only an atom whose predecessors are done starts.
+                if slot.intention != Intention::Execute
+                    || slot.state != AtomState::Pending
+                    || slot.waiting != 0
+                {
                     continue;
                 }
                 let args = self.begin_execute(i)?;
@@ -969,7 +1044,7 @@ impl Machine {
                         self.executed(i, out)?;
                         continue;
                     }
-                    other => exec::started(i, &self.lent, other, Done::Executed),
+                    other => exec::started(i, &self.lent, other, Done::Executed, true),
                 }
             } else {
                 if slot.intention != Intention::Revert || !slot.needs_undo() {
@@ -990,7 +1065,7 @@ impl Machine {
                         self.reverted(i, value)?;
                         continue;
                     }
-                    other => exec::started(i, &self.lent, other, Done::Reverted),
+                    other => exec::started(i, &self.lent, other, Done::Reverted, false),
                 }
             };
             // A failure, or a future: recorded as any finished job is.
@@ -1033,7 +1108,12 @@ impl Machine {
                     break;
                 }
                 let slot = self.slots[iu];
-                if slot.intention != Intention::Execute || slot.state != AtomState::Pending {
+                // An entry queued before a retry reset its atom may outlive
+                // the reset: only an atom whose predecessors are done starts.
+                if slot.intention != Intention::Execute
+                    || slot.state != AtomState::Pending
+                    || slot.waiting != 0
+                {
                     continue;
                 }
                 let args = self.begin_execute(i)?;
@@ -1158,6 +1238,7 @@ impl Machine {
             let retrying = self.slots[iu].state == AtomState::Retrying && is_controller;
             if self.slots[iu].intention != Intention::Execute
                 || !(self.slots[iu].state == AtomState::Pending || retrying)
+                || self.slots[iu].waiting != 0
             {
                 continue;
             }
@@ -1361,7 +1442,45 @@ impl Machine {
         if let Err(failure) = check_contract(&self.g, i, &out) {
             return self.execute_failed(i, failure);
         }
+        if self.dirty.is_some() {
+            if let Err(failure) = self.storable(i, &out) {
+                return self.execute_failed(i, failure);
+            }
+        }
         self.succeeded(i, out)
+    }
+
+    /// With a journal: whether the journal can hold atom `i`'s outputs `out`
+    /// exactly, so that a resumed run reads back what the task returned;
+    /// else the task's failure, at the moment it returns.
+    fn storable(&self, i: u32, out: &Outputs) -> Result<(), Failure> {
+        let node = &self.g.nodes[i as usize];
+        for (k, v) in out.values().iter().enumerate() {
+            if let Err(e) = v.encode() {
+                return Err(unstorable(
+                    &node.name,
+                    &format!("output `{}`", node.output_name(k)),
+                    &e,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a journal: what a revert returned, if the journal can hold it
+    /// exactly; else the revert's failure.
+    fn storable_revert(&self, i: u32, value: Option<Value>) -> Result<Option<Value>, Failure> {
+        match &value {
+            Some(v) if self.dirty.is_some() => match v.encode() {
+                Ok(_) => Ok(value),
+                Err(e) => Err(unstorable(
+                    &self.g.nodes[i as usize].name,
+                    "revert result",
+                    &e,
+                )),
+            },
+            _ => Ok(value),
+        }
     }
 
     /// Records [`PlainJob`]s that succeeded, their outputs already checked
@@ -1425,7 +1544,7 @@ impl Machine {
                 Ok(out) => self.executed(i, out)?,
                 Err(failure) => self.execute_failed(i, failure)?,
             },
-            Done::Reverted(i, result) => match result {
+            Done::Reverted(i, result) => match result.and_then(|v| self.storable_revert(i, v)) {
                 Ok(value) => self.reverted(i, value)?,
                 Err(failure) => {
                     self.revert_failures.push((i, failure));
@@ -1538,7 +1657,7 @@ impl Machine {
                 left += 1;
             }
             if self.slots[i as usize].state == AtomState::Retrying {
-                self.force_state(i, AtomState::Success);
+                self.rewind(i, AtomState::Success);
                 left += 1;
             }
         }
@@ -1667,7 +1786,7 @@ impl Machine {
                 self.mark(i);
             }
             if self.slots[iu].state == AtomState::Retrying {
-                self.force_state(i, AtomState::Success);
+                self.rewind(i, AtomState::Success);
             }
             let slots = &self.slots;
             let w = (self.g.succs(i).iter())
@@ -1690,39 +1809,40 @@ impl Machine {
 
     /// Ends the run once nothing is ready or in flight.
     pub(crate) fn finish(&mut self) -> Result<(), RunError> {
+        let done = self
+            .slots
+            .iter()
+            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore));
+        let end = if self.halted {
+            FlowState::Failure
+        } else if done && !self.revert_all {
+            FlowState::Success
+        } else {
+            FlowState::Reverted
+        };
+        self.set_flow(end)?;
+        self.outcome()
+    }
+
+    /// What a run that ended returns: `Ok` for a success, else the error
+    /// that says how it ended, with its failures.
+    pub(crate) fn outcome(&self) -> Result<(), RunError> {
         let failures = self.atom_failures(
             self.failed
                 .iter()
                 .filter_map(|&a| Some((a, self.failure.get(a as usize)?.clone()))),
         );
-        if self.halted {
-            let revert_failures = self.atom_failures(self.revert_failures.iter().cloned());
-            self.set_flow(FlowState::Failure)?;
-            return Err(RunError::RevertFailed {
-                flow: self.g.name.to_string(),
-                revert_failures,
+        let flow = self.g.name.to_string();
+        match self.flow_state {
+            FlowState::Failure => Err(RunError::RevertFailed {
+                flow,
+                revert_failures: self.atom_failures(self.revert_failures.iter().cloned()),
                 failures,
-            });
+            }),
+            FlowState::Reverted if self.cancelled => Err(RunError::Cancelled { flow, failures }),
+            FlowState::Reverted => Err(RunError::Reverted { flow, failures }),
+            _ => Ok(()),
         }
-        let done = self
-            .slots
-            .iter()
-            .all(|s| matches!(s.state, AtomState::Success | AtomState::Ignore));
-        if done && !self.revert_all {
-            self.set_flow(FlowState::Success)?;
-            return Ok(());
-        }
-        self.set_flow(FlowState::Reverted)?;
-        if self.cancelled {
-            return Err(RunError::Cancelled {
-                flow: self.g.name.to_string(),
-                failures,
-            });
-        }
-        Err(RunError::Reverted {
-            flow: self.g.name.to_string(),
-            failures,
-        })
     }
 }
 
@@ -1787,6 +1907,27 @@ mod tests {
             assert_eq!(waiting, [0, 0, 0, 1, 1], "prioritized: {prioritized}");
             assert_eq!(drain_forward(&mut m), then);
         }
+    }
+
+    /// Debug builds check every announced state change against the table:
+    /// a state written past `set_state` and then announced is caught.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(
+        expected = "atom `a` was announced PENDING then SUCCESS: not a move of the state table"
+    )]
+    fn an_announced_change_outside_the_table_is_caught_in_debug_builds() {
+        let flow = Flow::linear("f")
+            .add(atom("a", &[], "va"))
+            .build()
+            .expect("a valid flow");
+        let notifier = Notifier::new(
+            vec![std::sync::Arc::new(crate::CaptureListener::new())],
+            None,
+        );
+        let mut m = Machine::new(flow.0, notifier, false, Control::new());
+        m.slots[0].state = AtomState::Success;
+        m.announce(0);
     }
 
     /// Nothing is allocated until a value is set; clearing a value or all of

@@ -13,6 +13,8 @@
 
 pub(crate) mod control;
 mod exec;
+mod integrity;
+mod journal;
 pub(crate) mod machine;
 mod pool;
 mod resume;
@@ -21,7 +23,8 @@ pub mod state;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
@@ -29,12 +32,11 @@ use crate::compile::CompiledFlow;
 use crate::error::RunError;
 use crate::failure::Failure;
 use crate::notify::{Listener, Notifier};
-use crate::storage::{
-    AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, StorageError, now_unix,
-};
+use crate::storage::{Backend, FlowId, LogbookId, StorageError};
 use crate::symbol::{Data, Store, Value};
 use crate::task::Outputs;
 use control::RunHandle;
+use journal::{Journal, OwnerConfig};
 use machine::Machine;
 use state::{AtomState, FlowState};
 
@@ -66,6 +68,11 @@ pub struct EngineBuilder {
     listeners: Vec<Arc<dyn Listener>>,
     backend: Option<Arc<dyn Backend>>,
     logbook: Option<LogbookId>,
+    owner: Option<String>,
+    lease: Duration,
+    renew_every: Option<Duration>,
+    wait_for_lease: Duration,
+    cancel_grace: Duration,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -142,6 +149,66 @@ impl EngineBuilder {
         self
     }
 
+    /// The id this engine claims its run under, shown to anyone who finds
+    /// the run held (default: `host:pid:xxxxxxxx`, unique per engine).
+    ///
+    /// Two engines given the same id can take a run from each other at any
+    /// time: give each process its own.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// How long a claim on the run lasts unless renewed (default 30 s). The
+    /// engine renews it while it works, every third of its length unless
+    /// [`renew_every`](EngineBuilder::renew_every) says otherwise. If the
+    /// process dies or hangs, another may take the run over once the lease
+    /// has run out: a shorter lease means a quicker takeover, and more
+    /// writes to the store.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flow_core::{Engine, Flow};
+    /// let flow = Flow::linear("f").build().unwrap();
+    /// let engine = Engine::builder(flow)
+    ///     .lease(Duration::from_secs(10))
+    ///     .renew_every(Duration::from_secs(2))
+    ///     .build();
+    /// # let _ = engine;
+    /// ```
+    pub fn lease(mut self, length: Duration) -> Self {
+        self.lease = length.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the engine renews its lease (default: a third of the
+    /// lease).
+    pub fn renew_every(mut self, every: Duration) -> Self {
+        self.renew_every = Some(every.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How long an asynchronous task may go on after the run was cancelled
+    /// before the engine gives up on it (default 10 s): its future is dropped,
+    /// and it fails with a [`FailureKind::Cancelled`](crate::FailureKind::Cancelled)
+    /// failure, then is reverted like any failure. A task that watches
+    /// [`Context::cancelled`](crate::Context::cancelled) stops sooner, on its
+    /// own terms. Synchronous and blocking tasks cannot be interrupted: the
+    /// engine waits for them.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
+        self
+    }
+
+    /// When [`resume`](EngineBuilder::resume) finds the run held by an owner
+    /// whose lease is live, waits up to `max` for that lease to run out
+    /// (checking again as it ends) instead of failing at once with
+    /// [`ResumeError::Owned`](crate::ResumeError::Owned). Default: no wait.
+    pub fn wait_for_lease(mut self, max: Duration) -> Self {
+        self.wait_for_lease = max;
+        self
+    }
+
     /// Makes the engine.
     pub fn build(self) -> Engine {
         let n = self.flow.0.nodes.len();
@@ -150,20 +217,21 @@ impl EngineBuilder {
             .as_ref()
             .map(|_| (0..n).map(|_| AtomicU32::new(0)).collect());
         let notifier = Notifier::new(self.listeners, progress.clone());
-        let control = control::Control::new();
+        let control = control::Control::with_grace(self.cancel_grace);
         let machine = Machine::new(
             self.flow.0.clone(),
             notifier,
             self.backend.is_some(),
             control,
         );
-        let journal = self.backend.map(|backend| Journal {
-            backend,
-            logbook: self.logbook,
-            started: false,
-            versions: vec![0; n],
-            progress: progress.unwrap_or_else(|| Arc::from(Vec::new())),
-            definition: None,
+        let ownership = OwnerConfig {
+            owner: self.owner.unwrap_or_else(journal::default_owner),
+            lease: self.lease,
+            renew_every: self.renew_every.unwrap_or(self.lease / 3),
+        };
+        let journal = self.backend.map(|backend| {
+            let progress = progress.unwrap_or_else(|| Arc::from(Vec::new()));
+            Journal::new(backend, self.logbook, n, progress, ownership)
         });
         Engine {
             flow: self.flow,
@@ -172,6 +240,7 @@ impl EngineBuilder {
             machine,
             journal,
             run_id: FlowId::new(),
+            recorded: false,
         }
     }
 }
@@ -182,186 +251,6 @@ enum Awaited {
     Flush(Box<machine::Job>),
     /// A started job's future.
     Job(futures::future::BoxFuture<'static, machine::Done>),
-}
-
-struct Journal {
-    backend: Arc<dyn Backend>,
-    logbook: Option<LogbookId>,
-    started: bool,
-    versions: Vec<u64>,
-    progress: Arc<[AtomicU32]>,
-    definition: Option<serde_json::Value>,
-}
-
-impl Journal {
-    /// The flow's atoms, as stored with the run: `[["name", "TASK"], ..]`.
-    fn definition(&mut self, m: &Machine) -> serde_json::Value {
-        self.definition
-            .get_or_insert_with(|| {
-                let g = &m.g;
-                serde_json::Value::Array(
-                    g.nodes[..g.atoms]
-                        .iter()
-                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind().as_str()]))
-                        .collect(),
-                )
-            })
-            .clone()
-    }
-
-    fn encode(m: &Machine, i: u32, outputs: &Outputs) -> Result<serde_json::Value, StorageError> {
-        let node = &m.g.nodes[i as usize];
-        let mut list = Vec::with_capacity(outputs.len());
-        for (k, v) in outputs.values().iter().enumerate() {
-            list.push(v.encode().map_err(|source| StorageError::Encode {
-                atom: node.name.to_string(),
-                symbol: node.output_name(k).to_string(),
-                source,
-            })?);
-        }
-        Ok(serde_json::Value::Array(list))
-    }
-
-    /// An atom's metadata: a controller's history
-    /// (`{"history": [{"value": .., "failures": {..}}]}`), and the controller
-    /// whose retry is reverting the atom (`{"owner": name}`).
-    fn meta(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
-        let mut meta = serde_json::Map::new();
-        let owner = m.slots[i as usize].owner;
-        if owner != crate::compile::NONE {
-            meta.insert(
-                "owner".into(),
-                serde_json::Value::String(m.g.nodes[owner as usize].name.to_string()),
-            );
-        }
-        if let Some(history) = Self::history(m, i)? {
-            meta.insert("history".into(), history);
-        }
-        Ok(if meta.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::Value::Object(meta)
-        })
-    }
-
-    fn history(m: &Machine, i: u32) -> Result<Option<serde_json::Value>, StorageError> {
-        let Some(history) = m.histories.get(&i) else {
-            return Ok(None);
-        };
-        let mut attempts = Vec::with_capacity(history.len());
-        for attempt in history.attempts() {
-            let value = match &attempt.value {
-                Some(v) => v.encode().map_err(|source| StorageError::Encode {
-                    atom: m.g.nodes[i as usize].name.to_string(),
-                    symbol: "retry value".into(),
-                    source,
-                })?,
-                None => serde_json::Value::Null,
-            };
-            let failures = serde_json::to_value(&attempt.failures).unwrap_or_default();
-            attempts.push(serde_json::json!({ "value": value, "failures": failures }));
-        }
-        Ok(Some(serde_json::Value::Array(attempts)))
-    }
-
-    fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
-        let iu = i as usize;
-        self.versions[iu] += 1;
-        let result = m.outputs[iu]
-            .as_ref()
-            .map(|o| Self::encode(m, i, o))
-            .transpose()?;
-        let revert_result = match m.revert_results.get(iu) {
-            Some(v) => Some(v.encode().map_err(|source| StorageError::Encode {
-                atom: m.g.nodes[iu].name.to_string(),
-                symbol: "revert result".into(),
-                source,
-            })?),
-            None => None,
-        };
-        let revert_failure = m
-            .revert_failures
-            .iter()
-            .rev()
-            .find(|(a, _)| *a == i)
-            .map(|(_, f)| f.clone());
-        Ok(AtomDetail {
-            name: m.g.nodes[iu].name.to_string(),
-            kind: m.g.nodes[iu].kind(),
-            state: m.slots[iu].state,
-            intention: m.slots[iu].intention,
-            result,
-            failure: m.failure.get(iu).cloned(),
-            revert_result,
-            revert_failure,
-            progress: self
-                .progress
-                .get(iu)
-                .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
-            attempts: m.slots[iu].attempts,
-            version: self.versions[iu],
-            meta: Self::meta(m, i)?,
-        })
-    }
-
-    async fn flush(
-        &mut self,
-        m: &mut Machine,
-        run_id: FlowId,
-        store: &Store,
-    ) -> Result<(), StorageError> {
-        let (atoms, flow_changed) = m.take_dirty();
-        if !self.started {
-            self.started = true;
-            let id = self.logbook.unwrap_or_default();
-            self.logbook = Some(id);
-            let now = now_unix();
-            self.backend
-                .save_logbook(LogBook {
-                    id,
-                    name: m.g.name.to_string(),
-                    created_at: now,
-                    updated_at: now,
-                    meta: serde_json::Value::Null,
-                })
-                .await?;
-        }
-        if flow_changed {
-            let mut inputs = serde_json::Map::new();
-            for (k, v) in store.iter() {
-                let json = v.encode().map_err(|source| StorageError::Encode {
-                    atom: "<inputs>".into(),
-                    symbol: k.to_string(),
-                    source,
-                })?;
-                inputs.insert(k.to_string(), json);
-            }
-            let definition = self.definition(m);
-            self.backend
-                .save_flow(FlowDetail {
-                    id: run_id,
-                    logbook: self.logbook.unwrap_or_default(),
-                    name: m.g.name.to_string(),
-                    state: m.flow_state,
-                    meta: serde_json::json!({
-                        "inputs": inputs,
-                        "atoms": definition,
-                        "revert_all": m.revert_all,
-                        "cancelled": m.cancelled,
-                    }),
-                    updated_at: now_unix(),
-                })
-                .await?;
-        }
-        if !atoms.is_empty() {
-            let details = atoms
-                .into_iter()
-                .map(|i| self.detail(m, i))
-                .collect::<Result<Vec<_>, _>>()?;
-            self.backend.save_atoms(run_id, details).await?;
-        }
-        Ok(())
-    }
 }
 
 /// Runs a compiled flow, and reverts it on failure.
@@ -393,6 +282,17 @@ pub struct Engine {
     machine: Machine,
     journal: Option<Journal>,
     run_id: FlowId,
+    /// Taken up from the journal in a final state: `run` returns the
+    /// recorded outcome until [`Engine::restart`] is called.
+    recorded: bool,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.release_now();
+        }
+    }
 }
 
 impl fmt::Debug for Engine {
@@ -415,6 +315,11 @@ impl Engine {
             listeners: Vec::new(),
             backend: None,
             logbook: None,
+            owner: None,
+            lease: journal::DEFAULT_LEASE,
+            renew_every: None,
+            wait_for_lease: Duration::ZERO,
+            cancel_grace: control::DEFAULT_GRACE,
         }
     }
 
@@ -517,8 +422,11 @@ impl Engine {
     }
 
     /// Puts the flow and every atom back to `Pending`, forgetting results and
-    /// failures. Needed after a run that ended `Failure`.
+    /// failures: the next [`run`](Engine::run) starts from the beginning.
+    /// Needed after a run that ended `Failure`, and to run again a run taken
+    /// up from the journal in a final state.
     pub fn reset(&mut self) {
+        self.recorded = false;
         self.machine.reset();
     }
 
@@ -562,21 +470,58 @@ impl Engine {
         })
     }
 
-    async fn flush(&mut self) -> Result<(), StorageError> {
-        match &mut self.journal {
-            Some(j) => j.flush(&mut self.machine, self.run_id, &self.store).await,
-            None => Ok(()),
+    async fn flush(&mut self) -> Result<(), RunError> {
+        let Some(j) = &mut self.journal else {
+            return Ok(());
+        };
+        j.flush(&mut self.machine, self.run_id, &self.store)
+            .await
+            .map_err(|e| self.journal_error(e))
+    }
+
+    /// A journal error as the run reports it: a run that is no longer this
+    /// engine's has an error of its own.
+    fn journal_error(&self, e: StorageError) -> RunError {
+        match e {
+            StorageError::OwnershipLost {
+                run,
+                fence,
+                current,
+                holder,
+            } => RunError::OwnershipLost {
+                flow: self.flow.name().to_string(),
+                run,
+                fence,
+                current,
+                holder,
+            },
+            other => RunError::Storage(other),
+        }
+    }
+
+    /// Gives the run back to the store, if this engine holds it.
+    async fn release(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.release().await;
         }
     }
 
     /// Runs the flow.
     ///
     /// - A flow that ended `Success` is not run again: this returns `Ok` at once.
-    /// - A flow that ended `Reverted` starts over.
+    /// - A flow that ended `Reverted` starts over, unless the engine took it
+    ///   up from the journal ([`EngineBuilder::resume`]) in that state: then,
+    ///   as for any run taken up in a final state, this returns the recorded
+    ///   outcome and runs nothing; call [`Engine::reset`] first to run it
+    ///   again from the start.
     /// - A flow that ended `Failure` returns [`RunError::NeedsReset`].
     /// - A run whose future was dropped part-way continues where it stopped:
     ///   atoms that were running run again.
     /// - A suspended run continues where it stopped, forward or in revert.
+    ///
+    /// With a journal, the engine claims the run in the store before it
+    /// starts anything (see [`Backend`]), renews its lease while it works,
+    /// and gives the run back when this returns.
     ///
     /// # Errors
     /// [`RunError::Reverted`] with every original failure when the flow was
@@ -584,8 +529,13 @@ impl Engine {
     /// when a revert failed; [`RunError::Suspended`] when a
     /// [`RunHandle::suspend`] stopped it (not a failure: run again);
     /// [`RunError::Cancelled`] when [`RunHandle::cancel`] stopped it and what
-    /// had run was reverted; input and journal errors before or while running.
+    /// had run was reverted; [`RunError::OwnershipLost`] when another engine
+    /// claimed the run meanwhile (this one then starts nothing more); input
+    /// and journal errors before or while running.
     pub async fn run(&mut self) -> Result<(), RunError> {
+        if self.recorded {
+            return self.machine.outcome();
+        }
         if self.machine.is_vacant() {
             // A parallel run's future was forgotten while its workers held the
             // machine: what it did is out of reach, so the run starts over.
@@ -603,6 +553,12 @@ impl Engine {
         }
         self.check_runtime()?;
         self.machine.store = self.load_inputs()?;
+        if let Some(j) = &mut self.journal {
+            if j.needs_claim() {
+                let claimed = j.claim_stored(self.run_id, &self.machine.control).await;
+                claimed.map_err(|e| self.journal_error(e))?;
+            }
+        }
         match self.machine.flow_state {
             FlowState::Running => self.machine.recover_interrupted(),
             _ => self.machine.set_flow(FlowState::Running)?,
@@ -617,6 +573,7 @@ impl Engine {
         };
         if let Err(e) = driven {
             self.machine.control.clear();
+            self.release().await;
             return Err(e);
         }
         let result = if self.machine.suspending && !self.machine.is_complete() {
@@ -629,7 +586,9 @@ impl Engine {
             self.machine.finish()
         };
         self.machine.control.clear();
-        self.flush().await?;
+        let flushed = self.flush().await;
+        self.release().await;
+        flushed?;
         result
     }
 

@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crate::compile::NONE;
 use crate::engine::state::{AtomState, FlowState};
 use crate::engine::{Engine, EngineBuilder};
 use crate::error::ResumeError;
 use crate::retry::{Attempt, History};
-use crate::storage::{AtomDetail, FlowDetail, FlowId};
+use crate::storage::{AtomDetail, FlowDetail, FlowId, StorageError, now_unix};
 use crate::symbol::{Store, Value};
 use crate::task::{Failures, Outputs};
 
@@ -35,10 +36,18 @@ impl EngineBuilder {
     /// - a `Failure` whose consequences were not recorded is resolved again
     ///   (its retry controllers decide again);
     /// - a suspended run continues, forward or in revert;
-    /// - a finished run stays finished: `run` returns at once for `Success`.
+    /// - a finished run stays finished: [`Engine::run`] returns its recorded
+    ///   outcome and runs nothing ([`Engine::reset`] starts it over).
     ///
     /// The run's inputs come from the journal; inputs given to this builder are
     /// ignored.
+    ///
+    /// A run that has not ended is claimed first (see
+    /// [`Backend`](crate::Backend)): if another engine holds it and its lease
+    /// is live, this fails with [`ResumeError::Owned`], or waits for the lease
+    /// to run out when [`EngineBuilder::wait_for_lease`] says so. The run is
+    /// read again under the claim, and checked: a run whose records
+    /// contradict each other is [`ResumeError::Damaged`].
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -70,6 +79,8 @@ impl EngineBuilder {
     /// ```
     ///
     /// # Errors
+    /// [`ResumeError::Owned`] while another engine holds the run;
+    /// [`ResumeError::Damaged`] for a run whose records contradict each other;
     /// [`ResumeError::NoStorage`] without a journal; [`ResumeError::Storage`]
     /// when the run cannot be read (an unknown id is
     /// [`StorageError::NotFound`](crate::StorageError::NotFound));
@@ -82,18 +93,87 @@ impl EngineBuilder {
         let Some(backend) = self.backend.clone() else {
             return Err(ResumeError::NoStorage { run });
         };
-        let (detail, atoms) = backend
-            .load_flow(run)
-            .await
-            .map_err(|source| ResumeError::Storage { run, source })?;
+        let wait = self.wait_for_lease;
         let mut engine = self.build();
         engine.run_id = run;
+        let (detail, atoms) = load(&*backend, run).await?;
+        if !is_final(detail.state) {
+            // Claimed first, read again: nobody else writes the run now.
+            engine.claim(run, wait).await?;
+            let (detail, atoms) = match load(&*backend, run).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    engine.release().await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = engine.restore(detail, atoms) {
+                engine.release().await;
+                return Err(e);
+            }
+            if is_final(engine.machine.flow_state) {
+                engine.release().await;
+                engine.recorded = true;
+            }
+            return Ok(engine);
+        }
         engine.restore(detail, atoms)?;
+        engine.recorded = true;
         Ok(engine)
     }
 }
 
+/// Whether a run in state `s` has ended.
+fn is_final(s: FlowState) -> bool {
+    matches!(
+        s,
+        FlowState::Success | FlowState::Reverted | FlowState::Failure
+    )
+}
+
+async fn load(
+    backend: &dyn crate::storage::Backend,
+    run: FlowId,
+) -> Result<(FlowDetail, Vec<AtomDetail>), ResumeError> {
+    backend
+        .load_flow(run)
+        .await
+        .map_err(|source| ResumeError::Storage { run, source })
+}
+
 impl Engine {
+    /// Claims the stored run, waiting up to `wait` for a live lease to run
+    /// out.
+    async fn claim(&mut self, run: FlowId, wait: Duration) -> Result<(), ResumeError> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Err(ResumeError::NoStorage { run });
+        };
+        let control = self.machine.control.clone();
+        let until = Instant::now() + wait;
+        loop {
+            match journal.claim_stored(run, &control).await {
+                Ok(()) => return Ok(()),
+                Err(StorageError::Owned {
+                    owner, expires_at, ..
+                }) => {
+                    let now = Instant::now();
+                    if now >= until || tokio::runtime::Handle::try_current().is_err() {
+                        return Err(ResumeError::Owned {
+                            run,
+                            owner,
+                            expires_at,
+                        });
+                    }
+                    let left = Duration::try_from_secs_f64(expires_at - now_unix())
+                        .unwrap_or(Duration::ZERO);
+                    let nap = left.clamp(Duration::from_millis(5), Duration::from_secs(1));
+                    tokio::time::sleep(nap.min(until - now)).await;
+                }
+                Err(source) => return Err(ResumeError::Storage { run, source }),
+            }
+        }
+    }
+
     fn restore(&mut self, detail: FlowDetail, atoms: Vec<AtomDetail>) -> Result<(), ResumeError> {
         let run = detail.id;
         let g = self.flow.0.clone();
@@ -105,6 +185,7 @@ impl Engine {
             });
         }
         check_definition(self, &detail, &atoms)?;
+        crate::engine::integrity::check(&g, &detail, &atoms)?;
         self.store = restore_inputs(self, &detail)?;
 
         let m = &mut self.machine;
@@ -206,9 +287,19 @@ fn check_definition(
     } else {
         Vec::new()
     };
+    // An atom dropped from the definition is no loss when it needs nothing
+    // more: it never ran, was undone, or was skipped.
+    let settled = |name: &str| {
+        atoms.iter().find(|a| a.name == name).is_none_or(|a| {
+            matches!(
+                a.state,
+                AtomState::Pending | AtomState::Reverted | AtomState::Ignore
+            )
+        })
+    };
     let removed: Vec<String> = stored
         .keys()
-        .filter(|n| !now.contains_key(n.as_str()))
+        .filter(|n| !now.contains_key(n.as_str()) && !settled(n))
         .cloned()
         .collect();
     let changed_kind: Vec<String> = stored
@@ -311,8 +402,10 @@ fn decode_history(
             }
             (Some(v), None) => Some(Value::new(v.clone())),
         };
+        // `integrity::check` made sure that the failures decode.
         let failures: Failures = entry
             .get("failures")
+            .filter(|f| !f.is_null())
             .and_then(|f| serde_json::from_value(f.clone()).ok())
             .unwrap_or_default();
         history.attempts.push(Attempt { value, failures });

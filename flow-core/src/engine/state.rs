@@ -190,7 +190,16 @@ pub struct TransitionError {
     to: &'static str,
 }
 
-/// Whether an atom may go from `from` to `to`.
+/// Whether an atom may go from `from` to `to`: the table of semantics.md,
+/// with one move more for retry controllers, `RETRYING -> REVERTING` (a
+/// controller waiting out its backoff is reverted with its sub-flow when a
+/// failure elsewhere, or a cancel, reverts everything).
+///
+/// Every state an engine announces to its listeners follows this table.
+/// Recovery from an interruption is not a move of the table: an atom caught
+/// `RUNNING` is put back to `PENDING` and one caught `REVERTING` back to what
+/// it was, silently, and the next state announced is `RUNNING` or
+/// `REVERTING` again.
 ///
 /// ```
 /// use flow_core::{AtomKind, AtomState::*, atom_transition_allowed};
@@ -198,6 +207,7 @@ pub struct TransitionError {
 /// assert!(!atom_transition_allowed(AtomKind::Task, Pending, Success));
 /// assert!(atom_transition_allowed(AtomKind::Retry, Success, Retrying));
 /// assert!(!atom_transition_allowed(AtomKind::Task, Success, Retrying));
+/// assert!(atom_transition_allowed(AtomKind::Retry, Retrying, Reverting));
 /// ```
 #[inline]
 pub fn atom_transition_allowed(kind: AtomKind, from: AtomState, to: AtomState) -> bool {
@@ -238,7 +248,9 @@ const RETRY_MOVES: [u16; 9] = {
     use AtomState::*;
     let mut t = [0; 9];
     t[Success as usize] = bits(&[Retrying]);
-    t[Retrying as usize] = bits(&[Running]);
+    // A controller waiting out its backoff is reverted with its sub-flow
+    // when everything is reverted (a failure elsewhere, a cancel).
+    t[Retrying as usize] = bits(&[Running, Reverting]);
     t
 };
 
@@ -326,7 +338,7 @@ mod tests {
             | (Success | Failure, Reverting)
             | (Reverting, Reverted | RevertFailure)
             | (Reverted | Ignore, Pending) => true,
-            (Success, Retrying) | (Retrying, Running) => kind == AtomKind::Retry,
+            (Success, Retrying) | (Retrying, Running | Reverting) => kind == AtomKind::Retry,
             _ => false,
         }
     }
@@ -343,8 +355,8 @@ mod tests {
                 }
             }
         }
-        // 10 moves for a task, 12 for a controller.
-        assert_eq!(allowed, 22);
+        // 10 moves for a task, 13 for a controller.
+        assert_eq!(allowed, 23);
     }
 
     #[test]

@@ -1,18 +1,31 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, ready};
 
-use super::{AtomDetail, Backend, FlowDetail, FlowId, LogBook, LogbookId, StorageError};
+use super::{
+    AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
+    LogbookId, StorageError, now_unix,
+};
+use crate::engine::state::FlowState;
+
+#[derive(Debug)]
+struct Run {
+    detail: FlowDetail,
+    atoms: BTreeMap<String, AtomDetail>,
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     books: HashMap<LogbookId, LogBook>,
-    flows: BTreeMap<FlowId, (FlowDetail, BTreeMap<String, AtomDetail>)>,
+    flows: BTreeMap<FlowId, Run>,
+    definitions: HashMap<String, Definition>,
 }
 
 /// A journal kept in memory: for tests, and for runs that need the journal's
-/// record but not its durability.
+/// record but not its durability. Leases are measured by this process's
+/// clock.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -50,56 +63,226 @@ impl MemoryBackend {
     }
 }
 
+/// Whether `claim` may take a run held as `held` at `now`; the holder and
+/// the end of its lease when it may not.
+pub(crate) fn claimable(
+    held: &super::Ownership,
+    claim: &Claim,
+    now: f64,
+) -> Result<(), (String, f64)> {
+    match (&held.owner, held.expires_at) {
+        (Some(owner), Some(until)) if until > now && *owner != claim.owner => {
+            Err((owner.clone(), until))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The end of a lease of `duration` taken at `now`.
+pub(crate) fn lease_end(now: f64, duration: Duration) -> f64 {
+    now + duration.as_secs_f64()
+}
+
+fn lost(run: &Run, fence: u64) -> StorageError {
+    StorageError::OwnershipLost {
+        run: run.detail.id,
+        fence,
+        current: run.detail.ownership.fence,
+        holder: run.detail.ownership.owner.clone(),
+    }
+}
+
+fn done<T: Send + 'static>(
+    result: Result<T, StorageError>,
+) -> BoxFuture<'static, Result<T, StorageError>> {
+    ready(result).boxed()
+}
+
 impl Backend for MemoryBackend {
     fn save_logbook(&self, book: LogBook) -> BoxFuture<'_, Result<(), StorageError>> {
         self.lock().books.insert(book.id, book);
-        ready(Ok(())).boxed()
+        done(Ok(()))
     }
 
-    fn save_flow(&self, flow: FlowDetail) -> BoxFuture<'_, Result<(), StorageError>> {
-        let mut inner = self.lock();
-        match inner.flows.get_mut(&flow.id) {
-            Some((f, _)) => *f = flow,
-            None => {
-                inner.flows.insert(flow.id, (flow, BTreeMap::new()));
-            }
-        }
-        ready(Ok(())).boxed()
-    }
-
-    fn save_atoms(
+    fn create_flow(
         &self,
-        flow: FlowId,
+        mut flow: FlowDetail,
+        atoms: Vec<AtomDetail>,
+        claim: Claim,
+    ) -> BoxFuture<'_, Result<Lease, StorageError>> {
+        let mut inner = self.lock();
+        if inner.flows.contains_key(&flow.id) {
+            return done(Err(StorageError::Exists(flow.id)));
+        }
+        let expires = lease_end(now_unix(), claim.duration);
+        flow.ownership = super::Ownership {
+            owner: Some(claim.owner.clone()),
+            expires_at: Some(expires),
+            fence: 1,
+            cancel_requested: false,
+        };
+        let lease = Lease::new(flow.id, claim.owner, 1, expires);
+        let atoms = atoms.into_iter().map(|a| (a.name.clone(), a)).collect();
+        inner.flows.insert(
+            flow.id,
+            Run {
+                detail: flow,
+                atoms,
+            },
+        );
+        done(Ok(lease))
+    }
+
+    fn claim_flow(&self, run: FlowId, claim: Claim) -> BoxFuture<'_, Result<Lease, StorageError>> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.flows.get_mut(&run) else {
+            return done(Err(StorageError::NotFound(run)));
+        };
+        let now = now_unix();
+        let held = &mut stored.detail.ownership;
+        if let Err((owner, expires_at)) = claimable(held, &claim, now) {
+            return done(Err(StorageError::Owned {
+                run,
+                owner,
+                expires_at,
+            }));
+        }
+        held.fence += 1;
+        held.owner = Some(claim.owner.clone());
+        held.expires_at = Some(lease_end(now, claim.duration));
+        let lease = Lease::new(run, claim.owner, held.fence, lease_end(now, claim.duration))
+            .with_cancel_requested(held.cancel_requested);
+        done(Ok(lease))
+    }
+
+    fn renew_lease(
+        &self,
+        lease: &Lease,
+        duration: Duration,
+    ) -> BoxFuture<'_, Result<Lease, StorageError>> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.flows.get_mut(&lease.run) else {
+            return done(Err(StorageError::NotFound(lease.run)));
+        };
+        if stored.detail.ownership.fence != lease.fence {
+            return done(Err(lost(stored, lease.fence)));
+        }
+        let held = &mut stored.detail.ownership;
+        let expires = lease_end(now_unix(), duration);
+        held.owner = Some(lease.owner.clone());
+        held.expires_at = Some(expires);
+        let renewed = Lease::new(lease.run, lease.owner.clone(), lease.fence, expires)
+            .with_cancel_requested(held.cancel_requested);
+        done(Ok(renewed))
+    }
+
+    fn release_flow(&self, lease: &Lease) -> BoxFuture<'_, Result<(), StorageError>> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.flows.get_mut(&lease.run) else {
+            return done(Err(StorageError::NotFound(lease.run)));
+        };
+        if stored.detail.ownership.fence != lease.fence {
+            return done(Err(lost(stored, lease.fence)));
+        }
+        stored.detail.ownership.owner = None;
+        stored.detail.ownership.expires_at = None;
+        done(Ok(()))
+    }
+
+    fn save_run(
+        &self,
+        run: FlowId,
+        fence: u64,
+        flow: Option<FlowDetail>,
         atoms: Vec<AtomDetail>,
     ) -> BoxFuture<'_, Result<(), StorageError>> {
         let mut inner = self.lock();
-        let result = match inner.flows.get_mut(&flow) {
-            Some((_, stored)) => {
-                for a in atoms {
-                    stored.insert(a.name.clone(), a);
-                }
+        let Some(stored) = inner.flows.get_mut(&run) else {
+            return done(Err(StorageError::NotFound(run)));
+        };
+        if stored.detail.ownership.fence != fence {
+            return done(Err(lost(stored, fence)));
+        }
+        if let Some(mut flow) = flow {
+            flow.id = run;
+            flow.ownership = stored.detail.ownership.clone();
+            stored.detail = flow;
+        }
+        for a in atoms {
+            stored.atoms.insert(a.name.clone(), a);
+        }
+        done(Ok(()))
+    }
+
+    fn request_cancel(&self, run: FlowId) -> BoxFuture<'_, Result<(), StorageError>> {
+        let mut inner = self.lock();
+        let result = match inner.flows.get_mut(&run) {
+            Some(stored) => {
+                stored.detail.ownership.cancel_requested = true;
                 Ok(())
             }
-            None => Err(StorageError::NotFound(flow)),
+            None => Err(StorageError::NotFound(run)),
         };
-        ready(result).boxed()
+        done(result)
     }
 
     fn load_flow(
         &self,
-        flow: FlowId,
+        run: FlowId,
     ) -> BoxFuture<'_, Result<(FlowDetail, Vec<AtomDetail>), StorageError>> {
         let result = self
             .lock()
             .flows
-            .get(&flow)
-            .map(|(f, atoms)| (f.clone(), atoms.values().cloned().collect()))
-            .ok_or(StorageError::NotFound(flow));
-        ready(result).boxed()
+            .get(&run)
+            .map(|r| (r.detail.clone(), r.atoms.values().cloned().collect()))
+            .ok_or(StorageError::NotFound(run));
+        done(result)
     }
 
-    fn list_flows(&self) -> BoxFuture<'_, Result<Vec<FlowDetail>, StorageError>> {
-        let flows = self.lock().flows.values().map(|(f, _)| f.clone()).collect();
-        ready(Ok(flows)).boxed()
+    fn list_flows(&self, query: FlowQuery) -> BoxFuture<'_, Result<Vec<FlowDetail>, StorageError>> {
+        let inner = self.lock();
+        let mut flows: Vec<FlowDetail> = inner
+            .flows
+            .values()
+            .map(|r| &r.detail)
+            .filter(|f| query.matches(f))
+            .cloned()
+            .collect();
+        flows.sort_by(|a, b| {
+            b.created_at
+                .total_cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let flows = flows
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit.unwrap_or(usize::MAX))
+            .collect();
+        done(Ok(flows))
+    }
+
+    fn prune_flows(&self, before: f64) -> BoxFuture<'_, Result<u64, StorageError>> {
+        let mut inner = self.lock();
+        let count = inner.flows.len();
+        inner.flows.retain(|_, r| {
+            let ended = matches!(
+                r.detail.state,
+                FlowState::Success | FlowState::Reverted | FlowState::Failure
+            );
+            !(ended && r.detail.updated_at < before)
+        });
+        done(Ok((count - inner.flows.len()) as u64))
+    }
+
+    fn save_definition(&self, definition: Definition) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.lock()
+            .definitions
+            .entry(definition.id.clone())
+            .or_insert(definition);
+        done(Ok(()))
+    }
+
+    fn load_definition(&self, id: &str) -> BoxFuture<'_, Result<Option<Definition>, StorageError>> {
+        done(Ok(self.lock().definitions.get(id).cloned()))
     }
 }

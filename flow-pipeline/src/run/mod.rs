@@ -15,7 +15,7 @@ use crate::error::Problems;
 use crate::model::{ParamType, Pipeline};
 use crate::params::Params;
 use settings::Settings;
-use task::{RUN_KEY, Shared, StepTask};
+use task::{DEFINITION, RUN_KEY, Shared, StepTask};
 
 /// A run of a pipeline, ready to start: its flow, its inputs (the parameters'
 /// values and the run's key), and where its logs go.
@@ -37,7 +37,8 @@ impl PipelineRun {
         &self.flow
     }
 
-    /// The run's inputs: each parameter's value, typed, and the run's key.
+    /// The run's inputs: each parameter's value, typed, the run's key and
+    /// the definition's hash.
     pub fn inputs(&self) -> &Store {
         &self.inputs
     }
@@ -78,6 +79,7 @@ impl Pipeline {
         let mut inputs = self.store(params)?;
         let key = flow_core::FlowId::new().to_string();
         inputs.insert(RUN_KEY, key.clone());
+        inputs.insert(DEFINITION, self.hash.clone());
         Ok(PipelineRun {
             flow: self.flow(settings),
             inputs,
@@ -91,11 +93,13 @@ impl Pipeline {
     ///
     /// Each step is an atom named after it; a step with `retry` is an atom in
     /// a flow of the same name, under a retry controller named
-    /// `<step>:retry`. The flow's inputs are the parameters and the run's
-    /// key, `pipeline:run`.
+    /// `<step>:retry`. The flow's inputs are the parameters, the run's key
+    /// (`pipeline:run`) and the definition's hash (`pipeline:definition`).
     pub fn flow(&self, settings: &Settings) -> Flow {
         let settings = Arc::new(settings.clone());
-        let mut flow = Flow::graph(self.name.clone()).input::<String>(RUN_KEY);
+        let mut flow = Flow::graph(self.name.clone())
+            .input::<String>(RUN_KEY)
+            .input::<String>(DEFINITION);
         for p in &self.params {
             flow = match p.ty {
                 ParamType::Int => flow.input::<i64>(p.name.clone()),

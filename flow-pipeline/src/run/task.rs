@@ -18,6 +18,10 @@ use crate::template::Template;
 /// The input that names a run's directory of logs (a run's key).
 pub(crate) const RUN_KEY: &str = "pipeline:run";
 
+/// The input that names the definition a run runs (its hash): journaled with
+/// the run's other inputs, it ties the run to its definition in the store.
+pub(crate) const DEFINITION: &str = "pipeline:definition";
+
 /// The type of a value a step reads.
 #[derive(Clone, Copy, Debug)]
 enum Kind {

@@ -1,0 +1,514 @@
+//! The engine's side of the journal: what it writes after each step, and
+//! the claim it holds on its run (a lease it renews, a fencing number every
+//! write carries, given back when the run stops).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+
+use crate::engine::control::Control;
+use crate::engine::machine::Machine;
+use crate::storage::{
+    AtomDetail, Backend, Claim, FlowDetail, FlowId, Lease, LogBook, LogbookId, Ownership,
+    StorageError, now_unix,
+};
+use crate::symbol::Store;
+use crate::task::Outputs;
+
+/// How an engine holds its run: who it is, and for how long a claim lasts.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnerConfig {
+    pub(crate) owner: String,
+    pub(crate) lease: Duration,
+    pub(crate) renew_every: Duration,
+}
+
+/// The default length of a lease.
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// This process's default owner id: `host:pid:xxxxxxxx`.
+pub(crate) fn default_owner() -> String {
+    let host = gethostname::gethostname();
+    let host = host.to_string_lossy();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &tag[..8])
+}
+
+/// A held lease, shared with the task that renews it.
+#[derive(Debug)]
+pub(crate) struct LeaseCell {
+    state: Mutex<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    /// When the lease ends by this process's clock, unless renewed: the
+    /// start of the last successful claim or renewal, plus its length.
+    deadline: Instant,
+    /// Why the run is no longer ours, once it is not.
+    lost: Option<Lost>,
+}
+
+#[derive(Clone, Debug)]
+enum Lost {
+    /// The store refused a renewal or a write: someone claimed the run since.
+    Claimed {
+        current: u64,
+        holder: Option<String>,
+    },
+    /// No renewal got through before the lease ran out.
+    Expired,
+}
+
+impl LeaseCell {
+    fn new(lease: Lease, deadline: Instant) -> Arc<Self> {
+        Arc::new(LeaseCell {
+            state: Mutex::new(Held {
+                lease,
+                deadline,
+                lost: None,
+            }),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Held) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn lease(&self) -> Lease {
+        self.with(|h| h.lease.clone())
+    }
+
+    /// Notes what a renewal or write said about ownership.
+    fn note(&self, e: &StorageError) {
+        if let StorageError::OwnershipLost {
+            current, holder, ..
+        } = e
+        {
+            self.with(|h| {
+                h.lost = Some(Lost::Claimed {
+                    current: *current,
+                    holder: holder.clone(),
+                });
+            });
+        }
+    }
+
+    /// The error of a run that is no longer ours, if it is not.
+    fn check(&self) -> Result<(), StorageError> {
+        self.with(|h| {
+            if h.lost.is_none() && Instant::now() >= h.deadline {
+                h.lost = Some(Lost::Expired);
+            }
+            match &h.lost {
+                None => Ok(()),
+                Some(Lost::Claimed { current, holder }) => Err(StorageError::OwnershipLost {
+                    run: h.lease.run,
+                    fence: h.lease.fence,
+                    current: *current,
+                    holder: holder.clone(),
+                }),
+                // Whoever claims the run next raises its fencing number; until
+                // a renewal gets through, this engine must act as if it had.
+                Some(Lost::Expired) => Err(StorageError::OwnershipLost {
+                    run: h.lease.run,
+                    fence: h.lease.fence,
+                    current: h.lease.fence,
+                    holder: None,
+                }),
+            }
+        })
+    }
+
+    fn renewed(&self, lease: Lease, started: Instant, length: Duration) {
+        self.with(|h| {
+            h.lease = lease;
+            h.deadline = started + length;
+        });
+    }
+}
+
+/// Renews `cell`'s lease every `every` until it is lost or the task is
+/// aborted; passes on a request to cancel the run that it learns from the
+/// store.
+async fn renew(
+    backend: Arc<dyn Backend>,
+    cell: Arc<LeaseCell>,
+    control: Arc<Control>,
+    length: Duration,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let lease = cell.lease();
+        let started = Instant::now();
+        match backend.renew_lease(&lease, length).await {
+            Ok(renewed) => {
+                let cancel = renewed.cancel_requested;
+                cell.renewed(renewed, started, length);
+                if cancel {
+                    control.cancel();
+                }
+            }
+            Err(e) if e.is_ownership() => {
+                cell.note(&e);
+                control.wake.notify_one();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(target: "flow", run = %lease.run, "renewing the lease failed: {e}");
+                if cell.check().is_err() {
+                    control.wake.notify_one();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A claim held by an engine: the lease and the task renewing it.
+struct Holding {
+    cell: Arc<LeaseCell>,
+    renewer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+    }
+}
+
+pub(crate) struct Journal {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) logbook: Option<LogbookId>,
+    /// Whether the run is in the store.
+    pub(crate) started: bool,
+    pub(crate) versions: Vec<u64>,
+    pub(crate) progress: Arc<[AtomicU32]>,
+    definition: Option<serde_json::Value>,
+    pub(crate) ownership: OwnerConfig,
+    holding: Option<Holding>,
+    /// When the run was created (seconds since the Unix epoch).
+    pub(crate) created_at: f64,
+}
+
+impl Journal {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        logbook: Option<LogbookId>,
+        atoms: usize,
+        progress: Arc<[AtomicU32]>,
+        ownership: OwnerConfig,
+    ) -> Self {
+        Journal {
+            backend,
+            logbook,
+            started: false,
+            versions: vec![0; atoms],
+            progress,
+            definition: None,
+            ownership,
+            holding: None,
+            created_at: now_unix(),
+        }
+    }
+
+    fn claim(&self) -> Claim {
+        Claim::new(self.ownership.owner.clone(), self.ownership.lease)
+    }
+
+    /// The lease held, if any.
+    pub(crate) fn lease(&self) -> Option<Lease> {
+        self.holding.as_ref().map(|h| h.cell.lease())
+    }
+
+    /// Holds `lease`, granted at `started`, and renews it in the background
+    /// while a tokio runtime is there (else at each write, when due).
+    fn hold(&mut self, lease: Lease, started: Instant, control: &Arc<Control>) {
+        let cancel = lease.cancel_requested;
+        let cell = LeaseCell::new(lease, started + self.ownership.lease);
+        let renewer = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            rt.spawn(renew(
+                self.backend.clone(),
+                cell.clone(),
+                control.clone(),
+                self.ownership.lease,
+                self.ownership.renew_every,
+            ))
+            .abort_handle()
+        });
+        self.holding = Some(Holding { cell, renewer });
+        if cancel {
+            control.cancel();
+        }
+    }
+
+    /// Claims stored run `run` for this engine.
+    pub(crate) async fn claim_stored(
+        &mut self,
+        run: FlowId,
+        control: &Arc<Control>,
+    ) -> Result<(), StorageError> {
+        let started = Instant::now();
+        let lease = self.backend.claim_flow(run, self.claim()).await?;
+        self.hold(lease, started, control);
+        Ok(())
+    }
+
+    /// Whether this engine holds its run (or the run is not stored yet).
+    pub(crate) fn needs_claim(&self) -> bool {
+        self.started && self.holding.is_none()
+    }
+
+    /// Gives the run back, if held: anyone may claim it at once.
+    pub(crate) async fn release(&mut self) {
+        if let Some(holding) = self.holding.take() {
+            let lease = holding.cell.lease();
+            drop(holding);
+            if let Err(e) = self.backend.release_flow(&lease).await {
+                tracing::debug!(target: "flow", run = %lease.run, "giving the run back: {e}");
+            }
+        }
+    }
+
+    /// Gives the run back without waiting (the engine is going away): the
+    /// release is asked for at once and its future polled once (see
+    /// [`Backend::release_flow`]).
+    pub(crate) fn release_now(&mut self) {
+        if let Some(holding) = self.holding.take() {
+            let lease = holding.cell.lease();
+            drop(holding);
+            let _ = self.backend.release_flow(&lease).now_or_never();
+        }
+    }
+
+    /// The error of a run this engine no longer holds, if it does not. A
+    /// lease past its end, or due for renewal where nothing renews it in the
+    /// background, is renewed first: the store says whether someone else
+    /// took the run meanwhile.
+    async fn check_held(&mut self) -> Result<(), StorageError> {
+        let Some(holding) = &self.holding else {
+            return Ok(());
+        };
+        let cell = holding.cell.clone();
+        let background = holding.renewer.is_some();
+        let (length, every) = (self.ownership.lease, self.ownership.renew_every);
+        let renew_now = cell.with(|h| {
+            let now = Instant::now();
+            h.lost.is_none()
+                && (now >= h.deadline || (!background && now + length >= h.deadline + every))
+        });
+        if renew_now {
+            let lease = cell.lease();
+            let started = Instant::now();
+            match self.backend.renew_lease(&lease, length).await {
+                Ok(renewed) => cell.renewed(renewed, started, length),
+                Err(e) => cell.note(&e),
+            }
+        }
+        cell.check()
+    }
+
+    /// The flow's atoms, as stored with the run: `[["name", "TASK"], ..]`.
+    fn definition(&mut self, m: &Machine) -> serde_json::Value {
+        self.definition
+            .get_or_insert_with(|| {
+                let g = &m.g;
+                serde_json::Value::Array(
+                    g.nodes[..g.atoms]
+                        .iter()
+                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind().as_str()]))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
+    fn encode(m: &Machine, i: u32, outputs: &Outputs) -> Result<serde_json::Value, StorageError> {
+        let node = &m.g.nodes[i as usize];
+        let mut list = Vec::with_capacity(outputs.len());
+        for (k, v) in outputs.values().iter().enumerate() {
+            list.push(v.encode().map_err(|source| StorageError::Encode {
+                atom: node.name.to_string(),
+                symbol: node.output_name(k).to_string(),
+                source,
+            })?);
+        }
+        Ok(serde_json::Value::Array(list))
+    }
+
+    /// An atom's metadata: a controller's history
+    /// (`{"history": [{"value": .., "failures": {..}}]}`), and the controller
+    /// whose retry is reverting the atom (`{"owner": name}`).
+    fn meta(m: &Machine, i: u32) -> Result<serde_json::Value, StorageError> {
+        let mut meta = serde_json::Map::new();
+        let owner = m.slots[i as usize].owner;
+        if owner != crate::compile::NONE {
+            meta.insert(
+                "owner".into(),
+                serde_json::Value::String(m.g.nodes[owner as usize].name.to_string()),
+            );
+        }
+        if let Some(history) = Self::history(m, i)? {
+            meta.insert("history".into(), history);
+        }
+        Ok(if meta.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Object(meta)
+        })
+    }
+
+    fn history(m: &Machine, i: u32) -> Result<Option<serde_json::Value>, StorageError> {
+        let Some(history) = m.histories.get(&i) else {
+            return Ok(None);
+        };
+        let mut attempts = Vec::with_capacity(history.len());
+        for attempt in history.attempts() {
+            let value = match &attempt.value {
+                Some(v) => v.encode().map_err(|source| StorageError::Encode {
+                    atom: m.g.nodes[i as usize].name.to_string(),
+                    symbol: "retry value".into(),
+                    source,
+                })?,
+                None => serde_json::Value::Null,
+            };
+            let failures = serde_json::to_value(&attempt.failures).unwrap_or_default();
+            attempts.push(serde_json::json!({ "value": value, "failures": failures }));
+        }
+        Ok(Some(serde_json::Value::Array(attempts)))
+    }
+
+    fn detail(&mut self, m: &Machine, i: u32) -> Result<AtomDetail, StorageError> {
+        let iu = i as usize;
+        self.versions[iu] += 1;
+        let result = m.outputs[iu]
+            .as_ref()
+            .map(|o| Self::encode(m, i, o))
+            .transpose()?;
+        let revert_result = match m.revert_results.get(iu) {
+            Some(v) => Some(v.encode().map_err(|source| StorageError::Encode {
+                atom: m.g.nodes[iu].name.to_string(),
+                symbol: "revert result".into(),
+                source,
+            })?),
+            None => None,
+        };
+        let revert_failure = m
+            .revert_failures
+            .iter()
+            .rev()
+            .find(|(a, _)| *a == i)
+            .map(|(_, f)| f.clone());
+        Ok(AtomDetail {
+            name: m.g.nodes[iu].name.to_string(),
+            kind: m.g.nodes[iu].kind(),
+            state: m.slots[iu].state,
+            intention: m.slots[iu].intention,
+            result,
+            failure: m.failure.get(iu).cloned(),
+            revert_result,
+            revert_failure,
+            progress: self
+                .progress
+                .get(iu)
+                .map_or(0.0, |p| f32::from_bits(p.load(Ordering::Relaxed))),
+            attempts: m.slots[iu].attempts,
+            version: self.versions[iu],
+            meta: Self::meta(m, i)?,
+        })
+    }
+
+    fn flow_detail(
+        &mut self,
+        m: &Machine,
+        run_id: FlowId,
+        store: &Store,
+    ) -> Result<FlowDetail, StorageError> {
+        let mut inputs = serde_json::Map::new();
+        for (k, v) in store.iter() {
+            let json = v.encode().map_err(|source| StorageError::Encode {
+                atom: "<inputs>".into(),
+                symbol: k.to_string(),
+                source,
+            })?;
+            inputs.insert(k.to_string(), json);
+        }
+        let definition = self.definition(m);
+        Ok(FlowDetail {
+            id: run_id,
+            logbook: self.logbook.unwrap_or_default(),
+            name: m.g.name.to_string(),
+            state: m.flow_state,
+            meta: serde_json::json!({
+                "inputs": inputs,
+                "atoms": definition,
+                "all_atoms": true,
+                "revert_all": m.revert_all,
+                "cancelled": m.cancelled,
+            }),
+            created_at: self.created_at,
+            updated_at: now_unix(),
+            ownership: Ownership::default(),
+        })
+    }
+
+    /// Writes what changed since the last write; the first write creates
+    /// the run, every atom with it, and claims it.
+    pub(crate) async fn flush(
+        &mut self,
+        m: &mut Machine,
+        run_id: FlowId,
+        store: &Store,
+    ) -> Result<(), StorageError> {
+        let (atoms, flow_changed) = m.take_dirty();
+        if !self.started {
+            let id = self.logbook.unwrap_or_default();
+            self.logbook = Some(id);
+            let now = now_unix();
+            self.backend
+                .save_logbook(LogBook {
+                    id,
+                    name: m.g.name.to_string(),
+                    created_at: now,
+                    updated_at: now,
+                    meta: serde_json::Value::Null,
+                })
+                .await?;
+            let detail = self.flow_detail(m, run_id, store)?;
+            let all = (0..m.g.atoms as u32)
+                .filter(|&i| !m.g.nodes[i as usize].is_barrier())
+                .map(|i| self.detail(m, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let started = Instant::now();
+            let lease = self.backend.create_flow(detail, all, self.claim()).await?;
+            self.started = true;
+            self.hold(lease, started, &m.control);
+            return Ok(());
+        }
+        self.check_held().await?;
+        let flow = if flow_changed {
+            Some(self.flow_detail(m, run_id, store)?)
+        } else {
+            None
+        };
+        let details = atoms
+            .into_iter()
+            .map(|i| self.detail(m, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        if flow.is_none() && details.is_empty() {
+            return Ok(());
+        }
+        let fence = self.lease().map_or(0, |l| l.fence);
+        let written = self.backend.save_run(run_id, fence, flow, details).await;
+        if let (Err(e), Some(h)) = (&written, &self.holding) {
+            h.cell.note(e);
+        }
+        written
+    }
+}
