@@ -43,6 +43,12 @@
 
 pub use flow_core::*;
 
+/// Pipelines: flows written as YAML files, made of shell steps (the
+/// `pipeline` feature).
+#[cfg(feature = "pipeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
+pub use flow_pipeline as pipeline;
+
 #[doc = include_str!("docs/task.md")]
 pub use flow_macros::task;
 
