@@ -229,16 +229,18 @@ async fn the_logging_listener_writes_every_state_change_through_tracing() {
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 6, "{text}");
+    // Inside the run's span, which names the run and the flow.
+    let span = format!("run{{run={} flow=\"logged\"}}: ", engine.run_id());
     let expected = [
-        (0, " INFO flow: flow RUNNING"),
-        (1, " INFO flow: fail.t RUNNING"),
-        (2, " WARN flow: fail.t FAILURE(Failure: Woot!)"),
-        (4, " INFO flow: fail.t REVERTED(())"),
-        (5, " INFO flow: flow REVERTED"),
+        (0, " INFO ", "flow: flow RUNNING"),
+        (1, " INFO ", "flow: fail.t RUNNING"),
+        (2, " WARN ", "flow: fail.t FAILURE(Failure: Woot!)"),
+        (4, " INFO ", "flow: fail.t REVERTED(())"),
+        (5, " INFO ", "flow: flow REVERTED"),
     ];
-    for (line, prefix) in expected {
+    for (line, level, rest) in expected {
         assert!(
-            lines[line].starts_with(prefix),
+            lines[line].starts_with(&format!("{level}{span}{rest}")),
             "line {line}: {}",
             lines[line]
         );
