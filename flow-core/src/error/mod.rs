@@ -115,6 +115,20 @@ pub enum BuildError {
         /// The second atom's path in the tree.
         second: String,
     },
+    /// Flows nest deeper than [`Flow::MAX_DEPTH`](crate::Flow::MAX_DEPTH).
+    #[error(
+        "flow `{flow}` is nested {depth} flows deep, deeper than the limit of {limit}: flatten \
+         the tree, for example by adding the items of a nested linear flow to the linear flow \
+         holding it"
+    )]
+    TooDeep {
+        /// The deepest flow (the first in declaration order among the deepest).
+        flow: String,
+        /// How deep it is nested: 1 for the root flow, 2 for a flow in it.
+        depth: usize,
+        /// The limit, [`Flow::MAX_DEPTH`](crate::Flow::MAX_DEPTH).
+        limit: usize,
+    },
     /// A graph link names something that is not an item of that graph.
     #[error(
         "graph flow `{flow}` links `{from}` -> `{to}`, but `{unknown}` is not an item of that \
