@@ -11,7 +11,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use crate::decider::Decider;
@@ -312,7 +312,7 @@ impl Export {
 /// The entry and exit atoms of a subtree.
 type Ends = SmallVec<[u32; 2]>;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum NodeRef {
     Atom(u32),
     Flow(u32),
@@ -377,6 +377,9 @@ struct Arena<'a> {
     /// For each atom, where its names start in `read_hashes` (atoms outside
     /// graph flows record none).
     read_at: Vec<u32>,
+    /// The flows that hold a nested flow, for [`Arena::sibling_duplicates`]
+    /// (possibly repeated).
+    nesting: Vec<u32>,
 }
 
 impl<'a> Arena<'a> {
@@ -438,6 +441,9 @@ impl<'a> Arena<'a> {
                 Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, parent, inner, in_graph)),
                 Item::Flow(_) if open.len() >= Flow::MAX_DEPTH => return false,
                 Item::Flow(sub) => {
+                    if self.nesting.last() != Some(&parent) {
+                        self.nesting.push(parent);
+                    }
                     let sub = self.open_flow(sub, Some(parent), inner, in_graph);
                     let id = sub.id;
                     open.push(sub);
@@ -523,6 +529,63 @@ impl<'a> Arena<'a> {
         }
         parts.reverse();
         parts.join("/")
+    }
+
+    /// The path of flow `f` in the tree, ending with `/`.
+    fn path_of_flow(&self, f: u32) -> String {
+        let mut parts = Vec::new();
+        let mut f = Some(f);
+        while let Some(id) = f {
+            parts.push(&*self.flows[id as usize].flow.name);
+            f = self.flows[id as usize].parent;
+        }
+        parts.reverse();
+        parts.join("/") + "/"
+    }
+
+    /// The items of a flow named like a sibling sub-flow (atom names are
+    /// checked across the whole tree by [`duplicate_names`]): each later
+    /// one paired with the first holder of the name, as `DuplicateName`
+    /// errors.
+    fn sibling_duplicates(&self) -> Vec<BuildError> {
+        let mut nesting = self.nesting.clone();
+        nesting.sort_unstable();
+        nesting.dedup();
+        let mut errors = Vec::new();
+        for f in nesting {
+            let info = &self.flows[f as usize];
+            let subs: FxHashSet<&str> = (info.items.iter())
+                .filter(|r| matches!(r, NodeRef::Flow(_)))
+                .map(|&r| self.item_name(r))
+                .collect();
+            // The first holder of each sub-flow's name, in item order, the
+            // retry controller first.
+            let mut first: FxHashMap<&str, NodeRef> = FxHashMap::default();
+            let controller = info.retry.map(NodeRef::Atom);
+            for item in controller.into_iter().chain(info.items.iter().copied()) {
+                let name = self.item_name(item);
+                if !subs.contains(name) {
+                    continue;
+                }
+                let earlier = *first.entry(name).or_insert(item);
+                if earlier == item {
+                    continue;
+                }
+                let path = |r: NodeRef| match r {
+                    NodeRef::Atom(a) => self.path_of_atom(a),
+                    NodeRef::Flow(f) => self.path_of_flow(f),
+                };
+                if let (NodeRef::Atom(_), NodeRef::Atom(_)) = (earlier, item) {
+                    continue; // reported with the tree's atoms
+                }
+                errors.push(BuildError::DuplicateName {
+                    name: name.to_string(),
+                    first: path(earlier),
+                    second: path(item),
+                });
+            }
+        }
+        errors
     }
 
     fn ancestors_of_atom(&self, a: u32) -> Vec<u32> {
@@ -2522,6 +2585,7 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
         name_keys: Vec::new(),
         read_hashes: Vec::new(),
         read_at: Vec::new(),
+        nesting: Vec::new(),
     };
     if !arena.add_tree(root) {
         let (flow, depth) = crate::tree::deepest(root);
@@ -2545,6 +2609,7 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
                 second: arena.path_of_atom(second),
             }),
     );
+    errors.extend(arena.sibling_duplicates());
 
     // Declared inputs, from any flow of the tree.
     let mut declared: Vec<SymbolSpec> = Vec::new();
