@@ -1015,6 +1015,9 @@ pub(crate) struct Gate {
     pub(crate) region: (u32, u32),
     /// The atoms of the graph flow holding it.
     pub(crate) graph: (u32, u32),
+    /// The atoms of each flow nested in that graph flow (as its item), in
+    /// order: the graph's own atoms are the others.
+    pub(crate) nested: Arc<[(u32, u32)]>,
 }
 
 impl<'a> Compiler<'a> {
@@ -1844,6 +1847,14 @@ impl<'a> Compiler<'a> {
             }
         };
         gated.sort_by_key(|(target, _, _)| *target);
+        let nested: Arc<[(u32, u32)]> = if gated.is_empty() {
+            Arc::new([])
+        } else {
+            (info.items.iter())
+                .filter(|r| matches!(r, NodeRef::Flow(_)))
+                .map(|&r| self.arena.item_range(r))
+                .collect()
+        };
         for group in gated.chunk_by(|x, y| x.0 == y.0) {
             let target = group[0].0;
             let gate = Gate {
@@ -1853,6 +1864,7 @@ impl<'a> Compiler<'a> {
                     .collect(),
                 region: self.arena.item_range(info.items[target]),
                 graph: info.range,
+                nested: nested.clone(),
             };
             let k = self.gates.len() as u32;
             self.gates.push(gate);
