@@ -1094,9 +1094,9 @@ impl<'a> Compiler<'a> {
                             return Found::Export(Export::Many(atoms.into_boxed_slice()));
                         };
                         // Explicit links order the providers: see `link_order`.
-                        let several = two.is_some();
+                        let single = two.is_none().then_some(one.item);
                         let nearest =
-                            self.nearest(linked, items, candidates, head, name, current, several);
+                            self.nearest(linked, items, candidates, head, name, current, single);
                         match nearest {
                             Nearest::After(_) => after = after.or(Some(k)),
                             nearest => return self.pick(items, inferred, name, current, nearest),
@@ -1116,8 +1116,8 @@ impl<'a> Compiler<'a> {
 
     /// Which provider of `name` item `current` of a graph reads, as the
     /// graph's explicit links order them (see `Links::nearest`); the
-    /// providers are chained from candidate `head`, `several` when more than
-    /// one is another item than the reader.
+    /// providers are chained from candidate `head`, `single` when only one
+    /// is another item than the reader.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn nearest(
@@ -1128,25 +1128,24 @@ impl<'a> Compiler<'a> {
         head: u32,
         name: &str,
         current: u32,
-        several: bool,
+        single: Option<u32>,
     ) -> Nearest {
-        let one = || {
-            (chain(candidates, head).map(|c| c.item))
-                .filter(|&i| i != current)
-                .collect::<Vec<u32>>()
-        };
-        if several {
+        let Some(provider) = single else {
             let arena = self.arena;
-            linked
-                .order
-                .nearest(current, |i| arena.exports(items[i as usize], name), one)
+            return linked.order.nearest(
+                current,
+                |i| arena.exports(items[i as usize], name),
+                || {
+                    (chain(candidates, head).map(|c| c.item))
+                        .filter(|&i| i != current)
+                        .collect()
+                },
+            );
+        };
+        if linked.order.after(current, provider) {
+            Nearest::After(Box::new(Nearest::One(provider)))
         } else {
-            let provider = one()[0];
-            if linked.order.after(current, provider) {
-                Nearest::After(Box::new(Nearest::One(provider)))
-            } else {
-                Nearest::One(provider)
-            }
+            Nearest::One(provider)
         }
     }
 
@@ -1170,9 +1169,10 @@ impl<'a> Compiler<'a> {
         };
         let current = *current as u32;
         let head = find_head(heads, candidates, name);
-        let others = chain(candidates, head).filter(|c| c.item != current);
-        let several = others.count() > 1;
-        let nearest = self.nearest(linked, items, candidates, head, name, current, several);
+        let mut others = chain(candidates, head).filter(|c| c.item != current);
+        let one = others.next().map(|c| c.item);
+        let single = if others.next().is_some() { None } else { one };
+        let nearest = self.nearest(linked, items, candidates, head, name, current, single);
         self.pick(items, inferred, name, current, nearest)
     }
 
