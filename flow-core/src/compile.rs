@@ -11,13 +11,14 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use crate::decider::Decider;
 use crate::engine::state::AtomKind;
 use crate::error::{BuildError, BuildErrors, Method, Missing};
 use crate::flow::{Atom, Flow, Item, Link, Pattern};
+use crate::link_order::{Linked, Nearest};
 use crate::retry::Retry;
 use crate::symbol::{Name, SymbolSpec, TypeInfo, Value};
 use crate::task::{InputKind, InputSpec, Runner, Signature};
@@ -311,7 +312,7 @@ impl Export {
 /// The entry and exit atoms of a subtree.
 type Ends = SmallVec<[u32; 2]>;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum NodeRef {
     Atom(u32),
     Flow(u32),
@@ -335,6 +336,19 @@ struct AtomInfo<'a> {
     parent: u32,
     /// Where the published output names start in `Arena::outputs`.
     first_output: u32,
+}
+
+/// A flow being numbered by [`Arena::add_tree`].
+struct Open<'a> {
+    id: u32,
+    flow: &'a Flow,
+    /// The next of its items to number.
+    next: usize,
+    /// The nearest retry controller of its items.
+    inner: u32,
+    in_graph: bool,
+    /// How many inputs the atoms numbered before it read.
+    inputs_before: u32,
 }
 
 /// No retry controller.
@@ -363,6 +377,9 @@ struct Arena<'a> {
     /// For each atom, where its names start in `read_hashes` (atoms outside
     /// graph flows record none).
     read_at: Vec<u32>,
+    /// The flows that hold a nested flow, for [`Arena::sibling_duplicates`]
+    /// (possibly repeated).
+    nesting: Vec<u32>,
 }
 
 impl<'a> Arena<'a> {
@@ -404,15 +421,50 @@ impl<'a> Arena<'a> {
         aid
     }
 
-    /// Numbers `flow` and everything in it; `in_graph` when a graph flow
-    /// holds it, at any depth.
-    fn add_flow(
+    /// Numbers the flows and atoms of the tree of `root`, in declaration
+    /// order, one flow after the other (no call per level: a deep tree
+    /// cannot exhaust the stack). `false`, with the tree partly numbered,
+    /// when flows nest deeper than [`Flow::MAX_DEPTH`].
+    fn add_tree(&mut self, root: &'a Flow) -> bool {
+        let mut open = vec![self.open_flow(root, None, NONE, false)];
+        while let Some(top) = open.last_mut() {
+            let Some(item) = top.flow.items.get(top.next) else {
+                let done = open.pop().expect("the flow just looked at");
+                let info = &mut self.flows[done.id as usize];
+                info.range.1 = self.atoms.len() as u32;
+                info.inputs = self.inputs - done.inputs_before;
+                continue;
+            };
+            top.next += 1;
+            let (parent, inner, in_graph) = (top.id, top.inner, top.in_graph);
+            let r = match item {
+                Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, parent, inner, in_graph)),
+                Item::Flow(_) if open.len() >= Flow::MAX_DEPTH => return false,
+                Item::Flow(sub) => {
+                    if self.nesting.last() != Some(&parent) {
+                        self.nesting.push(parent);
+                    }
+                    let sub = self.open_flow(sub, Some(parent), inner, in_graph);
+                    let id = sub.id;
+                    open.push(sub);
+                    NodeRef::Flow(id)
+                }
+            };
+            self.flows[parent as usize].items.push(r);
+        }
+        true
+    }
+
+    /// Numbers `flow` and its retry controller, of flow `parent`; its items
+    /// are numbered next, by [`Arena::add_tree`]. `in_graph` when a graph
+    /// flow holds it, at any depth.
+    fn open_flow(
         &mut self,
         flow: &'a Flow,
         parent: Option<u32>,
         enclosing: u32,
         in_graph: bool,
-    ) -> u32 {
+    ) -> Open<'a> {
         let id = self.flows.len() as u32;
         self.flows.push(FlowInfo {
             flow,
@@ -442,16 +494,14 @@ impl<'a> Arena<'a> {
             self.flows[id as usize].retry = Some(r);
             inner = r;
         }
-        for item in &flow.items {
-            let r = match item {
-                Item::Atom(atom) => NodeRef::Atom(self.add_atom(atom, id, inner, in_graph)),
-                Item::Flow(sub) => NodeRef::Flow(self.add_flow(sub, Some(id), inner, in_graph)),
-            };
-            self.flows[id as usize].items.push(r);
+        Open {
+            id,
+            flow,
+            next: 0,
+            inner,
+            in_graph,
+            inputs_before,
         }
-        self.flows[id as usize].range.1 = self.atoms.len() as u32;
-        self.flows[id as usize].inputs = self.inputs - inputs_before;
-        id
     }
 
     /// The atoms of an item, in declaration order.
@@ -479,6 +529,63 @@ impl<'a> Arena<'a> {
         }
         parts.reverse();
         parts.join("/")
+    }
+
+    /// The path of flow `f` in the tree, ending with `/`.
+    fn path_of_flow(&self, f: u32) -> String {
+        let mut parts = Vec::new();
+        let mut f = Some(f);
+        while let Some(id) = f {
+            parts.push(&*self.flows[id as usize].flow.name);
+            f = self.flows[id as usize].parent;
+        }
+        parts.reverse();
+        parts.join("/") + "/"
+    }
+
+    /// The items of a flow named like a sibling sub-flow (atom names are
+    /// checked across the whole tree by [`duplicate_names`]): each later
+    /// one paired with the first holder of the name, as `DuplicateName`
+    /// errors.
+    fn sibling_duplicates(&self) -> Vec<BuildError> {
+        let mut nesting = self.nesting.clone();
+        nesting.sort_unstable();
+        nesting.dedup();
+        let mut errors = Vec::new();
+        for f in nesting {
+            let info = &self.flows[f as usize];
+            let subs: FxHashSet<&str> = (info.items.iter())
+                .filter(|r| matches!(r, NodeRef::Flow(_)))
+                .map(|&r| self.item_name(r))
+                .collect();
+            // The first holder of each sub-flow's name, in item order, the
+            // retry controller first.
+            let mut first: FxHashMap<&str, NodeRef> = FxHashMap::default();
+            let controller = info.retry.map(NodeRef::Atom);
+            for item in controller.into_iter().chain(info.items.iter().copied()) {
+                let name = self.item_name(item);
+                if !subs.contains(name) {
+                    continue;
+                }
+                let earlier = *first.entry(name).or_insert(item);
+                if earlier == item {
+                    continue;
+                }
+                let path = |r: NodeRef| match r {
+                    NodeRef::Atom(a) => self.path_of_atom(a),
+                    NodeRef::Flow(f) => self.path_of_flow(f),
+                };
+                if let (NodeRef::Atom(_), NodeRef::Atom(_)) = (earlier, item) {
+                    continue; // reported with the tree's atoms
+                }
+                errors.push(BuildError::DuplicateName {
+                    name: name.to_string(),
+                    first: path(earlier),
+                    second: path(item),
+                });
+            }
+        }
+        errors
     }
 
     fn ancestors_of_atom(&self, a: u32) -> Vec<u32> {
@@ -546,7 +653,17 @@ impl<'a> Arena<'a> {
         }
     }
 
-    /// What `item` exports under `name`, if anything.
+    /// Whether `item` exports `name`.
+    fn exports(&self, item: NodeRef, name: &str) -> bool {
+        match item {
+            NodeRef::Atom(a) => self.outputs(a).contains(&name),
+            NodeRef::Flow(sub) => self.flows[sub as usize].exports.contains_key(name),
+        }
+    }
+
+    /// What `item` exports under `name`, if anything. (Inlined into the
+    /// look-ups, whose commonest case is an atom just before the reader.)
+    #[inline(always)]
     fn export_of(&self, item: NodeRef, name: &str) -> Option<Export> {
         match item {
             NodeRef::Atom(a) => {
@@ -618,6 +735,10 @@ enum Frame<'a> {
         current: usize,
         /// Item `a` before item `b`, from the names `b` reads.
         inferred: Vec<(u32, u32)>,
+        /// The graph's items.
+        items: &'a [NodeRef],
+        /// The explicit links, when there are some.
+        linked: Option<Box<Linked>>,
     },
 }
 
@@ -870,6 +991,22 @@ struct Compiler<'a> {
     read: u32,
 }
 
+/// A flow being walked by [`Compiler::walk`].
+struct Walk<'a> {
+    f: u32,
+    items: &'a [NodeRef],
+    pattern: Pattern,
+    /// The next of its items to visit.
+    next: usize,
+    /// Linear and unordered flows: the entry and exit atoms so far.
+    entries: Ends,
+    exits: Ends,
+    /// Graph flows: each item's entry and exit atoms, unless `only_atoms`.
+    ends: Vec<(Ends, Ends)>,
+    /// A graph flow whose items are all atoms.
+    only_atoms: bool,
+}
+
 /// The deciders in front of a graph item.
 pub(crate) struct Gate {
     /// The source atom of each decider link, with its decider.
@@ -878,13 +1015,19 @@ pub(crate) struct Gate {
     pub(crate) region: (u32, u32),
     /// The atoms of the graph flow holding it.
     pub(crate) graph: (u32, u32),
+    /// The atoms of each flow nested in that graph flow (as its item), in
+    /// order: the graph's own atoms are the others.
+    pub(crate) nested: Arc<[(u32, u32)]>,
 }
 
 impl<'a> Compiler<'a> {
     /// Looks up `name`, read `read` of atom `a` (counted as
     /// [`for_each_read`] does), in the frames around the atom.
     fn lookup(&self, stack: &mut [Frame<'a>], name: &str, a: u32, read: u32) -> Found {
-        for frame in stack.iter_mut().rev() {
+        // The innermost graph frame whose providers are all linked after
+        // the reader: read only if nothing further out provides the name.
+        let mut after: Option<usize> = None;
+        for (k, frame) in stack.iter_mut().enumerate().rev() {
             match frame {
                 Frame::Linear {
                     items,
@@ -916,6 +1059,8 @@ impl<'a> Compiler<'a> {
                     found,
                     current,
                     inferred,
+                    items,
+                    linked,
                 } => {
                     let slot = a
                         .checked_sub(*first)
@@ -932,19 +1077,29 @@ impl<'a> Compiler<'a> {
                     if head != NONE {
                         let current = *current as u32;
                         let mut others = chain(candidates, head).filter(|c| c.item != current);
-                        if let Some(one) = others.next() {
-                            if let Some(two) = others.next() {
-                                let mut atoms = one.export.atoms();
-                                atoms.extend(two.export.atoms());
-                                for c in others {
-                                    atoms.extend(c.export.atoms());
-                                }
-                                atoms.sort_unstable();
-                                atoms.dedup();
-                                return Found::Export(Export::Many(atoms.into_boxed_slice()));
+                        let Some(one) = others.next() else { continue };
+                        let two = others.next();
+                        let Some(linked) = linked else {
+                            let Some(two) = two else {
+                                inferred.push((one.item, current));
+                                return Found::Export(one.export.clone());
+                            };
+                            let mut atoms = one.export.atoms();
+                            atoms.extend(two.export.atoms());
+                            for c in others {
+                                atoms.extend(c.export.atoms());
                             }
-                            inferred.push((one.item, current));
-                            return Found::Export(one.export.clone());
+                            atoms.sort_unstable();
+                            atoms.dedup();
+                            return Found::Export(Export::Many(atoms.into_boxed_slice()));
+                        };
+                        // Explicit links order the providers: see `link_order`.
+                        let single = two.is_none().then_some(one.item);
+                        let nearest =
+                            self.nearest(linked, items, candidates, head, name, current, single);
+                        match nearest {
+                            Nearest::After(_) => after = after.or(Some(k)),
+                            nearest => return self.pick(items, inferred, name, current, nearest),
                         }
                     }
                 }
@@ -952,7 +1107,103 @@ impl<'a> Compiler<'a> {
         }
         match self.store.get(name) {
             Some(&(i, ty)) => Found::Store(i, ty),
-            None => Found::Nothing,
+            None => match after {
+                Some(k) => self.read_after(&mut stack[k], name),
+                None => Found::Nothing,
+            },
+        }
+    }
+
+    /// Which provider of `name` item `current` of a graph reads, as the
+    /// graph's explicit links order them (see `Links::nearest`); the
+    /// providers are chained from candidate `head`, `single` when only one
+    /// is another item than the reader.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn nearest(
+        &self,
+        linked: &mut Linked,
+        items: &[NodeRef],
+        candidates: &[Candidate<'a>],
+        head: u32,
+        name: &str,
+        current: u32,
+        single: Option<u32>,
+    ) -> Nearest {
+        let Some(provider) = single else {
+            let arena = self.arena;
+            return linked.order.nearest(
+                current,
+                |i| arena.exports(items[i as usize], name),
+                || {
+                    (chain(candidates, head).map(|c| c.item))
+                        .filter(|&i| i != current)
+                        .collect()
+                },
+            );
+        };
+        if linked.order.after(current, provider) {
+            Nearest::After(Box::new(Nearest::One(provider)))
+        } else {
+            Nearest::One(provider)
+        }
+    }
+
+    /// What the current item of graph `frame` reads under `name` when every
+    /// provider there is linked after it and nothing further out provides
+    /// the name: the provider that [`Compiler::nearest`] finds after all, so
+    /// that the build reports the cycle.
+    #[cold]
+    fn read_after(&self, frame: &mut Frame<'a>, name: &str) -> Found {
+        let Frame::Graph {
+            candidates,
+            heads,
+            current,
+            inferred,
+            items,
+            linked: Some(linked),
+            ..
+        } = frame
+        else {
+            return Found::Nothing;
+        };
+        let current = *current as u32;
+        let head = find_head(heads, candidates, name);
+        let mut others = chain(candidates, head).filter(|c| c.item != current);
+        let one = others.next().map(|c| c.item);
+        let single = if others.next().is_some() { None } else { one };
+        let nearest = self.nearest(linked, items, candidates, head, name, current, single);
+        self.pick(items, inferred, name, current, nearest)
+    }
+
+    /// What item `current` of a graph reads under `name`, of the graph's
+    /// `items`, as [`Links::nearest`](crate::link_order::Links::nearest) chose it: the export of the provider,
+    /// then its predecessor, or the ambiguity between several.
+    #[inline(never)]
+    fn pick(
+        &self,
+        items: &[NodeRef],
+        inferred: &mut Vec<(u32, u32)>,
+        name: &str,
+        current: u32,
+        nearest: Nearest,
+    ) -> Found {
+        let export = |i: u32| self.arena.export_of(items[i as usize], name);
+        match nearest {
+            Nearest::One(p) => {
+                inferred.push((p, current));
+                export(p).map_or(Found::Nothing, Found::Export)
+            }
+            Nearest::Several(providers) => {
+                let mut atoms: Vec<u32> = (providers.iter())
+                    .filter_map(|&p| export(p))
+                    .flat_map(|e| e.atoms())
+                    .collect();
+                atoms.sort_unstable();
+                atoms.dedup();
+                Found::Export(Export::Many(atoms.into_boxed_slice()))
+            }
+            Nearest::After(nearest) => self.pick(items, inferred, name, current, *nearest),
         }
     }
 
@@ -1195,34 +1446,167 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Pass 2: resolves inputs and orders atoms. Returns the entry and exit atoms.
-    fn visit(&mut self, stack: &mut Vec<Frame<'a>>, r: NodeRef) -> (Ends, Ends) {
-        let f = match r {
-            NodeRef::Atom(a) => {
+    /// Pass 2: resolves inputs and orders atoms, the flows of the tree one
+    /// after the other (a deep tree takes no stack frame per level). Returns
+    /// the entry and exit atoms of the root.
+    fn walk(&mut self, stack: &mut Vec<Frame<'a>>) -> (Ends, Ends) {
+        let mut walks = vec![self.enter(stack, 0)];
+        loop {
+            let walk = walks.last_mut().expect("the root is walked until the end");
+            // The atoms in a row, as most items are, without leaving the flow.
+            while let Some(&NodeRef::Atom(a)) = walk.items.get(walk.next) {
+                if walk.pattern == Pattern::Graph
+                    && let Some(Frame::Graph { current, .. }) = stack.last_mut()
+                {
+                    *current = walk.next;
+                }
+                walk.next += 1;
                 self.visit_atom(stack, a);
-                return (smallvec::smallvec![a], smallvec::smallvec![a]);
+                self.absorb_atom(stack, walk, a);
             }
-            NodeRef::Flow(f) => f,
-        };
+            let Some(&NodeRef::Flow(sub)) = walk.items.get(walk.next) else {
+                let done = walks.pop().expect("the walk just looked at");
+                let ends = self.leave(stack, done);
+                match walks.last_mut() {
+                    Some(parent) => self.absorb(stack, parent, ends),
+                    None => return ends,
+                }
+                continue;
+            };
+            if walk.pattern == Pattern::Graph
+                && let Some(Frame::Graph { current, .. }) = stack.last_mut()
+            {
+                *current = walk.next;
+            }
+            walk.next += 1;
+            let sub = self.enter(stack, sub);
+            walks.push(sub);
+        }
+    }
+
+    /// Starts walking flow `f`: its retry controller, then the frame its
+    /// items are looked up in.
+    fn enter(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> Walk<'a> {
         let info = &self.arena.flows[f as usize];
-        let Some(r) = info.retry else {
-            return self.visit_body(stack, f);
-        };
-        // The controller runs first; its outputs are visible to the body.
-        self.visit_atom(stack, r);
-        let mut visible = FxHashMap::default();
-        self.arena
-            .for_each_export(NodeRef::Atom(r), |name, export| {
-                visible.insert(name, export.clone());
+        if let Some(r) = info.retry {
+            // The controller runs first; its outputs are visible to the body.
+            self.visit_atom(stack, r);
+            let mut visible = FxHashMap::default();
+            self.arena
+                .for_each_export(NodeRef::Atom(r), |name, export| {
+                    visible.insert(name, export.clone());
+                });
+            stack.push(Frame::Linear {
+                items: &[],
+                done: 0,
+                visible,
+                indexed: 0,
             });
-        stack.push(Frame::Linear {
-            items: &[],
-            done: 0,
-            visible,
-            indexed: 0,
-        });
-        let (entries, exits) = self.visit_body(stack, f);
-        stack.pop();
+        }
+        // A graph of atoms only (the common case) needs no record of its
+        // items' entry and exit atoms: each item is its own.
+        let mut only_atoms = false;
+        // Room for one entry and one exit per item of an unordered flow,
+        // what an atom has: the lists grow once, not as they fill; and for
+        // the entry and exit atoms of each item of a graph that needs them.
+        let (mut room, mut ends) = (0, 0);
+        match info.flow.pattern {
+            Pattern::Linear => stack.push(Frame::Linear {
+                items: &info.items,
+                done: 0,
+                visible: FxHashMap::default(),
+                indexed: 0,
+            }),
+            Pattern::Unordered => {
+                stack.push(Frame::Unordered);
+                room = info.items.len();
+            }
+            Pattern::Graph => {
+                stack.push(self.graph_frame(f));
+                only_atoms = info.items.iter().all(|r| matches!(r, NodeRef::Atom(_)));
+                ends = if only_atoms { 0 } else { info.items.len() };
+            }
+        }
+        Walk {
+            f,
+            items: &info.items,
+            pattern: info.flow.pattern,
+            next: 0,
+            entries: Ends::with_capacity(room),
+            exits: Ends::with_capacity(room),
+            ends: Vec::with_capacity(ends),
+            only_atoms,
+        }
+    }
+
+    /// Takes in atom `a`, the item of `walk` just visited: [`Compiler::absorb`]
+    /// for an atom, its own entry and exit.
+    fn absorb_atom(&mut self, stack: &mut [Frame<'a>], walk: &mut Walk<'a>, a: u32) {
+        match walk.pattern {
+            Pattern::Linear => {
+                if walk.exits.is_empty() {
+                    walk.entries.push(a);
+                } else {
+                    self.connect(&walk.exits, &[a]);
+                    walk.exits.clear();
+                }
+                walk.exits.push(a);
+                if let Some(Frame::Linear { done, .. }) = stack.last_mut() {
+                    *done += 1;
+                }
+            }
+            Pattern::Unordered => {
+                walk.entries.push(a);
+                walk.exits.push(a);
+            }
+            Pattern::Graph if walk.only_atoms => {}
+            Pattern::Graph => walk
+                .ends
+                .push((smallvec::smallvec![a], smallvec::smallvec![a])),
+        }
+    }
+
+    /// Takes in the entry and exit atoms of the item of `walk` just visited,
+    /// arranged by the pattern of its flow.
+    fn absorb(&mut self, stack: &mut [Frame<'a>], walk: &mut Walk<'a>, (en, ex): (Ends, Ends)) {
+        match walk.pattern {
+            Pattern::Linear => {
+                if !en.is_empty() {
+                    if walk.exits.is_empty() {
+                        walk.entries = en;
+                    } else {
+                        self.connect(&walk.exits, &en);
+                    }
+                    walk.exits = ex;
+                }
+                if let Some(Frame::Linear { done, .. }) = stack.last_mut() {
+                    *done += 1;
+                }
+            }
+            Pattern::Unordered => {
+                walk.entries.extend_from_slice(&en);
+                walk.exits.extend_from_slice(&ex);
+            }
+            Pattern::Graph if walk.only_atoms => {}
+            Pattern::Graph => walk.ends.push((en, ex)),
+        }
+    }
+
+    /// Ends walking a flow whose items were all visited: its frames are
+    /// dropped, and its entry and exit atoms returned.
+    fn leave(&mut self, stack: &mut Vec<Frame<'a>>, walk: Walk<'a>) -> (Ends, Ends) {
+        let info = &self.arena.flows[walk.f as usize];
+        let (entries, exits) = match walk.pattern {
+            Pattern::Linear | Pattern::Unordered => {
+                stack.pop();
+                (walk.entries, walk.exits)
+            }
+            Pattern::Graph => self.finish_graph(stack, walk.f, walk.ends, walk.only_atoms),
+        };
+        let Some(r) = info.retry else {
+            return (entries, exits);
+        };
+        stack.pop(); // the controller's
         if entries.is_empty() {
             self.errors.push(BuildError::EmptyRetry {
                 retry: self.atom_name(r),
@@ -1232,60 +1616,6 @@ impl<'a> Compiler<'a> {
         }
         self.connect(&[r], &entries);
         (smallvec::smallvec![r], exits)
-    }
-
-    /// The items of flow `f`, arranged by its pattern.
-    fn visit_body(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
-        let info = &self.arena.flows[f as usize];
-        match info.flow.pattern {
-            Pattern::Linear => {
-                stack.push(Frame::Linear {
-                    items: &info.items,
-                    done: 0,
-                    visible: FxHashMap::default(),
-                    indexed: 0,
-                });
-                let mut entries = Ends::new();
-                let mut exits = Ends::new();
-                for &item in &info.items {
-                    let (en, ex) = self.visit(stack, item);
-                    if !en.is_empty() {
-                        if exits.is_empty() {
-                            entries = en;
-                        } else {
-                            self.connect(&exits, &en);
-                        }
-                        exits = ex;
-                    }
-                    if let Some(Frame::Linear { done, .. }) = stack.last_mut() {
-                        *done += 1;
-                    }
-                }
-                stack.pop();
-                (entries, exits)
-            }
-            Pattern::Unordered => {
-                stack.push(Frame::Unordered);
-                // Room for one entry and one exit per item, what an atom has:
-                // the lists grow once, not as they fill.
-                let mut entries = Ends::with_capacity(info.items.len());
-                let mut exits = Ends::with_capacity(info.items.len());
-                for &item in &info.items {
-                    if let NodeRef::Atom(a) = item {
-                        self.visit_atom(stack, a);
-                        entries.push(a);
-                        exits.push(a);
-                        continue;
-                    }
-                    let (en, ex) = self.visit(stack, item);
-                    entries.extend_from_slice(&en);
-                    exits.extend_from_slice(&ex);
-                }
-                stack.pop();
-                (entries, exits)
-            }
-            Pattern::Graph => self.visit_graph(stack, f),
-        }
     }
 
     /// The frame of graph flow `f`: its items' exports, chained by name, and
@@ -1434,46 +1764,44 @@ impl<'a> Compiler<'a> {
             found,
             current: 0,
             inferred: Vec::with_capacity(info.inputs as usize),
+            items: &info.items,
+            linked: Linked::resolve(
+                info.items.iter().map(|&r| self.arena.item_name(r)),
+                &info.flow.links,
+            ),
         }
     }
 
-    fn visit_graph(&mut self, stack: &mut Vec<Frame<'a>>, f: u32) -> (Ends, Ends) {
+    /// Orders the items of graph flow `f`, all visited, their entry and exit
+    /// atoms in `ends` (none kept when `only_atoms`), and drops its frame.
+    fn finish_graph(
+        &mut self,
+        stack: &mut Vec<Frame<'a>>,
+        f: u32,
+        ends: Vec<(Ends, Ends)>,
+        only_atoms: bool,
+    ) -> (Ends, Ends) {
         let info = &self.arena.flows[f as usize];
-        stack.push(self.graph_frame(f));
-        // A graph of atoms only (the common case) needs no record of its
-        // items' entry and exit atoms: each item is its own.
-        let only_atoms = info.items.iter().all(|r| matches!(r, NodeRef::Atom(_)));
-        let mut ends = Vec::with_capacity(if only_atoms { 0 } else { info.items.len() });
-        for (i, &item) in info.items.iter().enumerate() {
-            if let Some(Frame::Graph { current, .. }) = stack.last_mut() {
-                *current = i;
-            }
-            let item_ends = self.visit(stack, item);
-            if !only_atoms {
-                ends.push(item_ends);
-            }
-        }
-        let Some(Frame::Graph { mut inferred, .. }) = stack.pop() else {
-            unreachable!("the graph frame is the one pushed above")
+        let Some(Frame::Graph {
+            mut inferred,
+            linked,
+            ..
+        }) = stack.pop()
+        else {
+            unreachable!("the graph frame is the one pushed by `enter`")
         };
-        // Explicit links, by item name.
-        let by_name: FxHashMap<&str, usize> = if info.flow.links.is_empty() {
-            FxHashMap::default()
-        } else {
-            info.items
-                .iter()
-                .enumerate()
-                .map(|(i, &r)| (self.arena.item_name(r), i))
-                .collect()
-        };
+        // Explicit links, resolved by `Linked::resolve`.
+        let ends_of_links = linked.map(|l| l.ends).unwrap_or_default();
         let mut gated: Vec<(usize, u32, Decider)> = Vec::new();
-        for Link { from, to, decider } in &info.flow.links {
-            match (by_name.get(&**from), by_name.get(&**to)) {
-                (Some(&a), Some(&b)) => {
-                    inferred.push((a as u32, b as u32));
+        for (Link { from, to, decider }, resolved) in info.flow.links.iter().zip(ends_of_links) {
+            match resolved {
+                Ok((a, b)) => {
+                    inferred.push((a, b));
                     if let Some(decider) = decider {
-                        match info.items[a] {
-                            NodeRef::Atom(source) => gated.push((b, source, decider.clone())),
+                        match info.items[a as usize] {
+                            NodeRef::Atom(source) => {
+                                gated.push((b as usize, source, decider.clone()))
+                            }
                             NodeRef::Flow(_) => self.errors.push(BuildError::DeciderFromFlow {
                                 flow: info.flow.name.to_string(),
                                 from: from.to_string(),
@@ -1482,11 +1810,11 @@ impl<'a> Compiler<'a> {
                         }
                     }
                 }
-                (a, _) => self.errors.push(BuildError::UnknownLink {
+                Err(source_unknown) => self.errors.push(BuildError::UnknownLink {
                     flow: info.flow.name.to_string(),
                     from: from.to_string(),
                     to: to.to_string(),
-                    unknown: if a.is_none() {
+                    unknown: if source_unknown {
                         from.to_string()
                     } else {
                         to.to_string()
@@ -1519,6 +1847,14 @@ impl<'a> Compiler<'a> {
             }
         };
         gated.sort_by_key(|(target, _, _)| *target);
+        let nested: Arc<[(u32, u32)]> = if gated.is_empty() {
+            Arc::new([])
+        } else {
+            (info.items.iter())
+                .filter(|r| matches!(r, NodeRef::Flow(_)))
+                .map(|&r| self.arena.item_range(r))
+                .collect()
+        };
         for group in gated.chunk_by(|x, y| x.0 == y.0) {
             let target = group[0].0;
             let gate = Gate {
@@ -1528,6 +1864,7 @@ impl<'a> Compiler<'a> {
                     .collect(),
                 region: self.arena.item_range(info.items[target]),
                 graph: info.range,
+                nested: nested.clone(),
             };
             let k = self.gates.len() as u32;
             self.gates.push(gate);
@@ -1728,16 +2065,28 @@ fn walk_back(n: usize, edges: &[(u32, u32)], indeg: &[u32]) -> Option<Vec<u32>> 
 }
 
 /// Takes a flow apart, handing its atoms over in declaration order (the order
-/// of [`Arena::add_flow`]), each retry controller's atom with its controller.
-fn take_atoms(flow: Flow, f: &mut impl FnMut(Atom, Option<Retry>)) {
-    if let Some(controller) = flow.retry {
-        let (atom, retry) = *controller;
+/// of [`Arena::add_tree`]), each retry controller's atom with its controller;
+/// nested flows one after the other, not one inside the other.
+fn take_atoms(mut flow: Flow, f: &mut impl FnMut(Atom, Option<Retry>)) {
+    fn controller(flow: &mut Flow) -> Option<(Atom, Retry)> {
+        flow.retry.take().map(|controller| *controller)
+    }
+    if let Some((atom, retry)) = controller(&mut flow) {
         f(atom, Some(retry));
     }
-    for item in flow.items {
-        match item {
-            Item::Atom(atom) => f(atom, None),
-            Item::Flow(sub) => take_atoms(*sub, f),
+    let mut open = vec![std::mem::take(&mut flow.items).into_iter()];
+    while let Some(items) = open.last_mut() {
+        match items.next() {
+            Some(Item::Atom(atom)) => f(atom, None),
+            Some(Item::Flow(mut sub)) => {
+                if let Some((atom, retry)) = controller(&mut sub) {
+                    f(atom, Some(retry));
+                }
+                open.push(std::mem::take(&mut sub.items).into_iter());
+            }
+            None => {
+                open.pop();
+            }
         }
     }
 }
@@ -2248,8 +2597,17 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
         name_keys: Vec::new(),
         read_hashes: Vec::new(),
         read_at: Vec::new(),
+        nesting: Vec::new(),
     };
-    arena.add_flow(root, None, NONE, false);
+    if !arena.add_tree(root) {
+        let (flow, depth) = crate::tree::deepest(root);
+        let error = BuildError::TooDeep {
+            flow: flow.to_string(),
+            depth,
+            limit: Flow::MAX_DEPTH,
+        };
+        return Err(BuildErrors::new(root.name.to_string(), vec![error]));
+    }
     let mut errors = Vec::new();
 
     let name_of = |i: u32| &*arena.atoms[i as usize].atom.name;
@@ -2263,6 +2621,7 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
                 second: arena.path_of_atom(second),
             }),
     );
+    errors.extend(arena.sibling_duplicates());
 
     // Declared inputs, from any flow of the tree.
     let mut declared: Vec<SymbolSpec> = Vec::new();
@@ -2300,7 +2659,7 @@ fn plan_any(root: &Flow) -> Result<Plan, BuildErrors> {
         read: 0,
     };
     let mut stack = Vec::new();
-    compiler.visit(&mut stack, NodeRef::Flow(0));
+    compiler.walk(&mut stack);
     if !compiler.errors.is_empty() {
         return Err(BuildErrors::new(root.name.to_string(), compiler.errors));
     }
@@ -2360,6 +2719,7 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
     let (pred_off, pred, roots) = csr(total, edges.iter().map(|&(a, b)| (b, a)));
     drop(edges);
     let root_name = Arc::from(&*root.name);
+    let mut root = root;
     let plain = flat
         && renamed.is_empty()
         && scopes.is_empty()
@@ -2404,7 +2764,7 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
         // The commonest flow, with nothing but priorities and time limits
         // to set apart: each item becomes its node in place, as below, with
         // no look-up in the lists the others need.
-        root.items
+        std::mem::take(&mut root.items)
             .into_iter()
             .zip(&starts)
             .filter_map(|(item, &sources)| match item {
@@ -2436,7 +2796,7 @@ fn assemble(root: Flow, plan: Plan) -> CompiledFlow {
         // Each item becomes its node in place: `Node` is no larger than
         // `Item`, so the items' allocation is reused rather than a second
         // one of the same size written while the first is still alive.
-        root.items
+        std::mem::take(&mut root.items)
             .into_iter()
             .enumerate()
             .filter_map(|(a, item)| match item {

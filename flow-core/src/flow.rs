@@ -8,10 +8,15 @@
 //!   visible to every later item;
 //! - **unordered**: items may run at once and never see each other's outputs;
 //! - **graph**: an item that requires a symbol another item provides runs after
-//!   it (the link is inferred); explicit links add more order.
+//!   it (the link is inferred); explicit links add more order. When several
+//!   items provide the symbol, the explicit links choose: the nearest
+//!   provider linked before the reader wins, a provider linked after it is
+//!   not read, and providers with no order between them are ambiguous.
 //!
 //! [`Flow::build`] validates the whole tree (see [`BuildError`](crate::BuildError))
-//! and compiles it once into a [`CompiledFlow`](crate::CompiledFlow).
+//! and compiles it once into a [`CompiledFlow`](crate::CompiledFlow). Flows
+//! nest at most [`Flow::MAX_DEPTH`] (1,000) deep; nothing that walks a tree,
+//! from building it to dropping it, takes a stack frame per level.
 //!
 //! ```
 //! use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
@@ -287,7 +292,9 @@ pub struct Link {
 ///
 /// Build one with [`Flow::linear`], [`Flow::unordered`] or [`Flow::graph`], add
 /// items, declare the inputs the run will be given, then [`Flow::build`] it.
-#[derive(Clone, Debug)]
+///
+/// Flows nest at most [`Flow::MAX_DEPTH`] deep. Dropping, cloning and
+/// printing a flow work at any depth (they keep no stack frame per level).
 pub struct Flow {
     pub(crate) name: Name,
     pub(crate) pattern: Pattern,
@@ -314,6 +321,34 @@ impl Task for ControllerTask {
 }
 
 impl Flow {
+    /// How deep flows may nest: the root flow is at depth 1, a flow added to
+    /// it at depth 2, and so on. [`Flow::build`] refuses a deeper tree with
+    /// [`BuildError::TooDeep`](crate::BuildError::TooDeep), before it
+    /// compiles anything.
+    ///
+    /// No walk of a tree keeps a stack frame per level (building, running,
+    /// resuming, dropping, cloning and printing a flow are safe at any depth,
+    /// on any thread's stack); the limit bounds the work and memory a
+    /// compilation spends per level (what each flow shows its siblings, the
+    /// scopes a name is looked up in), which grow with depth times size.
+    /// Real flows nest a few levels; OpenStack TaskFlow, whose compiler
+    /// recurses, stops at a few hundred.
+    ///
+    /// ```
+    /// use flow_core::{Atom, BuildError, Flow, FnTask, Outputs, Signature};
+    /// let task = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+    /// let mut flow = Flow::linear("level-1001").add(Atom::new("deepest", task()));
+    /// for level in (1..=Flow::MAX_DEPTH).rev() {
+    ///     flow = Flow::linear(format!("level-{level}")).add(flow);
+    /// }
+    /// let err = flow.build().unwrap_err();
+    /// assert_eq!(
+    ///     err.errors(),
+    ///     [BuildError::TooDeep { flow: "level-1001".into(), depth: 1001, limit: 1000 }]
+    /// );
+    /// ```
+    pub const MAX_DEPTH: usize = 1_000;
+
     fn with_pattern(name: impl Into<Name>, pattern: Pattern) -> Self {
         Flow {
             name: name.into(),

@@ -49,11 +49,13 @@ mod exact;
 mod export;
 mod failure;
 mod flow;
+mod link_order;
 pub mod notify;
 pub mod retry;
 pub mod storage;
 mod symbol;
 mod task;
+mod tree;
 
 pub use checked::TypedFlow;
 pub use compile::CompiledFlow;

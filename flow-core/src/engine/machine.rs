@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use crate::compile::{Graph, NONE, Source};
+use crate::compile::{Gate, Graph, NONE, Source};
 use crate::decider::{Depth, Results};
 use crate::engine::control::Control;
 use crate::engine::exec;
@@ -1332,58 +1332,52 @@ impl Machine {
         let Some(depth) = widest else {
             return Ok(false);
         };
-        self.ignore(gate.region, gate.graph, depth)?;
+        self.ignore(gate, depth)?;
         Ok(true)
     }
 
-    /// Ignores the atoms `region.0..region.1` and, by `depth`, what follows them.
-    fn ignore(
-        &mut self,
-        region: (u32, u32),
-        graph: (u32, u32),
-        depth: Depth,
-    ) -> Result<(), TransitionError> {
+    /// Ignores the atoms the deciders of `gate` guard and, by `depth`, what
+    /// follows them (see [`Depth`] for each rule): every successor for
+    /// `All`; for `Flow` the atoms of the gate's graph flow reached through
+    /// its own atoms only, for `Neighbors` its own atoms one step away (a
+    /// nested flow is another flow: its atoms are not the graph's own, and
+    /// neither are those after the graph); nothing more for `Atom`. The
+    /// engine's internal joins are passed through, never ignored.
+    fn ignore(&mut self, gate: &Gate, depth: Depth) -> Result<(), TransitionError> {
         let g = self.g.clone();
-        let n = self.slots.len();
-        let mut seen = vec![false; n];
+        let (region, graph) = (gate.region, gate.graph);
+        // An atom of the graph flow itself, not of a flow nested in it.
+        let own = |s: u32| {
+            let k = gate.nested.partition_point(|&(_, end)| end <= s);
+            graph.0 <= s && s < graph.1 && gate.nested.get(k).is_none_or(|&(start, _)| s < start)
+        };
+        let mut seen = vec![false; self.slots.len()];
         let mut list: Vec<u32> = (region.0..region.1).collect();
         for &i in &list {
             seen[i as usize] = true;
         }
-        // Walks successors; barriers are passed through, never ignored.
-        let mut frontier = list.clone();
-        let mut hops = 0;
-        while !frontier.is_empty() && depth != Depth::Atom {
-            let mut next = Vec::new();
-            for &i in &frontier {
-                for &s in g.succs(i) {
-                    if seen[s as usize] {
-                        continue;
-                    }
-                    seen[s as usize] = true;
-                    if g.nodes[s as usize].is_barrier() {
-                        next.push(s);
-                        continue;
-                    }
-                    let inside = graph.0 <= s && s < graph.1;
-                    if depth == Depth::Flow && !inside {
-                        continue;
-                    }
-                    list.push(s);
-                    if depth != Depth::Neighbors {
-                        next.push(s);
-                    }
+        let mut queue: VecDeque<u32> = if depth == Depth::Atom {
+            VecDeque::new()
+        } else {
+            list.iter().copied().collect()
+        };
+        while let Some(i) = queue.pop_front() {
+            for &s in g.succs(i) {
+                if std::mem::replace(&mut seen[s as usize], true) {
+                    continue;
                 }
-            }
-            // Neighbors: one hop of atoms, however many barriers stand between.
-            if depth == Depth::Neighbors {
-                next.retain(|&s| g.nodes[s as usize].is_barrier());
-                hops += 1;
-                if hops > n {
-                    break;
+                if g.nodes[s as usize].is_barrier() {
+                    queue.push_back(s);
+                    continue;
                 }
+                match depth {
+                    Depth::All => queue.push_back(s),
+                    Depth::Flow if own(s) => queue.push_back(s),
+                    Depth::Neighbors if own(s) => {}
+                    _ => continue,
+                }
+                list.push(s);
             }
-            frontier = next;
         }
         list.sort_unstable();
         let mut ignored = Vec::with_capacity(list.len());

@@ -102,18 +102,30 @@ pub enum BuildError {
         /// The items on the cycle, in order.
         atoms: Vec<String>,
     },
-    /// Two atoms share a name.
-    #[error(
-        "two atoms are named `{name}`, at `{first}` and at `{second}`: names must be unique \
-         in a flow tree, rename one"
-    )]
+    /// Two atoms of the tree share a name, or two items of one flow do (two
+    /// sub-flows, or a sub-flow and an atom).
+    #[error("{}", duplicate_message(.name, .first, .second))]
     DuplicateName {
         /// The name.
         name: String,
-        /// The first atom's path in the tree.
+        /// The first item's path in the tree; a flow's ends with `/`.
         first: String,
-        /// The second atom's path in the tree.
+        /// The second item's path in the tree; a flow's ends with `/`.
         second: String,
+    },
+    /// Flows nest deeper than [`Flow::MAX_DEPTH`](crate::Flow::MAX_DEPTH).
+    #[error(
+        "flow `{flow}` is nested {depth} flows deep, deeper than the limit of {limit}: flatten \
+         the tree, for example by adding the items of a nested linear flow to the linear flow \
+         holding it"
+    )]
+    TooDeep {
+        /// The deepest flow (the first in declaration order among the deepest).
+        flow: String,
+        /// How deep it is nested: 1 for the root flow, 2 for a flow in it.
+        depth: usize,
+        /// The limit, [`Flow::MAX_DEPTH`](crate::Flow::MAX_DEPTH).
+        limit: usize,
     },
     /// A graph link names something that is not an item of that graph.
     #[error(
@@ -197,6 +209,23 @@ fn cycle_text(atoms: &[String]) -> String {
         s.push_str(&format!(" -> `{first}`"));
     }
     s
+}
+
+fn duplicate_message(name: &str, first: &str, second: &str) -> String {
+    let kind = |path: &str| if path.ends_with('/') { "flow" } else { "atom" };
+    let (who, rule) = match (kind(first), kind(second)) {
+        ("atom", "atom") => ("two atoms are", "names must be unique in a flow tree"),
+        ("flow", "flow") => ("two flows are", "the items of a flow need distinct names"),
+        ("atom", _) => (
+            "an atom and a flow are",
+            "the items of a flow need distinct names",
+        ),
+        _ => (
+            "a flow and an atom are",
+            "the items of a flow need distinct names",
+        ),
+    };
+    format!("{who} named `{name}`, at `{first}` and at `{second}`: {rule}, rename one")
 }
 
 fn missing_message(
