@@ -53,7 +53,7 @@ mod sqlite;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use backend::Backend;
-pub use checksum::{atom_checksum, flow_checksum, verify as verify_checksum};
+pub use checksum::{atom_checksum, definition_checksum, flow_checksum, verify as verify_checksum};
 pub(crate) use error::When;
 pub use error::{Operation, StorageError};
 pub use memory::MemoryBackend;
