@@ -114,7 +114,8 @@ fn reread(n: &Number) -> Option<Value> {
     }
     let back: Value = serde_json::from_str(&printed).ok()?;
     // Compared as written: the checksum is computed over the text.
-    (back.to_string() != written).then_some(back)
+    let again = back.to_string();
+    if again == written { None } else { Some(back) }
 }
 
 /// A JSON number as PostgreSQL's `numeric` prints it: no exponent, as many
