@@ -124,10 +124,12 @@ pub(crate) fn error(op: Operation, store: &Store, e: tokio_postgres::Error) -> S
             source: Box::new(e),
         };
     }
-    StorageError::Backend {
-        op,
-        source: Box::new(e),
-    }
+    // The server's own words (`db error` alone says nothing).
+    let source: Box<dyn std::error::Error + Send + Sync> = match e.as_db_error() {
+        Some(db) => Box::new(db.clone()),
+        None => Box::new(e),
+    };
+    StorageError::Backend { op, source }
 }
 
 /// Waits between tries: 10 ms, doubling, at most 1 s.

@@ -21,8 +21,9 @@ use serde_json::{Number, Value};
 /// A value PostgreSQL cannot store: a string with the character U+0000.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{what} holds the character U+0000, which PostgreSQL cannot store in text or JSONB: \
-     leave it out of the value, or encode it (base64, say)"
+    "{what} holds the character U+0000, or a number that would not read back, which \
+     PostgreSQL cannot store in text or JSONB: leave it out of the value, or encode it \
+     (base64, say)"
 )]
 pub struct Unstorable {
     /// Where the value was: `run 67e5…, atom `fetch`, result`, say.
@@ -59,6 +60,7 @@ pub(crate) fn jsonb_form<'v>(
 enum Change {
     None,
     Numbers,
+    /// A string with U+0000, or a number that would not read back.
     Nul,
 }
 
@@ -68,7 +70,11 @@ fn changed(v: &Value) -> Change {
     while let Some(v) = stack.pop() {
         match v {
             Value::String(s) if s.contains('\0') => return Change::Nul,
-            Value::Number(n) if reread(n).is_some() => numbers = true,
+            Value::Number(n) => match reread(n) {
+                Ok(None) => {}
+                Ok(Some(_)) => numbers = true,
+                Err(()) => return Change::Nul,
+            },
             Value::Array(items) => stack.extend(items),
             Value::Object(map) => {
                 for (k, item) in map {
@@ -90,7 +96,7 @@ fn changed(v: &Value) -> Change {
 
 fn rewrite(v: &Value) -> Value {
     match v {
-        Value::Number(n) => reread(n).unwrap_or_else(|| v.clone()),
+        Value::Number(n) => reread(n).ok().flatten().unwrap_or_else(|| v.clone()),
         Value::Array(items) => Value::Array(items.iter().map(rewrite).collect()),
         Value::Object(map) => {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), rewrite(v))).collect())
@@ -99,23 +105,24 @@ fn rewrite(v: &Value) -> Value {
     }
 }
 
-/// What a number reads back as, when that is not the number as written.
-fn reread(n: &Number) -> Option<Value> {
+/// What a number reads back as, when that is not the number as written;
+/// `Err` for one that would not read back at all.
+fn reread(n: &Number) -> Result<Option<Value>, ()> {
     if !n.is_f64() {
-        return None;
+        return Ok(None);
     }
     let written = n.to_string();
     if !written.contains('e') && !written.starts_with('-') {
-        return None;
+        return Ok(None);
     }
-    let printed = numeric_text(&written)?;
+    let printed = numeric_text(&written).ok_or(())?;
     if printed == written {
-        return None;
+        return Ok(None);
     }
-    let back: Value = serde_json::from_str(&printed).ok()?;
+    let back: Value = serde_json::from_str(&printed).map_err(|_| ())?;
     // Compared as written: the checksum is computed over the text.
     let again = back.to_string();
-    if again == written { None } else { Some(back) }
+    Ok(if again == written { None } else { Some(back) })
 }
 
 /// A JSON number as PostgreSQL's `numeric` prints it: no exponent, as many

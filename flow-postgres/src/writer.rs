@@ -14,8 +14,8 @@
 //!   open waits for it to end.
 //! - The server refused a statement for a passing reason (deadlock, too many
 //!   connections): the batch is tried again. For any other reason, a batch
-//!   of several writes is split and each write tried alone, so that one
-//!   write the server will not take fails alone.
+//!   of several writes is split in halves, each tried in turn, until the
+//!   write the server will not take is alone: it fails alone.
 //! - A server that stays out of reach for longer than
 //!   [`PostgresOptions::unavailable_after`](crate::PostgresOptions::unavailable_after)
 //!   fails the batch's writes with [`StorageError::Unavailable`].
@@ -203,11 +203,11 @@ fn commit<'a>(
                     }
                 }
                 Err(Tried::Refused(e)) if writes.len() > 1 => {
-                    tracing::debug!(target: "flow", "batch of {} writes refused ({e}): each alone", writes.len());
-                    let mut answers = Vec::with_capacity(writes.len());
-                    for k in 0..writes.len() {
-                        answers.extend(commit(shared, &ops[k..=k], &writes[k..=k]).await);
-                    }
+                    // In halves, in order, until the write refused is alone.
+                    tracing::debug!(target: "flow", "batch of {} writes refused ({e}): in halves", writes.len());
+                    let half = writes.len() / 2;
+                    let mut answers = commit(shared, &ops[..half], &writes[..half]).await;
+                    answers.extend(commit(shared, &ops[half..], &writes[half..]).await);
                     return answers;
                 }
                 Err(Tried::Refused(e)) => {
