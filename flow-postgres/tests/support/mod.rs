@@ -4,6 +4,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+pub mod runs;
+
 use std::time::Duration;
 
 use flow::postgres::{PostgresBackend, PostgresOptions};
