@@ -272,18 +272,25 @@ pub(crate) async fn attempt(
     let mut ids: Vec<Uuid> = batch.iter().filter_map(Write::run).map(uuid_of).collect();
     ids.sort_unstable();
     ids.dedup();
-    let lock = client
-        .prepare_cached(&sql.lock)
+    // Prepared once per connection, all in one round trip.
+    let texts: [&str; 10] = [
+        &sql.lock,
+        sql.clock,
+        &sql.create,
+        &sql.books,
+        &sql.records,
+        &sql.owners,
+        &sql.atoms,
+        &sql.definitions,
+        &sql.token,
+        &sql.forget_tokens,
+    ];
+    let statements = futures::future::try_join_all(texts.map(|t| client.prepare_cached(t)))
         .await
         .map_err(Tried::before)?;
-    let clock = client
-        .prepare_cached(sql.clock)
-        .await
-        .map_err(Tried::before)?;
-    let create = client
-        .prepare_cached(&sql.create)
-        .await
-        .map_err(Tried::before)?;
+    let [lock, clock, create, ..] = &statements[..] else {
+        unreachable!("ten statements were prepared")
+    };
     let new_runs = NewRuns::of(batch);
     let c: &Client = client;
 
@@ -292,13 +299,13 @@ pub(crate) async fn attempt(
     let first = async {
         futures::join!(
             c.batch_execute("BEGIN"),
-            c.query(&lock, &lock_params),
-            c.query_one(&clock, &[]),
+            c.query(lock, &lock_params),
+            c.query_one(clock, &[]),
             async {
                 if new_runs.ids.is_empty() {
                     Ok(Vec::new())
                 } else {
-                    c.query(&create, &new_runs.params()).await
+                    c.query(create, &new_runs.params()).await
                 }
             }
         )
@@ -342,17 +349,17 @@ pub(crate) async fn attempt(
     let atoms = Atoms::of(&plan);
     let definitions = Definitions::of(&plan);
     let mut prepared = Vec::new();
-    for (text, wanted) in [
-        (&sql.books, !books.ids.is_empty()),
-        (&sql.records, !records.ids.is_empty()),
-        (&sql.owners, !owners.ids.is_empty()),
-        (&sql.atoms, !atoms.runs.is_empty()),
-        (&sql.definitions, !definitions.ids.is_empty()),
-        (&sql.token, true),
-        (&sql.forget_tokens, forget_tokens),
-    ] {
+    for (stmt, wanted) in statements[3..].iter().zip([
+        !books.ids.is_empty(),
+        !records.ids.is_empty(),
+        !owners.ids.is_empty(),
+        !atoms.runs.is_empty(),
+        !definitions.ids.is_empty(),
+        true,
+        forget_tokens,
+    ]) {
         if wanted {
-            prepared.push(client.prepare_cached(text).await.map_err(Tried::before)?);
+            prepared.push(stmt);
         }
     }
     let mut params: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
@@ -378,7 +385,7 @@ pub(crate) async fn attempt(
     let statements: Vec<_> = prepared
         .iter()
         .zip(&params)
-        .map(|(stmt, p)| c.execute(stmt, p))
+        .map(|(stmt, p)| c.execute(*stmt, p))
         .collect();
     let second = async {
         futures::join!(

@@ -145,35 +145,14 @@ async fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
             };
             let chunk = &buf[..n];
             if has_commit(chunk) {
-                match s.mode.load(Ordering::SeqCst) {
-                    CUT_BEFORE_COMMIT => {
-                        if s.mode
-                            .compare_exchange(
-                                CUT_BEFORE_COMMIT,
-                                PASS,
-                                Ordering::SeqCst,
-                                Ordering::SeqCst,
-                            )
-                            .is_ok()
-                        {
-                            s.cuts.fetch_add(1, Ordering::SeqCst);
-                            return;
-                        }
-                    }
-                    CUT_AFTER_COMMIT => {
-                        if s.mode
-                            .compare_exchange(
-                                CUT_AFTER_COMMIT,
-                                PASS,
-                                Ordering::SeqCst,
-                                Ordering::SeqCst,
-                            )
-                            .is_ok()
-                        {
-                            d.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    _ => {}
+                // Armed once: the first COMMIT seen disarms the proxy.
+                let armed = s.mode.swap(PASS, Ordering::SeqCst);
+                if armed == CUT_BEFORE_COMMIT {
+                    s.cuts.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                if armed == CUT_AFTER_COMMIT {
+                    d.store(true, Ordering::SeqCst);
                 }
             }
             if server_write.write_all(chunk).await.is_err() {
