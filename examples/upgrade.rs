@@ -112,7 +112,9 @@ fn maybe_crash(step: &str) {
             } else {
                 ""
             };
-            say!("resume with: cargo run --example upgrade{features} -- --store {store} --resume {id}");
+            say!(
+                "resume with: cargo run --example upgrade{features} -- --store {store} --resume {id}"
+            );
         }
         std::process::exit(137);
     }

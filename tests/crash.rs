@@ -650,12 +650,13 @@ fn cases(forward: &Expected, backward: &Expected) -> Vec<Case> {
         });
     }
     // Killed at random instants, from the start of the run to a while after
-    // its end (while the child lingers, its end journaled); half of them
-    // kill the process resuming the run too.
+    // its end (while the child lingers, its end journaled: a child, a process
+    // of its own, runs slower than the reference); half of them kill the
+    // process resuming the run too.
     for k in 0..RANDOM {
         let fail_at_end = k % 3 == 2;
         let took = if fail_at_end { backward } else { forward }.took;
-        let span = took.as_micros() as usize * 13 / 10 + 1;
+        let span = (took.as_micros() as usize * 3 / 2 + LINGER.as_micros() as usize) + 1;
         let after = Duration::from_micros(rng.below(span) as u64);
         let again = (k % 2 == 1).then(|| {
             let span = (child_lease() + took).as_micros() as usize * 13 / 10 + 1;

@@ -80,7 +80,9 @@ pub(crate) struct Books<'a> {
 impl<'a> Books<'a> {
     pub(crate) fn of(p: &Plan<'a>) -> Self {
         let mut b = Books::default();
-        for row in p.books.values() {
+        let mut rows: Vec<_> = p.books.values().collect();
+        rows.sort_by_key(|r| r.id);
+        for row in rows {
             b.ids.push(row.id);
             b.names.push(&row.name);
             b.created.push(row.created_at);
@@ -200,7 +202,11 @@ pub(crate) struct Atoms<'a> {
 impl<'a> Atoms<'a> {
     pub(crate) fn of(p: &Plan<'a>) -> Self {
         let mut a = Atoms::default();
-        for row in p.atoms.values() {
+        let mut rows: Vec<_> = p.atoms.values().collect();
+        // In one order in every batch: batches in flight together never wait
+        // on each other in a circle.
+        rows.sort_unstable_by(|x, y| (x.run, &x.name).cmp(&(y.run, &y.name)));
+        for row in rows {
             a.runs.push(row.run);
             a.names.push(&row.name);
             a.kinds.push(row.kind);
@@ -253,7 +259,9 @@ pub(crate) struct Definitions<'a> {
 impl<'a> Definitions<'a> {
     pub(crate) fn of(p: &Plan<'a>) -> Self {
         let mut d = Definitions::default();
-        for row in p.definitions.values() {
+        let mut rows: Vec<_> = p.definitions.values().collect();
+        rows.sort_by(|x, y| x.id.cmp(&y.id));
+        for row in rows {
             d.ids.push(&row.id);
             d.names.push(&row.name);
             d.formats.push(&row.format);

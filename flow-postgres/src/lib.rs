@@ -127,6 +127,7 @@ pub struct PostgresOptions {
     schema: String,
     pool_size: usize,
     max_batch: usize,
+    in_flight: usize,
     unavailable_after: Duration,
     attempt_timeout: Duration,
     #[cfg(feature = "tls")]
@@ -139,6 +140,7 @@ impl Default for PostgresOptions {
             schema: "flow".into(),
             pool_size: 4,
             max_batch: 4096,
+            in_flight: 2,
             unavailable_after: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(10),
             #[cfg(feature = "tls")]
@@ -163,8 +165,9 @@ impl PostgresOptions {
         self
     }
 
-    /// At most this many connections (default 4, at least 2): one for the
-    /// writer, the others for reads.
+    /// At most this many connections (default 4, at least one more than
+    /// [`in_flight`](PostgresOptions::in_flight)): the writer's, and the
+    /// others for reads.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(2);
         self
@@ -173,6 +176,15 @@ impl PostgresOptions {
     /// At most this many writes in one transaction (default 4096, at least 1).
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// How many batches may be committing at once (default 2, at least 1):
+    /// while one waits for the server to flush it to disk, the writes that
+    /// came meanwhile go out in the next. Each takes a connection of the
+    /// pool.
+    pub fn in_flight(mut self, batches: usize) -> Self {
+        self.in_flight = batches.max(1);
         self
     }
 
@@ -349,7 +361,7 @@ impl PostgresBackend {
         };
         let manager = manager(config, &options)?;
         let pool = deadpool_postgres::Pool::builder(manager)
-            .max_size(options.pool_size)
+            .max_size(options.pool_size.max(options.in_flight + 1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StorageError::Backend {
@@ -365,6 +377,7 @@ impl PostgresBackend {
                 .attempt_timeout
                 .min(options.unavailable_after.max(Duration::from_millis(1))),
             max_batch: options.max_batch,
+            in_flight: options.in_flight,
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             settled: AtomicU64::new(0),

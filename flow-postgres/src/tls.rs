@@ -28,6 +28,10 @@ pub(crate) fn connector(
                 .map_err(|e| ConfigError::Tls(format!("{}: {e}", path.display())))?;
         }
     }
+    // ring, not aws-lc-rs, so that nothing needs a C toolchain beyond cc:
+    // rustls deprecates ring's provider only for want of post-quantum key
+    // exchange, which PostgreSQL connections do not need.
+    #[allow(deprecated)]
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -42,6 +42,7 @@ pub(crate) struct Shared {
     pub(crate) unavailable_after: Duration,
     pub(crate) attempt_timeout: Duration,
     pub(crate) max_batch: usize,
+    pub(crate) in_flight: usize,
     pub(crate) commits: AtomicU64,
     pub(crate) writes: AtomicU64,
     pub(crate) settled: AtomicU64,
@@ -59,27 +60,48 @@ pub(crate) enum Job {
 }
 
 /// Takes every job waiting, commits the writes in one transaction, answers
-/// each; ends when every sender is gone and the queue is empty.
+/// each; ends when every sender is gone, the queue is empty and every batch
+/// committed.
+///
+/// Up to `in_flight` batches commit at once: while one waits for the
+/// server's flush to disk, the writes that came meanwhile are sent in the
+/// next. Batches in flight together hold writes that were in flight together,
+/// so either order is one the callers could have seen; each batch locks its
+/// runs' rows in id order, so two never deadlock, and one that touches a run
+/// of another waits for it to commit.
 pub(crate) async fn writer_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < shared.max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut batch = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match job {
-                Job::Write(op, w, reply) => batch.push((op, w, reply)),
-                Job::Prune(before, reply) => {
-                    send(&shared, std::mem::take(&mut batch)).await;
-                    let _ = reply.send(prune(&shared, before).await.map(Answer::Count));
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            job = rx.recv(), if open && in_flight.len() < shared.in_flight => {
+                let Some(first) = job else {
+                    open = false;
+                    continue;
+                };
+                let mut jobs = vec![first];
+                while jobs.len() < shared.max_batch {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
                 }
+                let mut batch = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    match job {
+                        Job::Write(op, w, reply) => batch.push((op, w, reply)),
+                        Job::Prune(before, reply) => {
+                            // After everything sent before it.
+                            while futures::StreamExt::next(&mut in_flight).await.is_some() {}
+                            send(&shared, std::mem::take(&mut batch)).await;
+                            let _ = reply.send(prune(&shared, before).await.map(Answer::Count));
+                        }
+                    }
+                }
+                in_flight.push(send(&shared, batch));
             }
+            Some(()) = futures::StreamExt::next(&mut in_flight), if !in_flight.is_empty() => {}
         }
-        send(&shared, batch).await;
     }
 }
 
