@@ -8,8 +8,8 @@
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use flow_core::{Atom, AtomState, Backend, Engine, Flow, FnTask, Outputs, Signature};
-//! use flow_postgres::{PostgresBackend, PostgresOptions};
+//! use flow::postgres::{PostgresBackend, PostgresOptions};
+//! use flow::{Atom, AtomState, Backend, Engine, Flow, FnTask, Outputs, Signature};
 //!
 //! # let Ok(url) = std::env::var("FLOW_TEST_POSTGRES") else { return };
 //! # let schema = format!("doc_{}", uuid::Uuid::new_v4().simple());
@@ -114,7 +114,7 @@ pub use values::Unstorable;
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow_postgres::PostgresOptions;
+/// use flow::postgres::PostgresOptions;
 /// let options = PostgresOptions::new()
 ///     .schema("deployments")
 ///     .pool_size(8)
@@ -231,6 +231,29 @@ pub struct PostgresStats {
 
 /// A journal in PostgreSQL, shared by every machine that reaches the
 /// server. See the [crate documentation](crate) for what it promises.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use flow::postgres::{PostgresBackend, PostgresOptions};
+/// use flow::{Engine, Flow};
+///
+/// # let Ok(url) = std::env::var("FLOW_TEST_POSTGRES") else { return };
+/// # let schema = format!("doc_{}", uuid::Uuid::new_v4().simple());
+/// let store = PostgresBackend::connect_with(&url, PostgresOptions::new().schema(&schema))
+///     .await
+///     .unwrap();
+/// assert_eq!(store.schema(), schema);
+/// let store = Arc::new(store);
+/// let mut engine = Engine::builder(Flow::linear("empty").build().unwrap())
+///     .storage(store.clone())
+///     .build();
+/// engine.run().await.unwrap();
+/// // The run's creation and its end: two writes, committed.
+/// let stats = store.stats();
+/// assert!(stats.commits >= 1 && stats.writes >= 2, "{stats:?}");
+/// # });
+/// ```
 pub struct PostgresBackend {
     shared: Arc<Shared>,
     jobs: Option<mpsc::UnboundedSender<Job>>,
