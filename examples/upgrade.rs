@@ -17,6 +17,9 @@
 //! Every run is journaled to a SQLite store, `upgrade.db` in the current
 //! directory unless `--store FILE` names another: each step's state and result
 //! are on disk before the next step starts. The program prints the run's id.
+//! `--store postgres://user@host:5432/db` journals to PostgreSQL instead (build
+//! with `--features postgres`), where any machine reaching the server can take
+//! the run up.
 //!
 //! Run with `--fail-app-upgrade` to make the application upgrade fail: the
 //! engine then reverts everything that ran, in reverse order (both upgrades,
@@ -26,7 +29,9 @@
 //! step, as if the machine lost power. Then `--resume RUN-ID` takes the run up
 //! from the store: the steps that had finished are not run again (their
 //! results come from the store), the step that was running runs again, and the
-//! rest follows. `--list` lists the runs in the store.
+//! rest follows. The crashed process held the run with a lease of 2 seconds:
+//! the resume waits for it to run out (a live owner's run is never taken).
+//! `--list` lists the runs in the store.
 //!
 //! ```text
 //! cargo run --example upgrade
@@ -34,6 +39,7 @@
 //! cargo run --example upgrade -- --crash-during upgrade-database
 //! cargo run --example upgrade -- --resume 67e55044-10b1-426f-9247-bb680e5fe0c8
 //! cargo run --example upgrade -- --list
+//! cargo run --example upgrade --features postgres -- --store postgres://postgres@127.0.0.1/flow
 //! ```
 
 use std::ffi::OsString;
@@ -49,8 +55,12 @@ use flow::{
     TaskError, TypedFlow, flow, task,
 };
 
-const USAGE: &str = "usage: upgrade [--store FILE] [--fail-app-upgrade] [--crash-during STEP] \
-                     [--resume RUN-ID] [--list] [--help]";
+const USAGE: &str = "usage: upgrade [--store FILE|postgres://URL] [--fail-app-upgrade] \
+                     [--crash-during STEP] [--resume RUN-ID] [--list] [--help]";
+
+/// How long this process's claim on its run lasts unless renewed: after a
+/// crash, another process can take the run up this long after.
+const LEASE: Duration = Duration::from_secs(2);
 
 /// The store, in the current directory unless `--store` says otherwise.
 const DEFAULT_STORE: &str = "upgrade.db";
@@ -68,7 +78,7 @@ const STEPS: [&str; 5] = [
 static CRASH_DURING: OnceLock<String> = OnceLock::new();
 
 /// This run's id and store, for the hint printed at a simulated crash.
-static RUN: OnceLock<(FlowId, PathBuf)> = OnceLock::new();
+static RUN: OnceLock<(FlowId, String)> = OnceLock::new();
 
 /// Prints a line to stdout. Unlike `println!`, it does not panic when stdout
 /// is closed (for example when piped into `head`).
@@ -96,10 +106,14 @@ async fn work(millis: u64) {
 fn maybe_crash(step: &str) {
     if CRASH_DURING.get().map(String::as_str) == Some(step) {
         say!("      *** the process dies here (simulated crash) ***");
-        if let Some((id, path)) = RUN.get() {
+        if let Some((id, store)) = RUN.get() {
+            let features = if is_postgres(store) {
+                " --features postgres"
+            } else {
+                ""
+            };
             say!(
-                "resume with: cargo run --example upgrade -- --store {} --resume {id}",
-                path.display()
+                "resume with: cargo run --example upgrade{features} -- --store {store} --resume {id}"
             );
         }
         std::process::exit(137);
@@ -243,7 +257,7 @@ impl fmt::Display for Change<'_> {
 /// What the command line asks for.
 #[derive(Debug, Default)]
 struct Options {
-    store: Option<PathBuf>,
+    store: Option<String>,
     fail_app_upgrade: bool,
     crash_during: Option<String>,
     resume: Option<FlowId>,
@@ -267,7 +281,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, ExitC
         match arg.to_str() {
             Some("--fail-app-upgrade") => options.fail_app_upgrade = true,
             Some("--list") => options.list = true,
-            Some("--store") => options.store = Some(PathBuf::from(value("--store")?)),
+            Some("--store") => options.store = Some(value("--store")?),
             Some("--crash-during") => {
                 let step = value("--crash-during")?;
                 if !STEPS.contains(&step.as_str()) {
@@ -292,8 +306,37 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, ExitC
     Ok(options)
 }
 
+/// Whether `store` names a PostgreSQL server rather than a file.
+fn is_postgres(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
+/// Opens the store: a SQLite file, or a PostgreSQL server.
+async fn open(store: &str) -> Result<Arc<dyn Backend>, String> {
+    if is_postgres(store) {
+        #[cfg(feature = "postgres")]
+        {
+            return flow::PostgresBackend::connect(store)
+                .await
+                .map(|b| Arc::new(b) as Arc<dyn Backend>)
+                .map_err(|e| e.to_string());
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            return Err(format!(
+                "`{store}` is a PostgreSQL store, and this build has no PostgreSQL support: \
+                 build with `--features postgres` (cargo run --example upgrade --features postgres \
+                 -- --store ...)"
+            ));
+        }
+    }
+    SqliteBackend::open(PathBuf::from(store))
+        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .map_err(|e| e.to_string())
+}
+
 /// Lists the runs in the store.
-async fn list(store: &SqliteBackend) -> ExitCode {
+async fn list(store: &dyn Backend) -> ExitCode {
     match store.list_flows(flow::FlowQuery::new()).await {
         Ok(runs) => {
             for run in runs {
@@ -308,10 +351,6 @@ async fn list(store: &SqliteBackend) -> ExitCode {
     }
 }
 
-/// How long a claim on the run outlives this process if it dies: a resume
-/// after a crash waits at most that long before taking the run over.
-const LEASE: Duration = Duration::from_secs(3);
-
 // One thread is enough: the steps only wait, and the two upgrades still overlap.
 // It also keeps the printed output in a stable order.
 #[tokio::main(flavor = "current_thread")]
@@ -323,16 +362,16 @@ async fn main() -> ExitCode {
     let path = options
         .store
         .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    let store = match SqliteBackend::open(&path) {
-        Ok(store) => Arc::new(store),
+        .unwrap_or_else(|| DEFAULT_STORE.to_string());
+    let store = match open(&path).await {
+        Ok(store) => store,
         Err(error) => {
             complain!("upgrade: {error}");
             return ExitCode::FAILURE;
         }
     };
     if options.list {
-        return list(&store).await;
+        return list(&*store).await;
     }
     if let Some(step) = options.crash_during.clone() {
         let _ = CRASH_DURING.set(step);
@@ -340,7 +379,7 @@ async fn main() -> ExitCode {
     let upgrade = upgrade_flow(options.fail_app_upgrade);
     let engine = match options.resume {
         Some(id) => {
-            say!("resuming run {id} from {}", path.display());
+            say!("resuming run {id} from {path}");
             let builder = match upgrade.resuming() {
                 Ok(builder) => builder,
                 Err(error) => {
@@ -348,13 +387,12 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            // A process that died keeps its claim on the run until its lease
-            // runs out: wait for that, up to a little longer than a lease.
+            // A process that crashed holds the run until its lease runs out.
             let resumed = builder
                 .storage(store)
                 .parallel(2)
                 .lease(LEASE)
-                .wait_for_lease(LEASE * 2)
+                .wait_for_lease(LEASE * 3)
                 .listener(Progress)
                 .resume(id)
                 .await;
@@ -380,7 +418,7 @@ async fn main() -> ExitCode {
                 .lease(LEASE)
                 .listener(Progress)
                 .build();
-            say!("run {} in {}", engine.run_id(), path.display());
+            say!("run {} in {path}", engine.run_id());
             engine
         }
     };

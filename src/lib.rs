@@ -49,6 +49,13 @@ pub use flow_core::*;
 #[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
 pub use flow_pipeline as pipeline;
 
+/// The PostgreSQL journal (feature `postgres`): one store of runs shared by
+/// every machine. See [`PostgresBackend`].
+#[cfg(feature = "postgres")]
+pub use flow_postgres as postgres;
+#[cfg(feature = "postgres")]
+pub use flow_postgres::{PostgresBackend, PostgresOptions};
+
 #[doc = include_str!("docs/task.md")]
 pub use flow_macros::task;
 

@@ -70,6 +70,22 @@ pub fn job_checksum(job: &Job) -> u32 {
     crc(&("job", job))
 }
 
+/// The checksum of a stored definition's record: its name, format and body,
+/// each preceded by its length.
+///
+/// ```
+/// use flow_core::storage::definition_checksum;
+/// assert_ne!(definition_checksum("a", "b", "c"), definition_checksum("ab", "", "c"));
+/// ```
+pub fn definition_checksum(name: &str, format: &str, body: &str) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for part in [name, format, body] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize()
+}
+
 /// Checks a stored checksum against the one computed from what was read.
 ///
 /// # Errors

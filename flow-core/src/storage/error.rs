@@ -241,6 +241,25 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
+    /// The store's server could not be reached, and kept out of reach for
+    /// longer than the backend waits for it (a database server stopped, a
+    /// network cut): nothing of the operation is in the store.
+    #[error(
+        "{op}: the store {store} could not be reached for {}: {source}; \
+         check that the server runs and can be reached, then resume the run",
+        humantime::format_duration(std::time::Duration::from_millis(waited.as_millis() as u64))
+    )]
+    Unavailable {
+        /// What was being done.
+        op: Operation,
+        /// Which store (its address, without a password).
+        store: String,
+        /// How long the backend tried.
+        waited: std::time::Duration,
+        /// The last error met.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored record does not read back (edited by hand, or damaged).
     #[error("{op}: a stored record is damaged: {detail}")]
     Corrupt {
@@ -269,6 +288,7 @@ impl StorageError {
             | StorageError::DiskFull { op, .. }
             | StorageError::Malformed { op, .. }
             | StorageError::Corrupt { op, .. }
+            | StorageError::Unavailable { op, .. }
             | StorageError::Backend { op, .. } => Some(*op),
             StorageError::NotAStore { .. }
             | StorageError::NewerSchema { .. }
@@ -306,5 +326,22 @@ mod tests {
         assert_eq!(When(951_782_400.0).to_string(), "2000-02-29T00:00:00.000Z");
         assert_eq!(When(f64::NAN).to_string(), "NaN");
         assert_eq!(When(-1.0).to_string(), "-1");
+    }
+
+    #[test]
+    fn an_unreachable_store_says_for_how_long() {
+        let e = super::StorageError::Unavailable {
+            op: super::Operation::SaveRun,
+            store: "postgres://flow@db1:5432/runs".into(),
+            waited: std::time::Duration::from_micros(30_000_250),
+            source: "connection refused".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "save_run: the store postgres://flow@db1:5432/runs could not be reached for 30s: \
+             connection refused; check that the server runs and can be reached, then resume the run"
+        );
+        assert_eq!(e.operation(), Some(super::Operation::SaveRun));
+        assert!(!e.is_ownership());
     }
 }

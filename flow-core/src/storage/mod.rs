@@ -56,7 +56,9 @@ mod watch;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use backend::Backend;
-pub use checksum::{atom_checksum, flow_checksum, job_checksum, verify as verify_checksum};
+pub use checksum::{
+    atom_checksum, definition_checksum, flow_checksum, job_checksum, verify as verify_checksum,
+};
 pub(crate) use error::When;
 pub use error::{Operation, StorageError};
 pub use jobs::{Claimed, Job, JobBoard, JobClaim, JobOutcome, JobQuery, JobState, NewJob};

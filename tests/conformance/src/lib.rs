@@ -35,8 +35,43 @@ use serde_json::{Value, json};
 /// Makes one test per check of the suite, each on a fresh store from
 /// `$make`, an async function returning `(guard, backend)`: the guard (a
 /// temporary directory, a database dropped with it) lives as long as the test.
+///
+/// `conformance_tests!(optional $make)` is for backends with a server that
+/// may not be there: `$make` returns `Option<(guard, backend)>`, and a test
+/// given `None` passes at once (`$make` prints why).
 #[macro_export]
 macro_rules! conformance_tests {
+    (optional $make:path) => {
+        $crate::conformance_tests!(@each_optional $make;
+            records::round_trip,
+            records::upsert,
+            records::unknown_run,
+            records::save_writes_all,
+            records::concurrent_writers,
+            records::runs_do_not_mix,
+            records::create_refuses_an_existing_run,
+            ownership::a_new_run_is_held_by_its_creator,
+            ownership::a_live_lease_keeps_others_out,
+            ownership::a_claim_raises_the_fencing_number,
+            ownership::a_stale_write_is_refused_whole,
+            ownership::an_expired_lease_can_be_taken_over,
+            ownership::a_released_run_can_be_claimed_at_once,
+            ownership::renewals_extend_the_lease_of_the_holder_only,
+            ownership::a_request_to_cancel_reaches_the_holder,
+            ownership::one_of_many_claimants_wins,
+            queries::list_filters_and_pages,
+            queries::prune_deletes_old_ended_runs,
+            queries::definitions_are_kept_by_content,
+        );
+    };
+    (@each_optional $make:path; $($module:ident :: $check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            // `None`: the backend's server is not there, and `$make` said so.
+            let Some((_guard, backend)) = $make().await else { return };
+            $crate::$module::$check(&backend).await;
+        }
+    )*};
     ($make:path) => {
         $crate::conformance_tests!(@each $make;
             records::round_trip,

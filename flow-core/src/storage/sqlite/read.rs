@@ -432,7 +432,7 @@ pub(super) fn definition(
         op,
         &what,
         sum,
-        super::write::definition_checksum(&name, &format, &body),
+        crate::storage::definition_checksum(&name, &format, &body),
     )?;
     if crate::storage::definition_id(&format, &body) != id {
         return Err(StorageError::Corrupt {

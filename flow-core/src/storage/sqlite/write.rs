@@ -15,7 +15,7 @@ use super::schema::sql_error;
 use crate::storage::memory::{claimable, lease_end};
 use crate::storage::{
     AtomDetail, Claim, Definition, FlowDetail, FlowId, Lease, LogBook, Operation, Ownership,
-    StorageError, atom_checksum, flow_checksum, now_unix,
+    StorageError, atom_checksum, definition_checksum, flow_checksum, now_unix,
 };
 
 /// One write waiting for the writer.
@@ -142,16 +142,6 @@ fn finite(x: f64) -> f64 {
 
 fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-/// The checksum of a definition's record.
-pub(super) fn definition_checksum(name: &str, format: &str, body: &str) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    for part in [name, format, body] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize()
 }
 
 /// The ownership of run `id` as stored, if the run is there.
