@@ -567,6 +567,13 @@ async fn what_the_journal_cannot_hold_exactly_is_the_tasks_failure() {
     refused(i128::MIN, "number out of range").await;
     let map: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
     refused(map, "key must be a string").await;
+    refused(
+        "a\0b".to_string(),
+        &format!(
+            "a string holding the character U+0000 (PostgreSQL's JSONB cannot hold it) {not_exact}"
+        ),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -75,6 +75,24 @@ impl<S: Serializer> Serializer for Exact<S> {
     type SerializeStruct = Exact<S::SerializeStruct>;
     type SerializeStructVariant = Exact<S::SerializeStructVariant>;
 
+    fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
+        if v.contains('\0') {
+            return Err(refuse(
+                "a string holding the character U+0000 (PostgreSQL's JSONB cannot hold it)",
+            ));
+        }
+        self.0.serialize_str(v)
+    }
+
+    fn serialize_char(self, v: char) -> Result<S::Ok, S::Error> {
+        if v == '\0' {
+            return Err(refuse(
+                "the character U+0000 (PostgreSQL's JSONB cannot hold it)",
+            ));
+        }
+        self.0.serialize_char(v)
+    }
+
     forward! {
         serialize_bool(v: bool);
         serialize_i8(v: i8);
@@ -87,8 +105,6 @@ impl<S: Serializer> Serializer for Exact<S> {
         serialize_u32(v: u32);
         serialize_u64(v: u64);
         serialize_u128(v: u128);
-        serialize_char(v: char);
-        serialize_str(v: &str);
         serialize_bytes(v: &[u8]);
         serialize_none();
         serialize_unit();
@@ -478,5 +494,15 @@ mod tests {
         assert_eq!(exact(&i128::MIN), Err("number out of range".into()));
         let tuple_keys: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
         assert_eq!(exact(&tuple_keys), Err("key must be a string".into()));
+        let nul = "a string holding the character U+0000 (PostgreSQL's JSONB cannot hold it)";
+        assert_eq!(exact(&"a\0b".to_string()), Err(format!("{nul}{not_exact}")));
+        let keyed: BTreeMap<String, u8> = [("k\0".to_string(), 1)].into();
+        assert_eq!(exact(&keyed), Err(format!("{nul}{not_exact}")));
+        assert_eq!(
+            exact(&'\0'),
+            Err(format!(
+                "the character U+0000 (PostgreSQL's JSONB cannot hold it){not_exact}"
+            ))
+        );
     }
 }
