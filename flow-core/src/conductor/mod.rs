@@ -83,6 +83,8 @@ pub struct ConductorHandle(Arc<Stop>);
 struct Stop {
     requested: AtomicBool,
     notify: Notify,
+    /// The runs of the jobs under way, suspended at once by a shutdown.
+    running: Mutex<HashMap<JobId, RunHandle>>,
 }
 
 impl ConductorHandle {
@@ -91,6 +93,9 @@ impl ConductorHandle {
     /// conductor, and [`Conductor::run`] returns.
     pub fn shutdown(&self) {
         self.0.requested.store(true, Ordering::Release);
+        for h in lock(&self.0.running).values() {
+            h.suspend();
+        }
         self.0.notify.notify_one();
     }
 }
@@ -217,7 +222,6 @@ impl Conductor {
     /// failing is logged and retried at each poll.
     pub async fn run(self) -> Result<Summary, StorageError> {
         let conductor = Arc::new(self);
-        let handles: Arc<Mutex<HashMap<JobId, RunHandle>>> = Arc::default();
         let mut summary = Summary::default();
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let stop = conductor.stop.clone();
@@ -225,7 +229,7 @@ impl Conductor {
         let mut isolating = false;
         loop {
             if stop.requested.load(Ordering::Acquire) {
-                for h in lock(&handles).values() {
+                for h in lock(&stop.running).values() {
                     h.suspend();
                 }
                 while let Some(done) = tasks.join_next().await {
@@ -252,7 +256,7 @@ impl Conductor {
                             // A suspect runs alone: nothing else is claimed
                             // until it is done.
                             isolating |= c.suspect();
-                            tasks.spawn(conductor.clone().run_job(c, handles.clone()));
+                            tasks.spawn(conductor.clone().run_job(c));
                         }
                     }
                     Err(e) => tracing::warn!(target: "flow", "claiming jobs failed: {e}"),
@@ -268,11 +272,7 @@ impl Conductor {
     }
 
     /// Runs one claimed job to its end (or until it is suspended or lost).
-    async fn run_job(
-        self: Arc<Self>,
-        claimed: Claimed,
-        handles: Arc<Mutex<HashMap<JobId, RunHandle>>>,
-    ) -> Done {
+    async fn run_job(self: Arc<Self>, claimed: Claimed) -> Done {
         let Claimed { job, lease } = claimed;
         let Some(flow) = self.registry.get(&job.flow, &job.version).cloned() else {
             return self
@@ -309,13 +309,13 @@ impl Conductor {
                     .await;
             }
         };
-        lock(&handles).insert(job.id, engine.handle());
+        lock(&self.stop.running).insert(job.id, engine.handle());
         // A shutdown asked while the run was being taken up.
         if self.stop.requested.load(Ordering::Acquire) {
             engine.handle().suspend();
         }
         let result = engine.run().await;
-        lock(&handles).remove(&job.id);
+        lock(&self.stop.running).remove(&job.id);
         let lease = engine.detach_lease().unwrap_or(lease);
         let (outcome, error) = match result {
             Ok(()) => (JobOutcome::Succeeded, None),
