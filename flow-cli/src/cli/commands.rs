@@ -23,10 +23,10 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<u8, OpsError> {
     for file in files {
         match Pipeline::from_path(file) {
             Ok(p) => out!(
-                "{}: ok ({} steps, {} parameters, definition {})",
+                "{}: ok ({}, {}, definition {})",
                 file.display(),
-                p.steps().len(),
-                p.parameters().len(),
+                plural(p.steps().len(), "step"),
+                plural(p.parameters().len(), "parameter"),
                 p.hash().get(..12).unwrap_or(p.hash())
             ),
             Err(e) => problems.push(e),
@@ -38,17 +38,25 @@ pub(crate) fn check(files: &[PathBuf]) -> Result<u8, OpsError> {
     let count: usize = problems.iter().map(|p| p.len()).sum();
     let err = OpsError::Problems { problems };
     note!("{err}");
+    let bad = match &err {
+        OpsError::Problems { problems } => problems.len(),
+        _ => 0,
+    };
     note!(
-        "flow: {count} problem{} in {} of {} file{}",
-        if count == 1 { "" } else { "s" },
-        match &err {
-            OpsError::Problems { problems } => problems.len(),
-            _ => 0,
-        },
-        files.len(),
-        if files.len() == 1 { "" } else { "s" }
+        "flow: {} in {bad} of {}: fix them and check again",
+        plural(count, "problem"),
+        plural(files.len(), "file")
     );
     Ok(exit::BAD_INPUT)
+}
+
+/// `1 step`, `2 steps`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<(), OpsError> {

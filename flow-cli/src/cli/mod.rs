@@ -118,6 +118,11 @@ async fn dispatch(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
+        // Problems are drawn with their files: no prefix.
+        Err(e @ OpsError::Problems { .. }) => {
+            note!("{e}");
+            exit::code(&e)
+        }
         Err(e) => {
             note!("flow: {e}");
             exit::code(&e)

@@ -406,7 +406,10 @@ fn step_view(
     log_dir: Option<&Path>,
 ) -> StepView {
     let at = |k: &str| atom.and_then(|a| a.meta.get(k)).and_then(|v| v.as_f64());
-    let (started, ended) = (at("started_at"), at("ended_at"));
+    let started = at("started_at");
+    // A step that failed and was reverted before the journal's next write
+    // has no end of its own: it ended when its revert started.
+    let ended = at("ended_at").or_else(|| started.and(at("revert_started_at")));
     let running = atom.is_some_and(|a| a.state == AtomState::Running);
     let duration = if running {
         between(started, Some(now))
