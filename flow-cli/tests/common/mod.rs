@@ -120,9 +120,9 @@ pub(crate) fn fixture(name: &str) -> String {
 
 /// The filters that make outputs deterministic: ids, times, durations,
 /// scratch paths, and the padding that depends on their widths.
-pub(crate) fn filters(scratch: &Scratch) -> Vec<(String, String)> {
+pub(crate) fn filters(scratch: &Scratch, collapse: bool) -> Vec<(String, String)> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    vec![
+    let mut filters = vec![
         (
             regex_escape(&scratch.path().display().to_string()),
             "[scratch]".into(),
@@ -147,9 +147,12 @@ pub(crate) fn filters(scratch: &Scratch) -> Vec<(String, String)> {
             r#""duration_ms": \d+"#.into(),
             r#""duration_ms": "[ms]""#.into(),
         ),
+    ];
+    if collapse {
         // Columns padded to the width of a cell redacted above.
-        (r"(\S)[ \t]{2,}".into(), "$1  ".into()),
-    ]
+        filters.push((r"(\S)[ \t]{2,}".into(), "$1  ".into()));
+    }
+    filters
 }
 
 fn regex_escape(text: &str) -> String {
@@ -166,9 +169,12 @@ fn regex_escape(text: &str) -> String {
 /// Asserts a snapshot of `text` with the filters.
 #[macro_export]
 macro_rules! snap {
-    ($scratch:expr, $name:expr, $text:expr) => {{
+    ($scratch:expr, $name:expr, $text:expr) => {
+        snap!($scratch, $name, $text, true)
+    };
+    ($scratch:expr, $name:expr, $text:expr, $collapse:expr) => {{
         let mut settings = insta::Settings::clone_current();
-        for (from, to) in common::filters(&$scratch) {
+        for (from, to) in common::filters(&$scratch, $collapse) {
             settings.add_filter(&from, to);
         }
         settings.set_prepend_module_to_snapshot(false);
