@@ -125,7 +125,10 @@ fn the_live_view_shows_steps_start_finish_and_fail_as_they_do() {
         "↺ build     reverted",
         "↺ checkout  reverted",
     ] {
-        assert!(screen.contains(line), "{line:?} is not on the screen:\n{screen}");
+        assert!(
+            screen.contains(line),
+            "{line:?} is not on the screen:\n{screen}"
+        );
     }
     // Every column of this screen has a fixed width: kept as drawn.
     snap!(s, "live-view", screen, false);
@@ -147,7 +150,10 @@ fn ctrl_c_cancels_the_run_and_reverts_what_ran() {
     assert_eq!(t.exit_code(), 130);
     let screen = t.screen();
     for line in ["✘ wait   cancelled after", "↺ first  reverted"] {
-        assert!(screen.contains(line), "{line:?} is not on the screen:\n{screen}");
+        assert!(
+            screen.contains(line),
+            "{line:?} is not on the screen:\n{screen}"
+        );
     }
     let view = s.json(&["show", &run, "--output", "json"]);
     assert_eq!(view["state"], "reverted");
