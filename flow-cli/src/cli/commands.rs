@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use flow::conductor::Conductor;
-use flow::pipeline::Pipeline;
+use flow_pipeline::Pipeline;
 use flow::{AtomKind, Event, Listener};
 use flow_cli::ops::{
     self, Access, GraphFormat, OpsError, RunFilter, RunStatus, Stream, parse_time,

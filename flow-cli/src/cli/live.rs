@@ -9,7 +9,7 @@ use std::time::Duration;
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use flow::pipeline::Pipeline;
+use flow_pipeline::Pipeline;
 use flow::{AtomState, FlowState};
 use flow_cli::ops::RunEvent;
 

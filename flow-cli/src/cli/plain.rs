@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use flow::AtomState;
-use flow::pipeline::Pipeline;
+use flow_pipeline::Pipeline;
 use flow_cli::ops::{RunEvent, read_tail, short_duration};
 
 use super::out;

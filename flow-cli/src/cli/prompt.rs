@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Input, Select};
 
-use flow::pipeline::{Param, ParamType, Params, Pipeline};
+use flow_pipeline::{Param, ParamType, Params, Pipeline};
 use flow_cli::ops::OpsError;
 
 use super::args::ParamArgs;
@@ -49,7 +49,7 @@ pub(crate) fn values(pipeline: &Pipeline, given: &ParamArgs) -> Result<Option<Pa
         let only_missing = problems.iter().all(|p| {
             matches!(
                 p.kind(),
-                flow::pipeline::ProblemKind::MissingParameter { .. }
+                flow_pipeline::ProblemKind::MissingParameter { .. }
             )
         });
         if !only_missing {

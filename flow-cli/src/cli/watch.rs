@@ -42,7 +42,7 @@ pub(crate) async fn run(
     params: &ParamArgs,
     engine: &EngineArgs,
 ) -> Result<u8, OpsError> {
-    let pipeline = flow::pipeline::Pipeline::from_path(file)?;
+    let pipeline = flow_pipeline::Pipeline::from_path(file)?;
     let Some(values) = prompt::values(&pipeline, params)? else {
         return Ok(exit::INTERRUPTED);
     };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use flow::pipeline::Problems;
+use flow_pipeline::Problems;
 use flow::{FlowId, ResumeError, StorageError};
 
 /// Why an operation could not be done.

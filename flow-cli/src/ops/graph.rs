@@ -1,7 +1,7 @@
 //! Drawing a pipeline, or a run of one with each step's state, tries and
 //! duration: as Graphviz DOT or as a Mermaid flowchart.
 
-use flow::pipeline::Pipeline;
+use flow_pipeline::Pipeline;
 use flow::{AtomKind, FlowGraph, FlowId, storage};
 
 use super::stored::StoredRun;
@@ -21,7 +21,7 @@ pub enum GraphFormat {
 /// each step that depends on it.
 ///
 /// ```
-/// use flow::pipeline::Pipeline;
+/// use flow_pipeline::Pipeline;
 /// let p = Pipeline::from_str("p.yaml", "
 /// name: p
 /// steps:

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use flow::pipeline::pipeline_status;
+use flow_pipeline::pipeline_status;
 use flow::{AtomDetail, AtomKind, AtomState, FlowDetail, FlowId, FlowQuery, FlowState, storage};
 
 use super::stored::{StoredRun, report, undo_report};

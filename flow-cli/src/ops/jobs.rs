@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use flow::FlowId;
 use flow::conductor::Registry;
-use flow::pipeline::{Params, Pipeline};
+use flow_pipeline::{Params, Pipeline};
 use flow::storage::JobId;
 use flow::storage::NewJob;
 

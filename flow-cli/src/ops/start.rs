@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use flow::pipeline::{Params, Pipeline};
+use flow_pipeline::{Params, Pipeline};
 use flow::{
     AtomKind, AtomState, Backend, Detail, Engine, EngineBuilder, Event, FlowId, FlowState,
     Listener, ResumeError, RunError, RunHandle,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flow::pipeline::Settings;
+use flow_pipeline::Settings;
 use flow::storage::JobBoard;
 use flow::{Backend, FlowId, FlowQuery, SqliteBackend};
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flow::pipeline::{ParamType, Params, Pipeline, StatusError, StepReport};
+use flow_pipeline::{ParamType, Params, Pipeline, StatusError, StepReport};
 use flow::{AtomDetail, FlowDetail, FlowId};
 
 use super::{OpsError, Store};
