@@ -48,6 +48,7 @@ async fn a_successful_run_is_journaled_with_results_and_inputs() {
         json!({
             "inputs": { "x": 41 },
             "atoms": [["add", "TASK"], ["five", "TASK"]],
+            "edges": [["add", "five"]],
             "all_atoms": true,
             "revert_all": false,
             "cancelled": false,

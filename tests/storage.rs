@@ -184,7 +184,7 @@ async fn sqlite_refuses_a_database_of_another_application_and_leaves_it_alone() 
 
 #[tokio::test]
 async fn sqlite_refuses_a_store_of_a_newer_schema() {
-    assert_eq!(SqliteBackend::SCHEMA_VERSION, 4);
+    assert_eq!(SqliteBackend::SCHEMA_VERSION, 5);
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("store.db");
     drop(SqliteBackend::open(&path).unwrap());
@@ -202,14 +202,14 @@ async fn sqlite_refuses_a_store_of_a_newer_schema() {
                 supported,
             } => {
                 assert_eq!(p, &path);
-                assert_eq!((*found, *supported), (99, 4));
+                assert_eq!((*found, *supported), (99, 5));
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
         assert_eq!(
             err.to_string(),
             format!(
-                "the store `{}` has schema version 99, newer than the 4 this version of flow \
+                "the store `{}` has schema version 99, newer than the 5 this version of flow \
                  knows: upgrade flow to open it",
                 path.display()
             )
@@ -259,7 +259,7 @@ async fn sqlite_migrates_a_version_1_store() {
     }
 
     let store = SqliteBackend::open(&path).unwrap();
-    assert_eq!(pragma_i64(&path, "user_version"), 4);
+    assert_eq!(pragma_i64(&path, "user_version"), 5);
     assert_eq!(pragma_i64(&path, "application_id"), APPLICATION_ID);
     let index: Vec<(String, String)> = rusqlite::Connection::open(&path)
         .unwrap()
@@ -297,7 +297,7 @@ async fn sqlite_migrates_a_version_1_store() {
     // Migrated once: opening again changes nothing.
     drop(store);
     let again = SqliteBackend::open(&path).unwrap();
-    assert_eq!(pragma_i64(&path, "user_version"), 4);
+    assert_eq!(pragma_i64(&path, "user_version"), 5);
     let mut got = again.load_flow(expected.id).await.unwrap().0;
     assert_eq!(got.ownership.fence, 1);
     got.ownership = flow::Ownership::default();
@@ -669,7 +669,7 @@ async fn sqlite_durability_settings_round_trip_in_wal_mode() {
             .unwrap();
         assert_eq!(mode, "wal", "{sync:?}");
         assert_eq!(pragma_i64(&path, "application_id"), APPLICATION_ID);
-        assert_eq!(pragma_i64(&path, "user_version"), 4);
+        assert_eq!(pragma_i64(&path, "user_version"), 5);
 
         // And it is still there after reopening.
         drop(store);
@@ -779,7 +779,7 @@ async fn sqlite_an_empty_file_becomes_a_store_but_is_not_one_read_only() {
         store.list_flows(flow::FlowQuery::new()).await.unwrap(),
         vec![flow_conformance::held(r, &lease)]
     );
-    assert_eq!(pragma_i64(&path, "user_version"), 4);
+    assert_eq!(pragma_i64(&path, "user_version"), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -827,6 +827,7 @@ async fn sqlite_journals_an_engine_run_that_reads_back_after_reopening() {
         json!({
             "inputs": { "x": 41 },
             "atoms": [["add", "TASK"], ["label", "TASK"]],
+            "edges": [["add", "label"]],
             "all_atoms": true,
             "revert_all": false,
             "cancelled": false,

@@ -31,6 +31,28 @@ steps:
     command: ["true"]
 "#;
 
+/// The `pipeline_steps` view of the store, read with the `sqlite3` tool as
+/// an operator would: `step|state|attempts` per step.
+fn sql_view(db: &std::path::Path, run: flow_core::FlowId) -> Vec<String> {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(format!(
+            "SELECT step, state, attempts, exit_code FROM pipeline_steps WHERE run = '{run}' ORDER BY step"
+        ))
+        .output()
+        .expect("the sqlite3 tool runs (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 fn step(name: &str, state: StepState, deps: &[&str], undo: bool, attempts: u32) -> StepStatus {
     StepStatus {
         name: name.to_string(),
@@ -96,10 +118,30 @@ async fn the_status_of_a_run_follows_its_journal() {
         ]
     );
 
+    // The same, through SQL.
+    assert_eq!(
+        sql_view(&tmp.path().join("flow.db"), id),
+        [
+            "a|succeeded|1|0",
+            "b|running|1|",
+            "c|waiting|0|",
+            "lonely|succeeded|1|0"
+        ]
+    );
+
     std::fs::write(tmp.path().join("release"), "").unwrap();
     running.await.unwrap().unwrap();
     let after = pipeline_status(&*store, id).await.unwrap();
     assert_eq!(after.state, RunState::Finished);
+    assert_eq!(
+        sql_view(&tmp.path().join("flow.db"), id),
+        [
+            "a|succeeded|1|0",
+            "b|succeeded|1|0",
+            "c|succeeded|1|0",
+            "lonely|succeeded|1|0"
+        ]
+    );
     assert!(
         after.steps.iter().all(|s| s.state == StepState::Succeeded),
         "{after:?}"
@@ -137,6 +179,15 @@ async fn a_failed_run_shows_what_was_undone_and_what_never_ran() {
             ("b", StepState::Reverted),
             ("c", StepState::Skipped),
             ("lonely", StepState::Skipped),
+        ]
+    );
+    assert_eq!(
+        sql_view(&tmp.path().join("flow.db"), engine.run_id()),
+        [
+            "a|reverted|1|",
+            "b|reverted|1|",
+            "c|skipped|0|",
+            "lonely|skipped|0|"
         ]
     );
 }

@@ -191,7 +191,7 @@ pub(crate) struct Journal {
     pub(crate) started: bool,
     pub(crate) versions: Vec<u64>,
     pub(crate) progress: Arc<[AtomicU32]>,
-    definition: Option<serde_json::Value>,
+    definition: Option<(serde_json::Value, serde_json::Value)>,
     pub(crate) ownership: OwnerConfig,
     holding: Option<Holding>,
     /// When the run was created (seconds since the Unix epoch).
@@ -416,15 +416,28 @@ impl Journal {
     }
 
     /// The flow's atoms, as stored with the run: `[["name", "TASK"], ..]`.
-    fn definition(&mut self, m: &Machine) -> serde_json::Value {
+    /// The flow's atoms and the order between them, as stored with the run:
+    /// `[["name", "TASK"], ..]` and `[["from", "to"], ..]` (an edge from an
+    /// atom to one that waits for it). Tools read the graph of a run from
+    /// them (the `pipeline_steps` view of a SQLite store, for one).
+    fn definition(&mut self, m: &Machine) -> (serde_json::Value, serde_json::Value) {
         self.definition
             .get_or_insert_with(|| {
                 let g = &m.g;
-                serde_json::Value::Array(
-                    g.nodes[..g.atoms]
-                        .iter()
-                        .map(|n| serde_json::json!([n.name.as_ref(), n.kind().as_str()]))
-                        .collect(),
+                let atoms = g.nodes[..g.atoms]
+                    .iter()
+                    .map(|n| serde_json::json!([n.name.as_ref(), n.kind().as_str()]))
+                    .collect();
+                let graph = crate::compile::CompiledFlow(g.clone()).graph();
+                let names = graph.nodes();
+                let edges = graph
+                    .edges()
+                    .iter()
+                    .map(|&(from, to)| serde_json::json!([names[from].name, names[to].name]))
+                    .collect();
+                (
+                    serde_json::Value::Array(atoms),
+                    serde_json::Value::Array(edges),
                 )
             })
             .clone()
@@ -546,7 +559,7 @@ impl Journal {
             })?;
             inputs.insert(k.to_string(), json);
         }
-        let definition = self.definition(m);
+        let (definition, edges) = self.definition(m);
         Ok(FlowDetail {
             id: run_id,
             logbook: self.logbook.unwrap_or_default(),
@@ -555,6 +568,7 @@ impl Journal {
             meta: serde_json::json!({
                 "inputs": inputs,
                 "atoms": definition,
+                "edges": edges,
                 "all_atoms": true,
                 "revert_all": m.revert_all,
                 "cancelled": m.cancelled,

@@ -100,6 +100,40 @@ const STEPS: &[Step] = &[
         CREATE INDEX jobs_to_claim ON jobs (state, priority DESC, created_at);
         CREATE INDEX jobs_by_run ON jobs (run_id);",
     ),
+    // 5: the steps of pipeline runs as operators know them, a view over the
+    // journal: `sqlite3 flow.db "SELECT * FROM pipeline_steps WHERE run = ..."`.
+    Step::Sql(
+        "CREATE VIEW pipeline_steps AS
+         SELECT a.flow_id AS run,
+                f.name AS pipeline,
+                a.name AS step,
+                CASE
+                  WHEN a.state = 'PENDING' AND f.state IN ('SUCCESS', 'REVERTED', 'FAILURE')
+                    THEN 'skipped'
+                  WHEN a.state = 'PENDING' AND EXISTS (
+                         SELECT 1 FROM json_each(f.meta, '$.edges') AS e
+                         JOIN atoms AS p
+                           ON p.flow_id = a.flow_id AND p.name = json_extract(e.value, '$[0]')
+                         WHERE json_extract(e.value, '$[1]') = a.name
+                           AND p.state NOT IN ('SUCCESS', 'IGNORE'))
+                    THEN 'waiting'
+                  WHEN a.state = 'PENDING' THEN 'pending'
+                  WHEN a.state = 'RUNNING' THEN 'running'
+                  WHEN a.state = 'SUCCESS' THEN 'succeeded'
+                  WHEN a.state IN ('FAILURE', 'REVERT_FAILURE') THEN 'failed'
+                  WHEN a.state = 'REVERTING' THEN 'reverting'
+                  WHEN a.state = 'REVERTED' THEN 'reverted'
+                  WHEN a.state = 'IGNORE' THEN 'skipped'
+                  ELSE 'running'
+                END AS state,
+                a.attempts AS attempts,
+                json_extract(a.meta, '$.started_at') AS started_at,
+                json_extract(a.meta, '$.ended_at') AS ended_at,
+                json_extract(a.result, '$[0].code') AS exit_code
+         FROM atoms AS a JOIN flows AS f ON f.id = a.flow_id
+         WHERE a.kind = 'TASK'
+           AND json_extract(f.meta, '$.inputs.\"pipeline:definition\"') IS NOT NULL;",
+    ),
 ];
 
 /// The schema version this library writes.
