@@ -8,11 +8,11 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use flow::conductor::Conductor;
-use flow_pipeline::Pipeline;
 use flow::{AtomKind, Event, Listener};
 use flow_cli::ops::{
     self, Access, GraphFormat, OpsError, RunFilter, RunStatus, Stream, parse_time,
 };
+use flow_pipeline::Pipeline;
 
 use super::args::{Cli, GraphFormatArg, OutputFormat, ParamArgs};
 use super::{StoreArgs, exit, note, out, prompt, show};

@@ -9,9 +9,9 @@ use std::time::Duration;
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use flow_pipeline::Pipeline;
 use flow::{AtomState, FlowState};
 use flow_cli::ops::RunEvent;
+use flow_pipeline::Pipeline;
 
 use super::plain::{Said, Words};
 use super::watch::View;

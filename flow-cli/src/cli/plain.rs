@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use flow::AtomState;
-use flow_pipeline::Pipeline;
 use flow_cli::ops::{RunEvent, read_tail, short_duration};
+use flow_pipeline::Pipeline;
 
 use super::out;
 use super::watch::View;

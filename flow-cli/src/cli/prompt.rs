@@ -7,8 +7,8 @@ use std::io::IsTerminal;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Input, Select};
 
-use flow_pipeline::{Param, ParamType, Params, Pipeline};
 use flow_cli::ops::OpsError;
+use flow_pipeline::{Param, ParamType, Params, Pipeline};
 
 use super::args::ParamArgs;
 use super::note;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use flow_pipeline::Problems;
 use flow::{FlowId, ResumeError, StorageError};
+use flow_pipeline::Problems;
 
 /// Why an operation could not be done.
 ///

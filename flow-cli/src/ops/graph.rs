@@ -1,8 +1,8 @@
 //! Drawing a pipeline, or a run of one with each step's state, tries and
 //! duration: as Graphviz DOT or as a Mermaid flowchart.
 
-use flow_pipeline::Pipeline;
 use flow::{AtomKind, FlowGraph, FlowId, storage};
+use flow_pipeline::Pipeline;
 
 use super::stored::StoredRun;
 use super::{OpsError, Store};

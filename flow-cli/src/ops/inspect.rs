@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use flow_pipeline::pipeline_status;
 use flow::{AtomDetail, AtomKind, AtomState, FlowDetail, FlowId, FlowQuery, FlowState, storage};
+use flow_pipeline::pipeline_status;
 
 use super::stored::{StoredRun, report, undo_report};
 use super::time::{between, format_time_ms};

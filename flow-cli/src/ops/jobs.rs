@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use flow::FlowId;
 use flow::conductor::Registry;
-use flow_pipeline::{Params, Pipeline};
 use flow::storage::JobId;
 use flow::storage::NewJob;
+use flow_pipeline::{Params, Pipeline};
 
 use super::{OpsError, Store};
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use flow_pipeline::{Params, Pipeline};
 use flow::{
     AtomKind, AtomState, Backend, Detail, Engine, EngineBuilder, Event, FlowId, FlowState,
     Listener, ResumeError, RunError, RunHandle,
 };
+use flow_pipeline::{Params, Pipeline};
 
 use super::inspect::RunStatus;
 use super::stored::StoredRun;

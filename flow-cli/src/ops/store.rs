@@ -6,9 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flow_pipeline::Settings;
 use flow::storage::JobBoard;
 use flow::{Backend, FlowId, FlowQuery, SqliteBackend};
+use flow_pipeline::Settings;
 
 use super::OpsError;
 

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use flow_pipeline::{ParamType, Params, Pipeline, StatusError, StepReport};
 use flow::{AtomDetail, FlowDetail, FlowId};
+use flow_pipeline::{ParamType, Params, Pipeline, StatusError, StepReport};
 
 use super::{OpsError, Store};
 
