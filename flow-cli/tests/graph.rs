@@ -198,3 +198,42 @@ fn the_mermaid_check_catches_what_mermaid_would_refuse() {
         assert!(check_mermaid(bad).is_err(), "accepted {bad:?}");
     }
 }
+
+/// A run of a flow written in Rust is drawn from the graph its journal
+/// recorded: the program that ran it is not needed.
+#[test]
+fn a_run_of_a_rust_flow_is_drawn_from_its_journal() {
+    use flow::{Atom, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend, TaskError};
+    let s = Scratch::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = rt.block_on(async {
+        let store = std::sync::Arc::new(SqliteBackend::open(s.store()).unwrap());
+        let ok = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+        let boom = FnTask::sync(Signature::new(), |_| Err(TaskError::msg("no")));
+        let flow = Flow::graph("rusty")
+            .add(Atom::new("fetch", ok()))
+            .add(Atom::new("build", ok()))
+            .add(Atom::new("ship", boom))
+            .link("fetch", "ship")
+            .link("build", "ship")
+            .build()
+            .unwrap();
+        let mut engine = Engine::builder(flow).storage(store).build();
+        engine.run().await.unwrap_err();
+        engine.run_id().to_string()
+    });
+    let (code, dot, err) = s.run(&["graph", &run]);
+    assert_eq!(code, 0, "{err}");
+    dot_draws(&dot);
+    assert!(dot.starts_with("digraph \"rusty\" {"), "{dot}");
+    assert!(
+        dot.contains("\"fetch\" -> \"ship\";") && dot.contains("\"build\" -> \"ship\";"),
+        "{dot}"
+    );
+    assert!(dot.contains("\"ship\" [label=\"ship\\nREVERTED"), "{dot}");
+    let (code, mermaid, _) = s.run(&["graph", &run, "--format", "mermaid"]);
+    assert_eq!(code, 0);
+    assert_eq!(check_mermaid(&mermaid), Ok((3, 2)));
+}

@@ -109,6 +109,57 @@ impl FlowGraph {
         }
     }
 
+    /// The graph of a stored run, as the journal recorded it when the run was
+    /// created (its atoms and the order between them, in the run's
+    /// metadata): for drawing a run without the program that started it.
+    /// `None` for a run written before runs recorded their graph.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use flow_core::{Atom, Backend, Engine, Flow, FlowGraph, FnTask, MemoryBackend, Outputs, Signature};
+    /// let t = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+    /// let flow = Flow::linear("f").add(Atom::new("a", t())).add(Atom::new("b", t())).build().unwrap();
+    /// let store = Arc::new(MemoryBackend::new());
+    /// let mut engine = Engine::builder(flow).storage(store.clone()).build();
+    /// engine.run().await.unwrap();
+    /// let (run, atoms) = store.load_flow(engine.run_id()).await.unwrap();
+    /// let graph = FlowGraph::recorded(&run).unwrap().with_run(&atoms, run.updated_at);
+    /// assert_eq!(graph.edges(), [(0, 1)]);
+    /// assert!(graph.to_dot().contains("\"b\" [label=\"b\\nSUCCESS"));
+    /// # });
+    /// ```
+    pub fn recorded(run: &crate::storage::FlowDetail) -> Option<FlowGraph> {
+        let atoms: Vec<(String, AtomKind)> = run
+            .meta
+            .get("atoms")?
+            .as_array()?
+            .iter()
+            .filter_map(|entry| {
+                let name = entry.get(0)?.as_str()?.to_string();
+                let kind = match entry.get(1)?.as_str()? {
+                    "RETRY" => AtomKind::Retry,
+                    _ => AtomKind::Task,
+                };
+                Some((name, kind))
+            })
+            .collect();
+        let position = |name: &str| atoms.iter().position(|(n, _)| n == name);
+        let edges: Vec<(usize, usize)> = run
+            .meta
+            .get("edges")?
+            .as_array()?
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    position(e.get(0)?.as_str()?)?,
+                    position(e.get(1)?.as_str()?)?,
+                ))
+            })
+            .collect();
+        Some(FlowGraph::new(run.name.clone(), atoms, edges))
+    }
+
     /// The flow's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -47,15 +47,24 @@ pub fn pipeline_graph(pipeline: &Pipeline) -> FlowGraph {
     )
 }
 
-/// The graph of run `run`, each step with its state, tries and duration.
+/// The graph of run `run`, each step with its state, tries and duration: a
+/// pipeline's from its stored definition, any other flow's as the journal
+/// recorded it when the run was created.
 ///
 /// # Errors
-/// [`OpsError::NotAPipeline`] for a run of a flow written in Rust (the
-/// journal does not keep its edges); what the store says.
+/// [`OpsError::NotAPipeline`] for a run of a flow written in Rust that was
+/// created before runs recorded their graph; what the store says.
 pub async fn run_graph(store: &Store, run: FlowId) -> Result<FlowGraph, OpsError> {
     let stored = StoredRun::load(store, run).await?;
-    let pipeline = stored.require_pipeline("drawn")?;
-    Ok(pipeline_graph(pipeline).with_run(&stored.atoms, storage::now_unix()))
+    let graph = match &stored.pipeline {
+        Some(pipeline) => pipeline_graph(pipeline),
+        None => FlowGraph::recorded(&stored.detail).ok_or_else(|| OpsError::NotAPipeline {
+            run,
+            flow: stored.detail.name.clone(),
+            what: "drawn",
+        })?,
+    };
+    Ok(graph.with_run(&stored.atoms, storage::now_unix()))
 }
 
 /// `graph` written in `format`.
