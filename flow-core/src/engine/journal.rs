@@ -255,10 +255,18 @@ impl Times {
                 }
             }
             AtomState::Reverting => {
+                // An execute that ended between two writes ended by now.
+                if self.started.is_some() && self.ended.is_none() {
+                    self.ended = Some(now);
+                }
                 self.revert_started = Some(now);
                 self.revert_ended = None;
             }
             AtomState::Reverted | AtomState::RevertFailure => {
+                if self.started.is_some() && self.ended.is_none() {
+                    self.ended = Some(now);
+                }
+                self.revert_started = self.revert_started.or(Some(now));
                 if self.revert_ended.is_none() {
                     self.revert_ended = Some(now);
                 }
@@ -639,5 +647,56 @@ impl Journal {
             h.cell.note(e);
         }
         written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Times;
+    use crate::engine::state::AtomState::*;
+
+    /// The times an atom's record gets, for the states it is written in.
+    fn times(written: &[(crate::engine::state::AtomState, f64)]) -> serde_json::Value {
+        let mut t = Times::default();
+        for &(state, now) in written {
+            t.note(state, now);
+        }
+        let mut meta = serde_json::Map::new();
+        t.write(&mut meta);
+        serde_json::Value::Object(meta)
+    }
+
+    #[test]
+    fn each_execute_and_revert_gets_its_start_and_end() {
+        assert_eq!(
+            times(&[
+                (Running, 1.0),
+                (Success, 2.0),
+                (Reverting, 3.0),
+                (Reverted, 4.0)
+            ]),
+            serde_json::json!({"started_at": 1.0, "ended_at": 2.0, "revert_started_at": 3.0, "revert_ended_at": 4.0})
+        );
+        // Failed and reverted between two writes: its execute ended by the
+        // time its revert was written.
+        assert_eq!(
+            times(&[(Running, 1.0), (Reverted, 5.0)]),
+            serde_json::json!({"started_at": 1.0, "ended_at": 5.0, "revert_started_at": 5.0, "revert_ended_at": 5.0})
+        );
+        // A controller decides on the spot: no time between its start and end.
+        assert_eq!(
+            times(&[(Success, 7.0)]),
+            serde_json::json!({"started_at": 7.0, "ended_at": 7.0})
+        );
+        // Run again: the times of the new try only.
+        assert_eq!(
+            times(&[
+                (Running, 1.0),
+                (Success, 2.0),
+                (Pending, 3.0),
+                (Running, 4.0)
+            ]),
+            serde_json::json!({"started_at": 4.0})
+        );
     }
 }
