@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::{failing, progressing};
 use flow::{
-    Atom, AtomState, Backend, Engine, Exec, Flow, FlowState, FnTask, Intention, LoggingListener,
-    MemoryBackend, Outputs, Signature, StorageError,
+    Atom, AtomState, Backend, Engine, Exec, Flow, FlowState, FnTask, Intention, MemoryBackend,
+    Outputs, Signature, StorageError,
 };
 use serde_json::json;
 
@@ -197,56 +197,6 @@ async fn an_interrupted_run_continues_and_reruns_the_atom_that_was_running() {
     let atoms = atoms_by_name(&journal, &engine).await;
     assert_eq!(atoms["slow"].attempts, 2);
     assert_eq!(atoms["after"].state, AtomState::Success);
-}
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn the_logging_listener_writes_every_state_change_through_tracing() {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let _guard = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing::Level::INFO)
-        .finish()
-        .set_default();
-    let flow = Flow::linear("logged").add(failing("fail")).build().unwrap();
-    let mut engine = Engine::builder(flow).listener(LoggingListener).build();
-    engine.run().await.unwrap_err();
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
-    // Inside the run's span, which names the run and the flow.
-    let span = format!("run{{run={} flow=\"logged\"}}: ", engine.run_id());
-    let expected = [
-        (0, " INFO ", "flow: flow RUNNING"),
-        (1, " INFO ", "flow: fail.t RUNNING"),
-        (2, " WARN ", "flow: fail.t FAILURE(Failure: Woot!)"),
-        (4, " INFO ", "flow: fail.t REVERTED(())"),
-        (5, " INFO ", "flow: flow REVERTED"),
-    ];
-    for (line, level, rest) in expected {
-        assert!(
-            lines[line].starts_with(&format!("{level}{span}{rest}")),
-            "line {line}: {}",
-            lines[line]
-        );
-    }
-    assert!(lines[2].contains("failure=Woot!"), "{}", lines[2]);
 }
 
 struct Panicky;
