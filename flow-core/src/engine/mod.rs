@@ -17,8 +17,10 @@ mod integrity;
 pub(crate) mod journal;
 pub(crate) mod machine;
 mod pool;
+mod ready;
 mod resume;
 pub mod state;
+mod step;
 
 use std::collections::HashMap;
 use std::fmt;
