@@ -12,88 +12,30 @@ use crate::flow::{Atom, Flow, Item, Pattern};
 use crate::symbol::{SymbolSpec, TypeInfo};
 use crate::task::{InputKind, InputSpec};
 
-/// The plan of the commonest flow, made in one walk over its atoms: a linear
-/// flow of atoms alone (no nested flow, no retry controller), none of which
-/// rebinds, injects or renames, and whose inputs each read one symbol.
-/// `None` for any other flow, and for one with anything to report: then
-/// [`plan_any`] compiles it and explains. Where both apply they give the
-/// same plan.
-pub(super) fn plan_chain(root: &Flow) -> Option<Plan> {
-    if root.pattern != Pattern::Linear || root.retry.is_some() || !root.links.is_empty() {
-        return None;
-    }
-    let n = root.items.len();
-    let (declared, store) = declared_inputs(root)?;
-    let mut name_keys = Vec::with_capacity(n);
-    let mut sources = Vec::with_capacity(n);
-    let mut starts = Vec::with_capacity(n);
-    let mut edges = Vec::with_capacity(n.saturating_sub(1));
-    // The latest provider of each name among the items before `indexed`:
-    // filled only when a read is not provided by the atom just before it,
-    // which is looked at first.
-    let mut visible: FxHashMap<&str, (u32, u32, TypeInfo)> = FxHashMap::default();
-    let mut indexed = 0;
-    let mut before: Option<&Atom> = None;
-    for (a, item) in root.items.iter().enumerate() {
-        let atom = plain_atom(item)?;
-        let a32 = a as u32;
-        name_keys.push(name_key(&atom.name, a32));
-        starts.push(sources.len() as u32);
-        let sig = &atom.signature;
-        for input in sig.inputs().iter().chain(sig.revert_inputs()) {
-            let optional = single_read(input)?;
-            let name = input.name();
-            let mut found = before.and_then(|b| {
-                let outputs = b.signature.outputs();
-                let k = outputs.iter().rposition(|o| o.name() == name)?;
-                Some((a32 - 1, k as u32, outputs[k].ty()))
-            });
-            if found.is_none() {
-                for (i, item) in root.items[indexed..a].iter().enumerate() {
-                    if let Item::Atom(x) = item {
-                        for (k, o) in x.signature.outputs().iter().enumerate() {
-                            visible.insert(o.name(), ((indexed + i) as u32, k as u32, o.ty()));
-                        }
-                    }
-                }
-                indexed = a;
-                found = visible.get(name).copied();
-            }
-            sources.push(match found {
-                Some((p, index, ty)) if ty == input.ty() => Source::Output { atom: p, index },
-                Some(_) => return None,
-                None => match store.get(name) {
-                    Some(&(i, ty)) if ty == input.ty() => Source::Store(i),
-                    Some(_) => return None,
-                    None if optional => Source::Absent,
-                    None => return None,
-                },
-            });
-        }
-        if a > 0 {
-            edges.push((a32 - 1, a32));
-        }
-        before = Some(atom);
-    }
-    if !duplicate_names(name_keys, |i| item_name(root, i)).is_empty() {
-        return None;
-    }
-    Some(Plan::flat(edges, sources, starts, declared))
-}
-
-/// The plan of a graph flow of atoms alone, with no explicit link, whose
-/// atoms each export names no other atom exports and otherwise are as
-/// [`plan_chain`] takes them. `None` for any other flow and for one with
-/// anything to report, as there. A read is first looked for among the
-/// outputs of the atom just before the reader, then of the atoms that
-/// provided the reader's predecessor's read at the same position and the one
-/// after (a tree's and a grid's reads), then in a small table of recent
-/// exports; the others are found by sorting the hashes of the names read and
-/// of the names exported and joining the two, which stays in the cache where
-/// a hash table of every export would miss it at every probe; the names
-/// themselves are then compared in the atoms' order.
-pub(super) fn plan_graph(root: &Flow) -> Option<Plan> {
-    if root.pattern != Pattern::Graph || root.retry.is_some() || !root.links.is_empty() {
+/// The plan of the commonest flows, made without the arena: a linear or
+/// graph flow of atoms alone (no nested flow, no retry controller, no
+/// explicit link), none of which rebinds, injects or renames, whose inputs
+/// each read one symbol, and whose atoms each export names no other atom
+/// exports. `None` for any other flow, and for one with anything to report:
+/// then [`plan_any`](super::plan_any) compiles it and explains. Where both
+/// apply they give the same plan.
+///
+/// A read is first looked for among the outputs of the atom just before the
+/// reader, then of the atoms that provided the reader's predecessor's read at
+/// the same position and the one after (a tree's and a grid's reads), then
+/// in a small table of recent exports; the others are found by sorting the
+/// hashes of the names read and of the names exported and joining the two,
+/// which stays in the cache where a hash table of every export would miss it
+/// at every probe; the names themselves are then compared in the atoms'
+/// order. A linear flow's atoms follow one another, and read only what the
+/// atoms before them provide.
+pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
+    let linear = match root.pattern {
+        Pattern::Linear => true,
+        Pattern::Graph => false,
+        Pattern::Unordered => return None,
+    };
+    if root.retry.is_some() || !root.links.is_empty() {
         return None;
     }
     let n = root.items.len();
@@ -294,6 +236,9 @@ pub(super) fn plan_graph(root: &Flow) -> Option<Plan> {
                 }
             }
             sources.push(match provider {
+                // Later in a linear flow: too late, the general compiler's
+                // to report.
+                Some((p, ..)) if linear && p as usize > a => return None,
                 Some((p, index, ty)) if ty == input.ty() => {
                     providers.push(p);
                     Source::Output { atom: p, index }
@@ -307,6 +252,12 @@ pub(super) fn plan_graph(root: &Flow) -> Option<Plan> {
                 },
             });
         }
+        if linear {
+            if a > 0 {
+                edges.push((a as u32 - 1, a as u32));
+            }
+            continue;
+        }
         providers.sort_unstable();
         providers.dedup();
         edges.extend(providers.iter().map(|&p| (p, a as u32)));
@@ -318,7 +269,7 @@ pub(super) fn plan_graph(root: &Flow) -> Option<Plan> {
     Some(Plan::flat(edges, sources, starts, declared))
 }
 
-/// Whether the exports of `same` (keys of one hash, see [`plan_graph`])
+/// Whether the exports of `same` (keys of one hash, see [`plan_flat`])
 /// have different names: the names of that hash, of each atom once.
 pub(super) fn names_differ(root: &Flow, same: &[u64]) -> bool {
     let hash = same[0] >> 32;
@@ -335,7 +286,7 @@ pub(super) fn names_differ(root: &Flow, same: &[u64]) -> bool {
     names.windows(2).all(|pair| pair[0] != pair[1])
 }
 
-/// The atom of `item`, when it is an atom the one-walk plans take: one that
+/// The atom of `item`, when it is an atom the fast path takes: one that
 /// neither rebinds, injects nor renames.
 pub(super) fn plain_atom(item: &Item) -> Option<&Atom> {
     match item {

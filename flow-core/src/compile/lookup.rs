@@ -70,7 +70,7 @@ pub(super) fn chain<'c, 'a>(
     })
 }
 
-/// The most reads [`plan_graph`] leaves to the join that it looks up with a
+/// The most reads [`plan_flat`](super::fast::plan_flat) leaves to the join that it looks up with a
 /// pass over the exports each rather than by sorting them.
 pub(super) const FEW_MISSED: usize = 4;
 

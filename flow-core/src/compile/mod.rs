@@ -27,7 +27,7 @@ use crate::symbol::{Name, SymbolSpec, TypeInfo};
 use crate::task::Signature;
 use arena::Arena;
 pub(crate) use arena::NONE;
-use fast::{plan_chain, plan_graph};
+use fast::plan_flat;
 pub use graph::CompiledFlow;
 use graph::Rare;
 pub(crate) use graph::{Graph, Node, Source};
@@ -37,17 +37,17 @@ use order::take_atoms;
 use resolve::Compiler;
 pub(crate) use resolve::Gate;
 
-/// Compiles any flow: the plan of [`plan_chain`] or [`plan_graph`] where one
-/// applies, else of [`plan_any`]; then the flow is taken apart into the graph's nodes.
+/// Compiles any flow: the plan of [`plan_flat`] where it applies, else of
+/// [`plan_any`]; then the flow is taken apart into the graph's nodes.
 pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
-    let plan = match plan_chain(&root).or_else(|| plan_graph(&root)) {
+    let plan = match plan_flat(&root) {
         Some(plan) => {
             // Every flow the quick walk takes, the general one must take too,
             // with the same plan: checked wherever the tests run.
             #[cfg(debug_assertions)]
             match plan_any(&root) {
                 Ok(general) => plan.assert_same(&general),
-                Err(e) => panic!("a chain plan was made for a flow that does not build: {e}"),
+                Err(e) => panic!("a fast plan was made for a flow that does not build: {e}"),
             }
             plan
         }
@@ -84,7 +84,7 @@ struct Plan {
 
 impl Plan {
     /// The plan of a flat flow of plain atoms (no barrier, gate, controller,
-    /// renamed output or nested flow), as the one-walk planners make it; the
+    /// renamed output or nested flow), as the fast path makes it; the
     /// general compiler fills in the rest.
     fn flat(
         edges: Vec<(u32, u32)>,

@@ -1,4 +1,4 @@
-use super::fast::{plan_chain, plan_graph};
+use super::fast::plan_flat;
 use super::lookup::{RECENT, half_hash, shared_hashes, sort_by_high_half};
 use super::order::{acyclic, topological_order};
 use super::*;
@@ -308,7 +308,7 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
         Flow::linear("c")
             .input::<u64>("x")
             .add(atom("a", u64s(sig(), &["x"], &["v"])))
-            .add(atom("b", u64s(sig(), &["v"], &["w", "v"])))
+            .add(atom("b", u64s(sig(), &["v"], &["w", "v2"])))
             .add(atom(
                 "c",
                 u64s(sig(), &["w"], &["u"])
@@ -317,16 +317,16 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
             ))
             .add(atom(
                 "d",
-                u64s(sig(), &["x", "v"], &[]).optional::<u64>("w"),
+                u64s(sig(), &["x", "v2"], &[]).optional::<u64>("w"),
             ))
     };
-    let plan = plan_chain(&chain()).expect("a plain chain");
-    // The store, the atom just before, the latest of two providers (two
-    // back, through the map), an optional name nobody provides.
+    let plan = plan_flat(&chain()).expect("a plain chain");
+    // The store, the atom just before, an optional name nobody provides,
+    // two back (through the join).
     assert_eq!(
         format!("{:?}", plan.sources),
         "[Store(0), Output { atom: 0, index: 0 }, Output { atom: 1, index: 0 }, Absent, \
-         Output { atom: 1, index: 1 }, Store(0), Output { atom: 1, index: 1 }, \
+         Output { atom: 0, index: 0 }, Store(0), Output { atom: 1, index: 1 }, \
          Output { atom: 1, index: 0 }]"
     );
     assert_eq!(plan.starts, [0, 1, 2, 5]);
@@ -341,7 +341,9 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
         atom(name, u64s(sig(), &[reads], &[provides]))
     };
     let others = [
-        Flow::graph("g").input::<u64>("x").add(one("a", "x", "v")),
+        Flow::unordered("u")
+            .input::<u64>("x")
+            .add(one("a", "x", "v")),
         Flow::linear("nested")
             .input::<u64>("x")
             .add(Flow::linear("inner").add(one("a", "x", "v"))),
@@ -353,9 +355,15 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
         Flow::linear("rebind")
             .input::<u64>("y")
             .add(one("a", "x", "v").rebind("x", "y")),
+        // `v` provided twice: the later shadows the earlier.
+        Flow::linear("shadow")
+            .input::<u64>("x")
+            .add(one("a", "x", "v"))
+            .add(one("b", "v", "v"))
+            .add(one("c", "v", "w")),
     ];
     for flow in others {
-        assert!(plan_chain(&flow).is_none(), "{}", flow.name);
+        assert!(plan_flat(&flow).is_none(), "{}", flow.name);
         flow.build().expect("it builds");
     }
     // Flows with errors: the general compiler reports them.
@@ -390,7 +398,7 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
         ),
     ];
     for (flow, says) in wrong {
-        assert!(plan_chain(&flow).is_none(), "{}", flow.name);
+        assert!(plan_flat(&flow).is_none(), "{}", flow.name);
         assert_eq!(flow.build().unwrap_err().to_string(), says);
     }
 }
@@ -444,7 +452,7 @@ fn a_graph_is_planned_in_one_walk_as_any_flow_is() {
                 ),
             ))
     };
-    let plan = plan_graph(&graph()).expect("a plain graph");
+    let plan = plan_flat(&graph()).expect("a plain graph");
     assert_eq!(
         format!("{:?}", plan.sources),
         "[Output { atom: 2, index: 0 }, Store(0), Output { atom: 1, index: 1 }, \
@@ -455,7 +463,6 @@ fn a_graph_is_planned_in_one_walk_as_any_flow_is() {
     assert_eq!(plan.starts, [0, 2, 2, 5, 5]);
     assert_eq!(plan.edges, [(2, 0), (1, 2), (3, 2), (0, 4), (1, 4), (3, 4)]);
     plan.assert_same(&plan_any(&graph()).expect("it builds"));
-    assert_eq!(plan_chain(&graph()).map(|_| ()), None);
 
     let one = |name: &'static str, reads: &'static str, provides: &'static str| {
         Atom::new(
@@ -480,7 +487,7 @@ fn a_graph_is_planned_in_one_walk_as_any_flow_is() {
         Flow::graph("nested").add(Flow::linear("inner").add(make("a", "v"))),
     ];
     for flow in others {
-        assert!(plan_graph(&flow).is_none(), "{}", flow.name);
+        assert!(plan_flat(&flow).is_none(), "{}", flow.name);
         flow.build().expect("it builds");
     }
     let wrong = [
@@ -516,7 +523,7 @@ fn a_graph_is_planned_in_one_walk_as_any_flow_is() {
         ),
     ];
     for (flow, says) in wrong {
-        assert!(plan_graph(&flow).is_none(), "{}", flow.name);
+        assert!(plan_flat(&flow).is_none(), "{}", flow.name);
         assert_eq!(flow.build().unwrap_err().to_string(), says);
     }
 }
@@ -581,7 +588,7 @@ fn a_large_graph_is_planned_in_one_walk_near_in_step_recent_and_far() {
         ));
         graph
     };
-    assert!(plan_graph(&graph()).is_some());
+    assert!(plan_flat(&graph()).is_some());
     let compiled = graph().build().expect("every name has one provider");
     let preds = |name: &str| compiled.predecessors(name).unwrap();
     assert_reads_resolved(&compiled, n, reads);
