@@ -37,9 +37,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::compile::{self, CompiledFlow};
 use crate::decider::Decider;
-use crate::error::BuildErrors;
 use crate::retry::Retry;
 use crate::symbol::{Data, Name, SymbolSpec, Value};
 use crate::task::{Args, Context, Exec, Runner, Signature, Task};
@@ -473,13 +471,5 @@ impl Flow {
     pub fn input_symbol(mut self, symbol: SymbolSpec) -> Self {
         self.inputs.push(symbol);
         self
-    }
-
-    /// Validates the flow and compiles it into its execution graph.
-    ///
-    /// # Errors
-    /// Every problem found, all together: see [`BuildError`](crate::BuildError).
-    pub fn build(self) -> Result<CompiledFlow, BuildErrors> {
-        compile::compile(self)
     }
 }

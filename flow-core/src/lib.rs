@@ -36,8 +36,27 @@
 //! assert_eq!(err.to_string(), "flow `upgrade` was reverted: task `upgrade` failed: schema migration failed");
 //! # });
 //! ```
+//!
+//! # A map of this crate
+//!
+//! For a newcomer, in reading order; each part uses only the parts above it.
+//! 1. `symbol`, `exact`: named, typed values, and their exact JSON form.
+//! 2. `failure`: what a failed task says. `engine::state`: the states of atoms and runs, and which changes are legal.
+//! 3. `storage`: the journal ([`Backend`]), its records, the memory and SQLite stores, the job board.
+//! 4. `task`: the [`Task`] trait; `task/` holds [`Signature`], [`Args`], [`Outputs`] and [`Context`], a file each.
+//! 5. `retry`, `decider`, `flow`: retry controllers, conditional links, and the tree a flow is.
+//! 6. `compile`: a flow tree becomes a flat graph; every input is resolved to its source once.
+//! 7. `engine`: runs that graph. `engine/machine` is the one place a state changes; `pool` is the parallel workers; `journal`, `lease` and `resume` are the store's side.
+//! 8. `checked` (flows checked at compile time by `flow!`), `export` (DOT and Mermaid), `conductor` (runs shared through a job board).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The layers, lowest first; a module uses only its own layer and those below,
+// and no two modules use each other (tests/layers.rs reads the sources and
+// checks both):
+//   symbol, exact < failure < engine::state, engine::control < storage
+//   < error < task's signature, args and outputs < notify < task < retry,
+//   decider, define < flow, tree, link_order < compile < engine < export,
+//   checked < conductor.
 pub mod checked;
 mod compile;
 pub mod conductor;

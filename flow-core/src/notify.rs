@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::engine::state::{AtomKind, AtomState, FlowState};
 use crate::failure::Failure;
 use crate::symbol::Value;
-use crate::task::Outputs;
+use crate::task::outputs::Outputs;
 
 /// What came with an atom's state change.
 #[derive(Clone, Copy, Debug)]

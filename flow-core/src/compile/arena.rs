@@ -2,15 +2,16 @@
 //! names each exports.
 
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
-use super::lookup::{for_each_read, half_hash, symbol_for};
 use super::name_key;
 use crate::error::BuildError;
 use crate::flow::{Atom, Flow, Item, Pattern};
 use crate::symbol::TypeInfo;
+use crate::task::InputKind;
 
 /// An output visible under a name: one provider, or several with no order
 /// between them.
@@ -432,5 +433,35 @@ impl<'a> Arena<'a> {
 
     pub(super) fn output_type(&self, atom: u32, index: u32) -> TypeInfo {
         self.atoms[atom as usize].atom.signature.outputs()[index as usize].ty()
+    }
+}
+
+/// The upper half of the hash of `name`, as `sort_by_high_half` orders it.
+pub(super) fn half_hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name) >> 32
+}
+
+/// The symbol an atom's input named `read` is looked up by: its rebinding,
+/// if it has one.
+pub(super) fn symbol_for<'a>(atom: &'a Atom, read: &'a str) -> &'a str {
+    atom.rebinds()
+        .iter()
+        .rev()
+        .find(|(n, _)| n == read)
+        .map_or(read, |(_, s)| &**s)
+}
+
+/// Calls `f` with every name `atom` reads, in the order
+/// [`Compiler::visit_atom`] resolves them: `execute`'s inputs, then
+/// `revert`'s, each collection's names in turn.
+pub(super) fn for_each_read<'a>(atom: &'a Atom, mut f: impl FnMut(&'a str)) {
+    let sig = &atom.signature;
+    for input in sig.inputs().iter().chain(sig.revert_inputs()) {
+        match input.kind() {
+            InputKind::Required | InputKind::Optional => f(input.name()),
+            InputKind::Collect(names) | InputKind::CollectMap(names) => {
+                names.iter().for_each(|n| f(n));
+            }
+        }
     }
 }

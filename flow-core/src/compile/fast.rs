@@ -4,8 +4,9 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::arena::NONE;
+use super::arena::half_hash;
 use super::graph::Source;
-use super::lookup::{FEW_MISSED, LOW, RECENT, half_hash, shared_hashes, sort_by_high_half};
+use super::lookup::{FEW_MISSED, LOW, RECENT, shared_hashes, sort_by_high_half};
 use super::order::acyclic;
 use super::{Plan, duplicate_names, name_key};
 use crate::flow::{Atom, Flow, Item, Pattern};

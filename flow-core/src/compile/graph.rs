@@ -7,10 +7,11 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::FxHashMap;
 
 use super::arena::NONE;
-use super::resolve::Gate;
+use crate::decider::Decider;
 use crate::engine::state::AtomKind;
 use crate::retry::Retry;
 use crate::symbol::{Name, SymbolSpec, Value};
+use crate::task::AtomNames;
 use crate::task::{Runner, Signature};
 
 /// Where an argument comes from at run time.
@@ -272,4 +273,23 @@ impl fmt::Debug for CompiledFlow {
             .field("edges", &self.0.succ.len())
             .finish()
     }
+}
+
+impl AtomNames for Graph {
+    fn atom_name(&self, index: u32) -> &str {
+        self.nodes.get(index as usize).map_or("", |n| &n.name)
+    }
+}
+
+/// The deciders in front of a graph item.
+pub(crate) struct Gate {
+    /// The source atom of each decider link, with its decider.
+    pub(crate) deciders: Vec<(u32, Decider)>,
+    /// The atoms of the item the deciders guard.
+    pub(crate) region: (u32, u32),
+    /// The atoms of the graph flow holding it.
+    pub(crate) graph: (u32, u32),
+    /// The atoms of each flow nested in that graph flow (as its item), in
+    /// order: the graph's own atoms are the others.
+    pub(crate) nested: Arc<[(u32, u32)]>,
 }

@@ -1,14 +1,11 @@
 //! The frames a look-up searches, and the hash tables and sorts that find a
 //! graph's providers without a hash map of every export.
 
-use std::hash::BuildHasher;
+use rustc_hash::FxHashMap;
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
-
+use super::arena::half_hash;
 use super::arena::{Export, NONE, NodeRef};
-use crate::flow::Atom;
 use crate::link_order::Linked;
-use crate::task::InputKind;
 
 pub(super) enum Frame<'a> {
     /// What the items of a linear flow see: the outputs of the items before
@@ -77,11 +74,6 @@ pub(super) const FEW_MISSED: usize = 4;
 /// In a graph frame's `found`: several exported names share the read
 /// name's hash.
 pub(super) const SEVERAL: u32 = u32::MAX - 1;
-
-/// The upper half of the hash of `name`, as `sort_by_high_half` orders it.
-pub(super) fn half_hash(name: &str) -> u64 {
-    FxBuildHasher.hash_one(name) >> 32
-}
 
 /// The lower half of a `hash << 32 | index` key.
 pub(super) const LOW: u64 = u32::MAX as u64;
@@ -249,29 +241,4 @@ pub(super) fn spread_then_sort(keys: &mut Vec<u64>) {
         start = end as usize;
     }
     *keys = other;
-}
-
-/// The symbol an atom's input named `read` is looked up by: its rebinding,
-/// if it has one.
-pub(super) fn symbol_for<'a>(atom: &'a Atom, read: &'a str) -> &'a str {
-    atom.rebinds()
-        .iter()
-        .rev()
-        .find(|(n, _)| n == read)
-        .map_or(read, |(_, s)| &**s)
-}
-
-/// Calls `f` with every name `atom` reads, in the order
-/// [`Compiler::visit_atom`] resolves them: `execute`'s inputs, then
-/// `revert`'s, each collection's names in turn.
-pub(super) fn for_each_read<'a>(atom: &'a Atom, mut f: impl FnMut(&'a str)) {
-    let sig = &atom.signature;
-    for input in sig.inputs().iter().chain(sig.revert_inputs()) {
-        match input.kind() {
-            InputKind::Required | InputKind::Optional => f(input.name()),
-            InputKind::Collect(names) | InputKind::CollectMap(names) => {
-                names.iter().for_each(|n| f(n));
-            }
-        }
-    }
 }

@@ -27,15 +27,26 @@ use crate::symbol::{Name, SymbolSpec, TypeInfo};
 use crate::task::Signature;
 use arena::Arena;
 pub(crate) use arena::NONE;
+use arena::half_hash;
 use fast::plan_flat;
 pub use graph::CompiledFlow;
+pub(crate) use graph::Gate;
 use graph::Rare;
 pub(crate) use graph::{Graph, Node, Source};
-use lookup::{LOW, half_hash, shared_hashes};
+use lookup::{LOW, shared_hashes};
 pub(crate) use order::short_type;
 use order::take_atoms;
 use resolve::Compiler;
-pub(crate) use resolve::Gate;
+
+impl Flow {
+    /// Validates the flow and compiles it into its execution graph.
+    ///
+    /// # Errors
+    /// Every problem found, all together: see [`BuildError`](crate::BuildError).
+    pub fn build(self) -> Result<CompiledFlow, BuildErrors> {
+        compile(self)
+    }
+}
 
 /// Compiles any flow: the plan of [`plan_flat`] where it applies, else of
 /// [`plan_any`]; then the flow is taken apart into the graph's nodes.

@@ -1,14 +1,12 @@
 //! Pass 2, resolution: every input of an atom resolved to its source.
 
-use std::sync::Arc;
-
 use rustc_hash::FxHashMap;
 
+use super::arena::symbol_for;
 use super::arena::{Arena, Ends, Export, NONE, NodeRef};
-use super::graph::Source;
-use super::lookup::{Candidate, Frame, SEVERAL, chain, find_head, symbol_for};
+use super::graph::{Gate, Source};
+use super::lookup::{Candidate, Frame, SEVERAL, chain, find_head};
 use super::order::short_type;
-use crate::decider::Decider;
 use crate::error::{BuildError, Method, Missing};
 use crate::flow::Pattern;
 use crate::link_order::{Linked, Nearest};
@@ -53,19 +51,6 @@ pub(super) struct Walk<'a> {
     pub(super) ends: Vec<(Ends, Ends)>,
     /// A graph flow whose items are all atoms.
     pub(super) only_atoms: bool,
-}
-
-/// The deciders in front of a graph item.
-pub(crate) struct Gate {
-    /// The source atom of each decider link, with its decider.
-    pub(crate) deciders: Vec<(u32, Decider)>,
-    /// The atoms of the item the deciders guard.
-    pub(crate) region: (u32, u32),
-    /// The atoms of the graph flow holding it.
-    pub(crate) graph: (u32, u32),
-    /// The atoms of each flow nested in that graph flow (as its item), in
-    /// order: the graph's own atoms are the others.
-    pub(crate) nested: Arc<[(u32, u32)]>,
 }
 
 impl<'a> Compiler<'a> {

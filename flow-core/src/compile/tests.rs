@@ -1,5 +1,6 @@
+use super::arena::half_hash;
 use super::fast::plan_flat;
-use super::lookup::{RECENT, half_hash, shared_hashes, sort_by_high_half};
+use super::lookup::{RECENT, shared_hashes, sort_by_high_half};
 use super::order::{acyclic, topological_order};
 use super::*;
 

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::arena::half_hash;
 use super::arena::{Ends, NONE, NodeRef};
 use super::csr;
-use super::lookup::{Candidate, Frame, LOW, RECENT, SEVERAL, half_hash, sort_by_high_half};
+use super::graph::Gate;
+use super::lookup::{Candidate, Frame, LOW, RECENT, SEVERAL, sort_by_high_half};
 use super::order::{acyclic, topological_order};
-use super::resolve::{Compiler, Gate, Walk};
+use super::resolve::{Compiler, Walk};
 use crate::decider::Decider;
 use crate::error::BuildError;
 use crate::flow::{Link, Pattern};

@@ -346,7 +346,7 @@ impl Engine {
     /// - A suspended run continues where it stopped, forward or in revert.
     ///
     /// With a journal, the engine claims the run in the store before it
-    /// starts anything (see [`Backend`]), renews its lease while it works,
+    /// starts anything (see [`Backend`](crate::Backend)), renews its lease while it works,
     /// and gives the run back when this returns.
     ///
     /// # Errors

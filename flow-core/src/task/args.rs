@@ -8,7 +8,7 @@ use crate::symbol::{Data, Name, Value};
 
 /// An argument could not be read as asked.
 ///
-/// It means the task's body and its declared [`Signature`] disagree.
+/// It means the task's body and its declared [`Signature`](crate::Signature) disagree.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgError {

@@ -32,16 +32,23 @@ pub(crate) struct ContextShared {
     pub(super) failures: Mutex<Arc<Failures>>,
 }
 
+/// Where the contexts of a run find their atoms' names: the run's compiled
+/// graph.
+pub(crate) trait AtomNames: Send + Sync {
+    /// The name of atom `index`, or `""` for none.
+    fn atom_name(&self, index: u32) -> &str;
+}
+
 pub(super) enum Names {
-    /// The run's graph, indexed by the context's atom.
-    Graph(Arc<crate::compile::Graph>),
+    /// The run's atoms, indexed by the context's atom.
+    Graph(Arc<dyn AtomNames>),
     /// A detached context's own name.
     Detached(Arc<str>),
 }
 
 impl ContextShared {
     pub(crate) fn new(
-        graph: Arc<crate::compile::Graph>,
+        graph: Arc<dyn AtomNames>,
         notifier: Notifier,
         control: Arc<Control>,
     ) -> Arc<Self> {
@@ -127,7 +134,7 @@ impl Context {
     /// The atom's name.
     pub fn atom(&self) -> &str {
         match &self.shared.names {
-            Names::Graph(g) => g.nodes.get(self.index as usize).map_or("", |n| &n.name),
+            Names::Graph(g) => g.atom_name(self.index),
             Names::Detached(name) => name,
         }
     }

@@ -8,7 +8,7 @@
 mod args;
 mod context;
 mod fn_task;
-mod outputs;
+pub(crate) mod outputs;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -17,7 +17,7 @@ use crate::symbol::Value;
 pub(crate) use args::Arg;
 pub use args::{ArgError, Args};
 pub use context::Context;
-pub(crate) use context::ContextShared;
+pub(crate) use context::{AtomNames, ContextShared};
 pub use fn_task::FnTask;
 pub(crate) use fn_task::Runner;
 pub use outputs::{Exec, Failures, Outcome, Outputs, RevertInput};

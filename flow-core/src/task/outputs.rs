@@ -170,7 +170,7 @@ pub type Failures = BTreeMap<String, Failure>;
 
 /// What `revert` receives: the same arguments as `execute` (then the extra revert
 /// inputs) and the atom's own outcome. Every failure of the run so far is
-/// [`Context::failures`].
+/// [`Context::failures`](crate::Context::failures).
 #[derive(Clone, Debug)]
 pub struct RevertInput {
     /// The arguments of `execute`, followed by the revert-only ones.

@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, nothing to start, durable by default.
 
+mod board;
 mod jobs;
 mod read;
 mod schema;
@@ -14,13 +15,12 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{
     AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
     Operation, StorageError,
 };
-use schema::sql_error;
 use write::{Answer, Write};
 
 /// When a commit is on disk.
@@ -452,5 +452,26 @@ impl Backend for SqliteBackend {
         self.read(Operation::LoadDefinition, move |conn, path| {
             read::definition(conn, path, &id)
         })
+    }
+}
+
+/// A SQLite error, typed.
+fn sql_error(op: Operation, path: &Path, e: rusqlite::Error) -> StorageError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StorageError::Locked { op, path }
+        }
+        Some(ErrorCode::ReadOnly) => StorageError::ReadOnly { op, path },
+        Some(ErrorCode::DiskFull) => StorageError::DiskFull { op, path },
+        Some(ErrorCode::DatabaseCorrupt) => StorageError::Malformed { op, path },
+        Some(ErrorCode::NotADatabase) => StorageError::NotAStore {
+            path,
+            detail: "not an SQLite database".into(),
+        },
+        _ => StorageError::Backend {
+            op,
+            source: Box::new(e),
+        },
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::schema::sql_error;
+use super::sql_error;
 use crate::engine::state::{AtomKind, AtomState, FlowState, Intention};
 use crate::storage::{
     AtomDetail, Definition, FlowDetail, FlowId, FlowQuery, LogbookId, Operation, Ownership,

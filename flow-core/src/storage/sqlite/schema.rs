@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{SqliteOptions, Synchronous};
+use super::{SqliteOptions, Synchronous, sql_error};
 use crate::storage::{Operation, StorageError};
 
 /// `PRAGMA application_id` of a flow store: the bytes `flow`.
@@ -164,27 +164,6 @@ fn checksum_old_records(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A SQLite error, typed.
-pub(super) fn sql_error(op: Operation, path: &Path, e: rusqlite::Error) -> StorageError {
-    let path = path.to_path_buf();
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StorageError::Locked { op, path }
-        }
-        Some(ErrorCode::ReadOnly) => StorageError::ReadOnly { op, path },
-        Some(ErrorCode::DiskFull) => StorageError::DiskFull { op, path },
-        Some(ErrorCode::DatabaseCorrupt) => StorageError::Malformed { op, path },
-        Some(ErrorCode::NotADatabase) => StorageError::NotAStore {
-            path,
-            detail: "not an SQLite database".into(),
-        },
-        _ => StorageError::Backend {
-            op,
-            source: Box::new(e),
-        },
-    }
 }
 
 /// Refuses files that are not flow stores, and stores of a newer or unknown

@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::Counters;
-use super::schema::sql_error;
+use super::sql_error;
 use crate::storage::memory::{claimable, lease_end};
 use crate::storage::{
     AtomDetail, Claim, Definition, FlowDetail, FlowId, Lease, LogBook, Operation, Ownership,
