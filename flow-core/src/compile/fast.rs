@@ -58,13 +58,15 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
     // does not resolve, its hash above its place in `resolved`.
     let mut exports: Vec<u64> = Vec::with_capacity(n);
     let mut missed: Vec<u64> = Vec::new();
-    let (mut asked, mut hits, mut table) = (0, 0, true);
+    // A linear flow's reads are nearly all of the atom just before: it keeps
+    // no table, and hashes its exports only if a read looks further back.
+    let (mut asked, mut hits, mut table) = (0, 0, !linear);
     // For each input position, the provider of the latest read at that
     // position: the next atom's read there is often provided by the same
     // atom or the one after it (a tree's reads, a grid's reads from the row
     // before). Given up as the table is.
     let mut cursors: SmallVec<[u32; 4]> = SmallVec::new();
-    let (mut tried, mut struck, mut stride) = (0, 0, true);
+    let (mut tried, mut struck, mut stride) = (0, 0, !linear);
     let mut before: Option<&Atom> = None;
     for (a, item) in root.items.iter().enumerate() {
         let atom = plain_atom(item)?;
@@ -73,8 +75,10 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
         starts.push(resolved.len() as u32);
         let sig = &atom.signature;
         let first_export = exports.len();
-        for output in sig.outputs() {
-            exports.push(half_hash(output.name()) << 32 | u64::from(a32));
+        if !linear {
+            for output in sig.outputs() {
+                exports.push(half_hash(output.name()) << 32 | u64::from(a32));
+            }
         }
         let inputs = sig.inputs().iter().chain(sig.revert_inputs());
         for (k, input) in inputs.enumerate() {
@@ -145,6 +149,13 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
         before = Some(atom);
     }
     drop(recent);
+    if linear && !missed.is_empty() {
+        for (a, item) in root.items.iter().enumerate() {
+            for output in plain_atom(item)?.signature.outputs() {
+                exports.push(half_hash(output.name()) << 32 | a as u64);
+            }
+        }
+    }
     let reads = resolved.len();
     // Where the exports of each missed read's hash start in `candidates`,
     // whose exports of one hash are side by side: the exports sorted, or,
@@ -163,16 +174,20 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
         // Every name exported once (a name exported twice is the general
         // compiler's to resolve or report): only names sharing a hash are
         // read.
-        for same in shared_hashes(exports).chunk_by(|x, y| x >> 32 == y >> 32) {
-            if !names_differ(root, same) {
-                return None;
+        // A linear flow reads the latest provider before the reader, which
+        // the candidates give whether or not a name is exported twice.
+        if !linear {
+            for same in shared_hashes(exports).chunk_by(|x, y| x >> 32 == y >> 32) {
+                if !names_differ(root, same) {
+                    return None;
+                }
             }
         }
         candidates
     } else {
         sort_by_high_half(&mut exports);
         for same in exports.chunk_by(|x, y| x >> 32 == y >> 32) {
-            if same.len() > 1 && !names_differ(root, same) {
+            if !linear && same.len() > 1 && !names_differ(root, same) {
                 return None;
             }
         }
@@ -223,7 +238,14 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
                 let same = candidates[at as usize..]
                     .iter()
                     .take_while(|&&k| k >> 32 == hash);
-                for &key in same {
+                // A linear flow's reader sees the latest provider before
+                // it; a name that many atoms export is left to the general
+                // compiler.
+                let mut later = false;
+                for (seen, &key) in same.enumerate() {
+                    if linear && seen == 64 {
+                        return None;
+                    }
                     let p = (key & LOW) as usize;
                     // What an atom exports is not what it reads.
                     if p == a {
@@ -231,15 +253,24 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
                     }
                     let outputs = plain_atom(&root.items[p])?.signature.outputs();
                     if let Some(k) = outputs.iter().rposition(|o| o.name() == name) {
-                        provider = Some((p as u32, k as u32, outputs[k].ty()));
-                        break;
+                        if !linear {
+                            provider = Some((p as u32, k as u32, outputs[k].ty()));
+                            break;
+                        }
+                        if p > a {
+                            later = true;
+                        } else if provider.is_none_or(|(q, ..)| q < p as u32) {
+                            provider = Some((p as u32, k as u32, outputs[k].ty()));
+                        }
                     }
+                }
+                // Provided only later in a linear flow: the general
+                // compiler's to take from the store or to report.
+                if later && provider.is_none() {
+                    return None;
                 }
             }
             sources.push(match provider {
-                // Later in a linear flow: too late, the general compiler's
-                // to report.
-                Some((p, ..)) if linear && p as usize > a => return None,
                 Some((p, index, ty)) if ty == input.ty() => {
                     providers.push(p);
                     Source::Output { atom: p, index }
