@@ -8,23 +8,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::failing;
+use common::{Buffer, failing};
 use flow::{Engine, Flow, LoggingListener};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn the_logging_listener_writes_every_state_change_through_tracing() {

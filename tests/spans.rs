@@ -2,25 +2,10 @@
 //! attempt they come from, on both engines, for synchronous and
 //! asynchronous tasks, in `execute` and in `revert`.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::Buffer;
 use flow::{Atom, Engine, Flow, FnTask, Mode, Outputs, Signature, TaskError};
-
-/// A writer that keeps what the subscriber writes.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn lines(mode: Mode) -> (String, Vec<String>) {
     let buffer = Buffer::default();

@@ -132,3 +132,19 @@ pub fn pause_between_writes(pid: u32, db: &std::path::Path) {
     }
     panic!("process {pid} never let go of the store's write lock");
 }
+
+/// A writer that keeps what a `tracing` subscriber writes, for tests that
+/// read their log lines back.
+#[derive(Clone, Default)]
+pub struct Buffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
