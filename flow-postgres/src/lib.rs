@@ -83,12 +83,15 @@
 mod arrays;
 mod batch;
 mod fault;
+mod jobs;
+mod listen;
 mod options;
 mod read;
 mod rows;
 mod schema;
 #[cfg(feature = "tls")]
 mod tls;
+mod tx;
 mod values;
 mod writer;
 
@@ -98,6 +101,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use flow_core::storage::{Claimed, Job, JobBoard, JobClaim, JobId, JobOutcome, JobQuery, NewJob};
 use flow_core::{
     AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
     Operation, StorageError,
@@ -107,7 +111,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use batch::{Answer, Write};
 use fault::Store;
-use writer::{Job, Shared};
+use writer::Shared;
 
 pub use options::{ConfigError, PostgresOptions};
 pub use values::Unstorable;
@@ -155,7 +159,7 @@ pub struct PostgresStats {
 /// ```
 pub struct PostgresBackend {
     shared: Arc<Shared>,
-    jobs: Option<mpsc::UnboundedSender<Job>>,
+    jobs: Option<mpsc::UnboundedSender<writer::Job>>,
     runtime: tokio::runtime::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -223,6 +227,8 @@ impl PostgresBackend {
             address: address(&config),
             schema: options.schema.clone(),
         };
+        let connector = listen::connector(&config, &options)?;
+        let listener = listen::Listener::new(config.clone(), connector);
         let manager = manager(config, &options)?;
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(options.pool_size.max(options.in_flight + 1))
@@ -246,6 +252,7 @@ impl PostgresBackend {
             writes: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            listener,
         });
         let (jobs, rx) = mpsc::unbounded_channel();
         let (opened_tx, opened) = oneshot::channel();
@@ -335,7 +342,7 @@ impl PostgresBackend {
         let sent = self
             .jobs
             .as_ref()
-            .map(|jobs| jobs.send(Job::Write(op, write, tx)).is_ok())
+            .map(|jobs| jobs.send(writer::Job::Write(op, write, tx)).is_ok())
             .unwrap_or(false);
         async move {
             if !sent {
@@ -531,7 +538,7 @@ impl Backend for PostgresBackend {
         let sent = self
             .jobs
             .as_ref()
-            .map(|jobs| jobs.send(Job::Prune(before, tx)).is_ok())
+            .map(|jobs| jobs.send(writer::Job::Prune(before, tx)).is_ok())
             .unwrap_or(false);
         async move {
             if !sent {
@@ -562,5 +569,134 @@ impl Backend for PostgresBackend {
                 .await?
             })
         })
+    }
+}
+
+impl PostgresBackend {
+    /// Runs a transaction of the board on the backend's thread.
+    fn board<T: Send + 'static>(
+        &self,
+        op: Operation,
+        body: impl for<'c> Fn(&'c tx::Conn, &'c Shared) -> tx::Body<'c, T> + Send + Sync + 'static,
+    ) -> BoxFuture<'_, Result<T, StorageError>> {
+        let shared = self.shared.clone();
+        let task = self
+            .runtime
+            .spawn(async move { tx::transact(&shared, op, body).await });
+        async move { task.await.unwrap_or_else(|_| Err(stopped(op))) }.boxed()
+    }
+}
+
+impl JobBoard for PostgresBackend {
+    fn post(&self, job: NewJob) -> BoxFuture<'_, Result<Job, StorageError>> {
+        let op = Operation::PostJob;
+        let job = match jobs::checked_post(job) {
+            Ok(job) => job,
+            Err(e) => {
+                return futures::future::ready(Err(StorageError::Backend {
+                    op,
+                    source: Box::new(e),
+                }))
+                .boxed();
+            }
+        };
+        let posted = self.board(op, move |c, s| {
+            let job = job.clone();
+            Box::pin(async move { jobs::post(c, &s.sql.jobs, &job).await })
+        });
+        async move {
+            let job = posted.await?;
+            // Conductors of this process at once, the others by NOTIFY.
+            self.shared.listener.wake();
+            Ok(job)
+        }
+        .boxed()
+    }
+
+    fn claim_jobs(&self, claim: JobClaim) -> BoxFuture<'_, Result<Vec<Claimed>, StorageError>> {
+        if let Err(e) = values::text_of_owner(&claim.owner) {
+            return futures::future::ready(Err(StorageError::Backend {
+                op: Operation::ClaimJobs,
+                source: Box::new(e),
+            }))
+            .boxed();
+        }
+        self.board(Operation::ClaimJobs, move |c, s| {
+            let claim = claim.clone();
+            Box::pin(async move { jobs::claim(c, &s.sql.jobs, &claim).await })
+        })
+    }
+
+    fn complete_job(
+        &self,
+        job: JobId,
+        lease: &Lease,
+        outcome: JobOutcome,
+        error: Option<String>,
+    ) -> BoxFuture<'_, Result<(), StorageError>> {
+        let lease = lease.clone();
+        let how = jobs::Settle::Complete(outcome, error.map(|e| e.replace('\0', "\u{FFFD}")));
+        self.board(Operation::CompleteJob, move |c, s| {
+            let (lease, how) = (lease.clone(), how.clone());
+            Box::pin(async move { jobs::settle(c, &s.sql.jobs, job, &lease, &how).await })
+        })
+    }
+
+    fn hand_back(&self, job: JobId, lease: &Lease) -> BoxFuture<'_, Result<(), StorageError>> {
+        let lease = lease.clone();
+        let handed = self.board(Operation::HandBack, move |c, s| {
+            let lease = lease.clone();
+            Box::pin(async move {
+                jobs::settle(c, &s.sql.jobs, job, &lease, &jobs::Settle::HandBack).await
+            })
+        });
+        async move {
+            handed.await?;
+            self.shared.listener.wake();
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn cancel_job(&self, job: JobId) -> BoxFuture<'_, Result<Job, StorageError>> {
+        self.board(Operation::CancelJob, move |c, s| {
+            Box::pin(async move { jobs::cancel(c, &s.sql.jobs, job).await })
+        })
+    }
+
+    fn load_job(&self, job: JobId) -> BoxFuture<'_, Result<Option<Job>, StorageError>> {
+        self.read(Operation::ReadJobs, move |shared| {
+            Box::pin(async move {
+                writer::read(&shared, Operation::ReadJobs, |c, s| {
+                    jobs::load(c, &s.sql.jobs, job)
+                })
+                .await?
+            })
+        })
+    }
+
+    fn list_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>, StorageError>> {
+        self.read(Operation::ReadJobs, move |shared| {
+            Box::pin(async move {
+                writer::read(&shared, Operation::ReadJobs, |c, s| {
+                    jobs::list(c, &s.sql.jobs, query.clone())
+                })
+                .await?
+            })
+        })
+    }
+
+    fn wait_for_jobs(&self, timeout: Duration) -> BoxFuture<'_, ()> {
+        listen::Listener::start(&self.shared, &self.runtime);
+        let listener = &self.shared.listener;
+        let wait = if listener.listening() {
+            timeout
+        } else {
+            timeout.min(jobs::POLL_WITHOUT_LISTENER)
+        };
+        async move {
+            let _ = tokio::time::timeout(wait, listener.posted.notified()).await;
+        }
+        .boxed()
     }
 }
