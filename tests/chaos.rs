@@ -16,12 +16,16 @@
 //! conductor that takes over finishes the job, and the paused one, continued,
 //! writes nothing for it.
 //!
-//! The store is SQLite (several processes on one machine). Set
-//! `FLOW_CHAOS_JOBS` / `FLOW_CHAOS_CONDUCTORS` for a bigger run.
+//! The store is SQLite (several processes on one machine) by default, and
+//! PostgreSQL with `FLOW_CHAOS_STORE=postgres` (the `postgres` feature, and
+//! `FLOW_TEST_POSTGRES` naming the server: without it the tests say they
+//! are skipped and pass); each run on PostgreSQL has a schema of its own.
+//! Set `FLOW_CHAOS_JOBS` / `FLOW_CHAOS_CONDUCTORS` for a bigger run
+//! (`.ci/run` runs 1,000 jobs on 8 conductors against PostgreSQL).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +38,196 @@ use tempfile::TempDir;
 mod common;
 
 const LEASE: Duration = Duration::from_millis(300);
+
+/// The store the conductors share.
+#[derive(Clone, Debug)]
+enum Store {
+    Sqlite(PathBuf),
+    #[cfg(feature = "postgres")]
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
+impl Store {
+    /// The store a test asks for (`FLOW_CHAOS_STORE`), in `dir` for SQLite;
+    /// `None` (having said why) when PostgreSQL is asked for and there is
+    /// no server to test against.
+    fn chosen(dir: &Path) -> Option<Store> {
+        match var("FLOW_CHAOS_STORE").as_str() {
+            "" | "sqlite" => Some(Store::Sqlite(dir.join("store.db"))),
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                let url = var("FLOW_TEST_POSTGRES");
+                if url.is_empty() {
+                    eprintln!(
+                        "skipped: FLOW_CHAOS_STORE=postgres, but FLOW_TEST_POSTGRES does not \
+                         name a server; set it to postgres://user@host:5432/db to run it"
+                    );
+                    return None;
+                }
+                let schema = format!("chaos_{}", uuid::Uuid::new_v4().simple());
+                Some(Store::Postgres { url, schema })
+            }
+            #[cfg(not(feature = "postgres"))]
+            "postgres" => panic!(
+                "FLOW_CHAOS_STORE=postgres needs flow's PostgreSQL backend: run with \
+                 `--features postgres`"
+            ),
+            other => panic!("FLOW_CHAOS_STORE={other}: say `sqlite` or `postgres`"),
+        }
+    }
+
+    /// The store, for the report (no URL: it may hold a password).
+    fn describe(&self) -> String {
+        match self {
+            Store::Sqlite(path) => format!("SQLite {}", path.display()),
+            #[cfg(feature = "postgres")]
+            Store::Postgres { schema, .. } => format!("PostgreSQL (schema {schema})"),
+        }
+    }
+
+    /// What a conductor process is told of the store.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Store::Sqlite(path) => vec![("FLOW_CHAOS_DB", path.display().to_string())],
+            #[cfg(feature = "postgres")]
+            Store::Postgres { url, schema } => vec![
+                ("FLOW_CHAOS_DB", url.clone()),
+                ("FLOW_CHAOS_SCHEMA", schema.clone()),
+            ],
+        }
+    }
+
+    /// The store a conductor process was told of.
+    fn from_env() -> Store {
+        #[cfg(feature = "postgres")]
+        if !var("FLOW_CHAOS_SCHEMA").is_empty() {
+            return Store::Postgres {
+                url: var("FLOW_CHAOS_DB"),
+                schema: var("FLOW_CHAOS_SCHEMA"),
+            };
+        }
+        Store::Sqlite(var("FLOW_CHAOS_DB").into())
+    }
+
+    /// Opens the board; `who` names the connections to PostgreSQL
+    /// (`application_name`), so that [`Store::pause_between_writes`] finds
+    /// them.
+    async fn open(&self, who: &str) -> Arc<dyn JobBoard> {
+        match self {
+            Store::Sqlite(path) => {
+                let _ = who;
+                Arc::new(SqliteBackend::open(path).expect("the store opens"))
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres { url, schema } => {
+                let url = with_application_name(url, &app_name(schema, who));
+                let options = flow::postgres::PostgresOptions::new().schema(schema);
+                Arc::new(
+                    flow::postgres::PostgresBackend::connect_with(&url, options)
+                        .await
+                        .expect("the store opens"),
+                )
+            }
+        }
+    }
+
+    /// Stops conductor `owner` (process `pid`) with SIGSTOP at an instant
+    /// when it has no write under way: a process stopped in the middle of
+    /// a transaction holds its locks (SQLite's write lock; the rows of its
+    /// runs in PostgreSQL, until the server's
+    /// `idle_in_transaction_session_timeout`, if set).
+    fn pause_between_writes(&self, pid: u32, owner: &str) {
+        match self {
+            Store::Sqlite(path) => {
+                let _ = owner;
+                common::pause_between_writes(pid, path)
+            }
+            #[cfg(feature = "postgres")]
+            Store::Postgres { url, schema } => {
+                let app = app_name(schema, owner);
+                for _ in 0..1000 {
+                    signal_pid(pid, "-STOP");
+                    let open = pg_query(
+                        url,
+                        &format!(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = \
+                             '{app}' AND xact_start IS NOT NULL"
+                        ),
+                    );
+                    if open == ["0"] {
+                        return;
+                    }
+                    signal_pid(pid, "-CONT");
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+                panic!("process {pid} was always in a transaction");
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Store::Postgres { url, schema } = self {
+            if var("FLOW_CHAOS_CHILD").is_empty() {
+                pg_query(url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn app_name(schema: &str, who: &str) -> String {
+    let mut name = format!("{who}-{schema}");
+    name.truncate(63);
+    name
+}
+
+#[cfg(feature = "postgres")]
+fn with_application_name(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
+/// The rows `sql` returns on the server at `url`, each row's cells joined
+/// by `|`.
+#[cfg(feature = "postgres")]
+fn pg_query(url: &str, sql: &str) -> Vec<String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("the test server answers");
+            let driver = tokio::spawn(conn);
+            let messages = client.simple_query(&sql).await.expect("the query runs");
+            drop(client);
+            let _ = driver.await;
+            messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect::<Vec<_>>()
+                            .join("|"),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        })
+    })
+    .join()
+    .expect("the query's thread")
+}
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
@@ -129,10 +323,10 @@ fn conductor_process() {
         .build()
         .expect("a runtime");
     rt.block_on(async {
-        let store = SqliteBackend::open(var("FLOW_CHAOS_STORE")).expect("the store opens");
-        let board: Arc<dyn JobBoard> = Arc::new(store);
+        let owner = var("FLOW_CHAOS_OWNER");
+        let board = Store::from_env().open(&owner).await;
         let conductor = Conductor::new(board, registry(Path::new(&var("FLOW_CHAOS_LOGS"))))
-            .owner(var("FLOW_CHAOS_OWNER"))
+            .owner(owner)
             .concurrency(4)
             .lease(LEASE)
             .renew_every(LEASE / 4)
@@ -161,7 +355,7 @@ struct Proc {
     owner: String,
 }
 
-fn spawn(dir: &Path, owner: &str, extra: &[(&str, &str)]) -> Proc {
+fn spawn(dir: &Path, store: &Store, owner: &str, extra: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
     cmd.args([
         "--exact",
@@ -171,11 +365,14 @@ fn spawn(dir: &Path, owner: &str, extra: &[(&str, &str)]) -> Proc {
         "-q",
     ])
     .env("FLOW_CHAOS_CHILD", "1")
-    .env("FLOW_CHAOS_STORE", dir.join("store.db"))
+    .env_remove("FLOW_CHAOS_SCHEMA")
     .env("FLOW_CHAOS_LOGS", dir.join("logs"))
     .env("FLOW_CHAOS_OWNER", owner)
     .stdout(Stdio::piped())
     .stderr(Stdio::null());
+    for (k, v) in store.env() {
+        cmd.env(k, v);
+    }
     for (k, v) in extra {
         cmd.env(k, v);
     }
@@ -203,11 +400,15 @@ fn stop(mut p: Proc) -> (u64, u64, u64) {
 }
 
 fn signal(child: &Child, sig: &str) {
+    signal_pid(child.id(), sig);
+}
+
+fn signal_pid(pid: u32, sig: &str) {
     let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
+        .args([sig, &pid.to_string()])
         .status()
         .expect("kill runs");
-    assert!(status.success(), "kill {sig} {}", child.id());
+    assert!(status.success(), "kill {sig} {pid}");
 }
 
 /// A small xorshift generator: the chaos differs from run to run, and the
@@ -262,14 +463,19 @@ fn conductors_killed_at_random_lose_no_job_and_repeat_no_journaled_step() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(7, |d| d.as_nanos() as u64)
         | 1;
-    eprintln!("chaos seed {seed}: {jobs} jobs, {conductors} conductors");
     let mut rng = Rng(seed);
     let tmp = TempDir::new().expect("a directory");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let rt = rt();
-    let board: Arc<dyn JobBoard> =
-        Arc::new(SqliteBackend::open(dir.join("store.db")).expect("the store opens"));
+    let Some(store) = Store::chosen(dir) else {
+        return;
+    };
+    eprintln!(
+        "chaos seed {seed}: {jobs} jobs, {conductors} conductors, on {}",
+        store.describe()
+    );
+    let board = rt.block_on(store.open("test"));
     let mut expected = BTreeMap::new();
     rt.block_on(async {
         for n in 0..jobs {
@@ -289,7 +495,7 @@ fn conductors_killed_at_random_lose_no_job_and_repeat_no_journaled_step() {
     // The killer is random: a job may see several of its conductors die by
     // chance, which is not what makes a job poison.
     let spawn = |dir: &Path, owner: &str, _: &[(&str, &str)]| {
-        spawn(dir, owner, &[("FLOW_CHAOS_MAX_CRASHES", "1000")])
+        spawn(dir, &store, owner, &[("FLOW_CHAOS_MAX_CRASHES", "1000")])
     };
     let mut live: Vec<Proc> = (0..conductors)
         .map(|i| spawn(dir, &format!("c{i}"), &[]))
@@ -388,14 +594,16 @@ fn a_conductor_paused_past_its_lease_writes_nothing_for_the_job_it_lost() {
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let rt = rt();
-    let board: Arc<dyn JobBoard> =
-        Arc::new(SqliteBackend::open(dir.join("store.db")).expect("the store opens"));
+    let Some(store) = Store::chosen(dir) else {
+        return;
+    };
+    let board = rt.block_on(store.open("test"));
     // A job of many steps: the pause lands in the middle of it.
     let job = rt
         .block_on(board.post(NewJob::new("ok", "1").input("n", 1_000_000u64)))
         .unwrap();
     let slow = [("FLOW_CHAOS_STEP_MS", "150")];
-    let a = spawn(dir, "paused", &slow);
+    let a = spawn(dir, &store, "paused", &slow);
     let until = |what: &str, done: &dyn Fn(&Job) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -408,9 +616,9 @@ fn a_conductor_paused_past_its_lease_writes_nothing_for_the_job_it_lost() {
         }
     };
     until("claimed", &|j| j.state == JobState::Claimed);
-    common::pause_between_writes(a.child.id(), &dir.join("store.db"));
+    store.pause_between_writes(a.child.id(), "paused");
     std::thread::sleep(LEASE * 3);
-    let b = spawn(dir, "taker", &slow);
+    let b = spawn(dir, &store, "taker", &slow);
     let done = until("completed by the taker", &|j| j.state == JobState::Complete);
     assert_eq!(done.owner.as_deref(), Some("taker"));
     assert_eq!(done.outcome, Some(JobOutcome::Succeeded));
@@ -436,8 +644,10 @@ fn a_job_that_kills_its_conductor_is_failed_as_poison() {
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let rt = rt();
-    let board: Arc<dyn JobBoard> =
-        Arc::new(SqliteBackend::open(dir.join("store.db")).expect("the store opens"));
+    let Some(store) = Store::chosen(dir) else {
+        return;
+    };
+    let board = rt.block_on(store.open("test"));
     let job = rt.block_on(board.post(NewJob::new("poison", "1"))).unwrap();
     let ok = rt
         .block_on(board.post(NewJob::new("ok", "1").input("n", 5u64)))
@@ -446,7 +656,7 @@ fn a_job_that_kills_its_conductor_is_failed_as_poison() {
     let max = [("FLOW_CHAOS_MAX_CRASHES", "2")];
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut deaths = 0;
-    let mut current = spawn(dir, "s0", &max);
+    let mut current = spawn(dir, &store, "s0", &max);
     loop {
         let j = rt.block_on(board.load_job(job.id)).unwrap().unwrap();
         let o = rt.block_on(board.load_job(ok.id)).unwrap().unwrap();
@@ -456,7 +666,7 @@ fn a_job_that_kills_its_conductor_is_failed_as_poison() {
         assert!(Instant::now() < deadline, "never settled: {j:?}");
         if let Ok(Some(_)) = current.child.try_wait() {
             deaths += 1;
-            current = spawn(dir, &format!("s{deaths}"), &max);
+            current = spawn(dir, &store, &format!("s{deaths}"), &max);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -203,10 +203,26 @@ fn a_file_that_is_not_a_store_is_refused() {
         std::fs::read_to_string(s.store()).unwrap(),
         "these are my notes, not a database\n"
     );
-    let (code, _, err) = s.run(&["--store", "postgres://ops:secret@db/flow", "runs"]);
-    assert_eq!(code, 4);
-    assert!(!err.contains("secret"), "{err}");
-    snap!(s, "postgres_unsupported", err);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let (code, _, err) = s.run(&["--store", "postgres://ops:secret@db/flow", "runs"]);
+        assert_eq!(code, 4);
+        assert!(!err.contains("secret"), "{err}");
+        snap!(s, "postgres_unsupported", err);
+    }
+    // With PostgreSQL: a schema that cannot be one is refused before
+    // anything is sent, the password never shown.
+    #[cfg(feature = "postgres")]
+    {
+        let url = "postgres://ops:secret@db/flow?schema=no-such";
+        let (code, _, err) = s.run(&["--store", url, "runs"]);
+        assert_eq!(code, 4, "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        assert!(
+            err.contains("`no-such` cannot name the store's schema"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -198,7 +198,11 @@ fn plan<'b>(
             },
             Write::Renew { lease, lease_us } => match runs.get_mut(&uuid_of(lease.run)) {
                 None => Err(StorageError::NotFound(lease.run)),
-                Some(own) if own.fence != lease.fence => Err(lost(lease.run, lease.fence, own)),
+                // Given back since (a renewal its holder had under way when
+                // it gave the run back, or completed its job): not taken again.
+                Some(own) if own.fence != lease.fence || own.owner.is_none() => {
+                    Err(lost(lease.run, lease.fence, own))
+                }
                 Some(own) => {
                     let until = now_us.saturating_add(*lease_us);
                     own.owner = Some(lease.owner.clone());

@@ -82,13 +82,17 @@
 
 mod arrays;
 mod batch;
+mod board;
 mod fault;
+mod jobs;
+mod listen;
 mod options;
 mod read;
 mod rows;
 mod schema;
 #[cfg(feature = "tls")]
 mod tls;
+mod tx;
 mod values;
 mod writer;
 
@@ -107,7 +111,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use batch::{Answer, Write};
 use fault::Store;
-use writer::{Job, Shared};
+use writer::Shared;
 
 pub use options::{ConfigError, PostgresOptions};
 pub use values::Unstorable;
@@ -155,7 +159,7 @@ pub struct PostgresStats {
 /// ```
 pub struct PostgresBackend {
     shared: Arc<Shared>,
-    jobs: Option<mpsc::UnboundedSender<Job>>,
+    jobs: Option<mpsc::UnboundedSender<writer::Job>>,
     runtime: tokio::runtime::Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -223,6 +227,8 @@ impl PostgresBackend {
             address: address(&config),
             schema: options.schema.clone(),
         };
+        let connector = listen::connector(&config, &options)?;
+        let listener = listen::Listener::new(config.clone(), connector);
         let manager = manager(config, &options)?;
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(options.pool_size.max(options.in_flight + 1))
@@ -246,6 +252,7 @@ impl PostgresBackend {
             writes: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            listener,
         });
         let (jobs, rx) = mpsc::unbounded_channel();
         let (opened_tx, opened) = oneshot::channel();
@@ -316,6 +323,34 @@ impl PostgresBackend {
         &self.shared.store.schema
     }
 
+    /// Whether the backend's connection listening for posted jobs
+    /// (`LISTEN`) is up: idle conductors are then woken by the server's
+    /// `NOTIFY`, and poll only while it is down. It is made when a conductor
+    /// first waits for jobs.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::{Duration, Instant};
+    /// use flow::postgres::{PostgresBackend, PostgresOptions};
+    /// use flow::storage::JobBoard;
+    ///
+    /// # let Ok(url) = std::env::var("FLOW_TEST_POSTGRES") else { return };
+    /// # let schema = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// let store = PostgresBackend::connect_with(&url, PostgresOptions::new().schema(&schema))
+    ///     .await
+    ///     .unwrap();
+    /// assert!(!store.is_listening());
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while !store.is_listening() && Instant::now() < deadline {
+    ///     store.wait_for_jobs(Duration::from_millis(50)).await;
+    /// }
+    /// assert!(store.is_listening());
+    /// # });
+    /// ```
+    pub fn is_listening(&self) -> bool {
+        self.shared.listener.listening()
+    }
+
     fn job(
         &self,
         op: Operation,
@@ -335,7 +370,7 @@ impl PostgresBackend {
         let sent = self
             .jobs
             .as_ref()
-            .map(|jobs| jobs.send(Job::Write(op, write, tx)).is_ok())
+            .map(|jobs| jobs.send(writer::Job::Write(op, write, tx)).is_ok())
             .unwrap_or(false);
         async move {
             if !sent {
@@ -531,7 +566,7 @@ impl Backend for PostgresBackend {
         let sent = self
             .jobs
             .as_ref()
-            .map(|jobs| jobs.send(Job::Prune(before, tx)).is_ok())
+            .map(|jobs| jobs.send(writer::Job::Prune(before, tx)).is_ok())
             .unwrap_or(false);
         async move {
             if !sent {

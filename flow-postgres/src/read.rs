@@ -15,21 +15,21 @@ use crate::rows::uuid_of;
 use crate::schema::Sql;
 
 /// Reads the cells of one stored record, or says what is wrong with it.
-struct Parse<'r> {
-    op: Operation,
-    what: String,
-    row: &'r Row,
+pub(crate) struct Parse<'r> {
+    pub(crate) op: Operation,
+    pub(crate) what: String,
+    pub(crate) row: &'r Row,
 }
 
 impl Parse<'_> {
-    fn bad(&self, field: &str, text: &str) -> StorageError {
+    pub(crate) fn bad(&self, field: &str, text: &str) -> StorageError {
         StorageError::Corrupt {
             op: self.op,
             detail: format!("{}: `{field}` holds `{text}`", self.what),
         }
     }
 
-    fn get<'a, T: FromSql<'a>>(&'a self, field: &str) -> Result<T, StorageError> {
+    pub(crate) fn get<'a, T: FromSql<'a>>(&'a self, field: &str) -> Result<T, StorageError> {
         self.row
             .try_get::<_, T>(field)
             .map_err(|e| StorageError::Corrupt {
@@ -38,12 +38,12 @@ impl Parse<'_> {
             })
     }
 
-    fn unsigned<T: TryFrom<i64>>(&self, field: &str) -> Result<T, StorageError> {
+    pub(crate) fn unsigned<T: TryFrom<i64>>(&self, field: &str) -> Result<T, StorageError> {
         let n: i64 = self.get(field)?;
         T::try_from(n).map_err(|_| self.bad(field, &n.to_string()))
     }
 
-    fn word<T: Copy>(
+    pub(crate) fn word<T: Copy>(
         &self,
         field: &str,
         all: &[T],
@@ -56,7 +56,7 @@ impl Parse<'_> {
             .ok_or_else(|| self.bad(field, &text))
     }
 
-    fn decoded<T: serde::de::DeserializeOwned>(
+    pub(crate) fn decoded<T: serde::de::DeserializeOwned>(
         &self,
         field: &str,
     ) -> Result<Option<T>, StorageError> {

@@ -72,14 +72,40 @@ const STEPS: &[&str] = &[
         token        uuid PRIMARY KEY,
         committed_at timestamptz NOT NULL DEFAULT now()
     );",
+    // 2: the job board. A job is updated a few times (claimed, completed),
+    // in its state: the index of jobs to claim holds only those not
+    // complete, so that it stays small however many jobs ended.
+    "CREATE TABLE {s}.jobs (
+        id           uuid PRIMARY KEY,
+        run_id       uuid NOT NULL,
+        flow         text NOT NULL,
+        version      text NOT NULL,
+        inputs       jsonb NOT NULL,
+        priority     integer NOT NULL,
+        not_before   double precision NOT NULL,
+        created_at   double precision NOT NULL,
+        state        text NOT NULL,
+        outcome      text,
+        error        text,
+        claims       bigint NOT NULL,
+        crashes      bigint NOT NULL,
+        owner        text,
+        completed_at double precision,
+        checksum     bigint NOT NULL
+    ) WITH (fillfactor = 70);
+    CREATE INDEX jobs_to_claim ON {s}.jobs (priority DESC, created_at, id)
+        WHERE state <> 'COMPLETE';
+    CREATE INDEX jobs_by_created ON {s}.jobs (created_at, id);
+    CREATE INDEX jobs_by_run ON {s}.jobs (run_id);",
 ];
 
 /// The schema version this library writes.
 pub(crate) const VERSION: i32 = STEPS.len() as i32;
 
 /// The tables of a store, to tell a schema of another application.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "schema_version",
+    "jobs",
     "logbooks",
     "flows",
     "atoms",
@@ -212,6 +238,7 @@ pub(crate) struct Sql {
     pub(crate) load_atoms: String,
     pub(crate) list: String,
     pub(crate) definition: String,
+    pub(crate) jobs: crate::jobs::JobSql,
 }
 
 /// The columns of a run's record as the reads select them.
@@ -305,6 +332,7 @@ impl Sql {
                 "SELECT id, name, format, body, created_at, checksum FROM {s}.definitions
                  WHERE id = $1"
             ),
+            jobs: crate::jobs::JobSql::new(schema),
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) struct Shared {
     pub(crate) writes: AtomicU64,
     pub(crate) settled: AtomicU64,
     pub(crate) retries: AtomicU64,
+    pub(crate) listener: crate::listen::Listener,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<Answer, StorageError>>;
@@ -124,12 +125,12 @@ async fn send(shared: &Shared, batch: Vec<(Operation, Write, Reply)>) {
 }
 
 /// A connection that may be in a bad state: closed rather than given back.
-fn discard(client: deadpool_postgres::Object) {
+pub(crate) fn discard(client: deadpool_postgres::Object) {
     drop(deadpool_postgres::Object::take(client));
 }
 
 /// Waits out a backoff; `false` when the time for the server is up.
-async fn wait(shared: &Shared, since: Instant, backoff: &mut Backoff) -> bool {
+pub(crate) async fn wait(shared: &Shared, since: Instant, backoff: &mut Backoff) -> bool {
     let left = shared.unavailable_after.saturating_sub(since.elapsed());
     if left.is_zero() {
         return false;
@@ -139,7 +140,7 @@ async fn wait(shared: &Shared, since: Instant, backoff: &mut Backoff) -> bool {
     true
 }
 
-fn unavailable(
+pub(crate) fn unavailable(
     shared: &Shared,
     op: Operation,
     since: Instant,
@@ -242,7 +243,7 @@ fn commit<'a>(
 
 /// Whether the try marked `token` committed, asked until the server answers
 /// or the time for it is up (then the last error).
-async fn settle(
+pub(crate) async fn settle(
     shared: &Shared,
     token: Uuid,
     since: Instant,

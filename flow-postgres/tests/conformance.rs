@@ -4,3 +4,7 @@
 mod support;
 
 flow_conformance::conformance_tests!(optional support::fresh);
+
+mod jobs {
+    flow_conformance::job_board_tests!(optional super::support::fresh);
+}

@@ -84,7 +84,7 @@ pub(crate) async fn runs(
     if let Some(since) = since {
         filter = filter.since(parse_time(&since, flow::storage::now_unix())?);
     }
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let runs = ops::list_runs(&store, &filter).await?;
     match output {
         OutputFormat::Json => json(&runs)?,
@@ -103,7 +103,7 @@ pub(crate) async fn show(
     tail: usize,
     output: OutputFormat,
 ) -> Result<u8, OpsError> {
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let run = store.resolve_run(run).await?;
     let view = ops::show_run(&store, run, tail).await?;
     match output {
@@ -121,7 +121,7 @@ pub(crate) async fn logs(
     follow: bool,
     undo: bool,
 ) -> Result<u8, OpsError> {
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let run = store.resolve_run(run).await?;
     let logs = ops::step_logs(&store, run, step, undo).await?;
     if !follow && !logs.exist() {
@@ -147,7 +147,7 @@ pub(crate) async fn logs(
 /// `flow prune --before TIME`.
 pub(crate) async fn prune(store: &StoreArgs, before: &str, dry_run: bool) -> Result<u8, OpsError> {
     let at = parse_time(before, flow::storage::now_unix())?;
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let pruned = ops::prune_runs(&store, at, dry_run).await?;
     let n = pruned.runs.len();
     let runs = if n == 1 { "run" } else { "runs" };
@@ -183,7 +183,7 @@ pub(crate) async fn graph(
     let graph = if path.is_file() || target.ends_with(".yaml") || target.ends_with(".yml") {
         ops::pipeline_graph(&Pipeline::from_path(path)?)
     } else {
-        let store = store.open(Access::Existing)?;
+        let store = store.open(Access::Existing).await?;
         let run = store.resolve_run(target).await?;
         ops::run_graph(&store, run).await?
     };
@@ -201,7 +201,7 @@ pub(crate) async fn post(
     let Some(values) = prompt::values(&pipeline, params)? else {
         return Ok(exit::INTERRUPTED);
     };
-    let store = store.open(Access::Create)?;
+    let store = store.open(Access::Create).await?;
     let posted = ops::post_run(&store, &pipeline, &values).await?;
     out!(
         "posted job {} for a conductor of {} (definition {}): its run is {}",
@@ -245,7 +245,7 @@ pub(crate) async fn conductor(
     poll: Duration,
 ) -> Result<u8, OpsError> {
     let pipelines = ops::read_pipelines(paths)?;
-    let store = store.open(Access::Create)?;
+    let store = store.open(Access::Create).await?;
     let registry = ops::pipeline_registry(&store, &pipelines).await?;
     let mut conductor = Conductor::new(store.board().clone(), registry)
         .concurrency(concurrency)

@@ -65,8 +65,8 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
-    pub(crate) fn open(&self, access: Access) -> Result<Store, OpsError> {
-        Store::open(&self.location, self.logs.clone(), access)
+    pub(crate) async fn open(&self, access: Access) -> Result<Store, OpsError> {
+        Store::open(&self.location, self.logs.clone(), access).await
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) async fn run(
     let Some(values) = prompt::values(&pipeline, params)? else {
         return Ok(exit::INTERRUPTED);
     };
-    let store = store.open(Access::Create)?;
+    let store = store.open(Access::Create).await?;
     let active = ops::start_run(&store, &pipeline, &values, &options(engine)).await?;
     Ok(drive(&store, active, engine.plain, false).await)
 }
@@ -58,7 +58,7 @@ pub(crate) async fn resume(
     wait: Option<Duration>,
     engine: &EngineArgs,
 ) -> Result<u8, OpsError> {
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let run = store.resolve_run(run).await?;
     let options = options(engine).wait_for_lease(wait.unwrap_or_default());
     let active = ops::resume_run(&store, run, &options).await?;
@@ -71,7 +71,7 @@ pub(crate) async fn rerun(
     run: &str,
     engine: &EngineArgs,
 ) -> Result<u8, OpsError> {
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let run = store.resolve_run(run).await?;
     let active = ops::rerun(&store, run, &options(engine)).await?;
     out!("rerun of run {run}");
@@ -85,7 +85,7 @@ pub(crate) async fn cancel(
     wait: bool,
     engine: &EngineArgs,
 ) -> Result<u8, OpsError> {
-    let store = store.open(Access::Existing)?;
+    let store = store.open(Access::Existing).await?;
     let run = store.resolve_run(run).await?;
     match ops::cancel_run(&store, run, &options(engine)).await? {
         Cancel::JobCancelled { job } => {

@@ -1,7 +1,7 @@
 //! The operations on runs, apart from any way of showing them: the `flow`
 //! command calls these, and so can a web server.
 //!
-//! - [`Store::open`]: an SQLite file (or, later, a PostgreSQL URL), and where
+//! - [`Store::open`]: an SQLite file or a PostgreSQL URL, and where
 //!   the logs of its runs go; [`Store::resolve_run`] finds a run by its id or
 //!   the start of it.
 //! - [`start_run`], [`resume_run`], [`rerun`]: an [`ActiveRun`] to drive, in

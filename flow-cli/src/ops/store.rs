@@ -1,6 +1,6 @@
-//! Opening a store: an SQLite file today, a PostgreSQL URL once `flow` has
-//! that backend; where the logs of its runs go; finding a run by its id or
-//! the start of it.
+//! Opening a store: an SQLite file, or a PostgreSQL database by URL (with
+//! the `postgres` feature, on by default); where the logs of its runs go;
+//! finding a run by its id or the start of it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,31 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// A PostgreSQL URL without its `schema=NAME` parameter (which the server
+/// does not know), and that name.
+#[cfg(any(feature = "postgres", test))]
+fn schema_of(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(name) => {
+                schema = Some(name.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_string(), schema)
+    } else {
+        (format!("{base}?{}", rest.join("&")), schema)
+    }
+}
+
 /// Whether opening a store may make a new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -119,9 +144,14 @@ impl Store {
     /// # Errors
     /// [`OpsError::NoStore`] for a file that does not exist when `access` is
     /// [`Access::Existing`]; [`OpsError::Store`] for a file that is not a
-    /// store (or a damaged, newer or locked one); [`OpsError::NoPostgres`]
-    /// for a PostgreSQL URL in a binary built without PostgreSQL support.
-    pub fn open(
+    /// store (or a damaged, newer or locked one), or a PostgreSQL server
+    /// that cannot be reached or refuses; [`OpsError::NoPostgres`] for a
+    /// PostgreSQL URL in a binary built without PostgreSQL support.
+    ///
+    /// A PostgreSQL URL may name the schema of the store's tables with
+    /// `schema=NAME` among its parameters (`flow` by default):
+    /// `postgres://ops@db1/runs?schema=deploys`.
+    pub async fn open(
         location: &StoreLocation,
         logs: Option<PathBuf>,
         access: Access,
@@ -140,8 +170,26 @@ impl Store {
                     logs,
                 })
             }
-            // When `flow` has its PostgreSQL backend (its `postgres`
-            // feature), a `postgres` feature of this crate opens it here.
+            #[cfg(feature = "postgres")]
+            StoreLocation::Postgres(url) => {
+                let (url, schema) = schema_of(url);
+                let mut options = flow::postgres::PostgresOptions::new();
+                if let Some(schema) = schema {
+                    options = options.schema(schema);
+                }
+                let pg = Arc::new(
+                    flow::postgres::PostgresBackend::connect_with(&url, options)
+                        .await
+                        .map_err(OpsError::Store)?,
+                );
+                Ok(Store {
+                    location: location.clone(),
+                    backend: pg.clone(),
+                    board: pg,
+                    logs,
+                })
+            }
+            #[cfg(not(feature = "postgres"))]
             StoreLocation::Postgres(url) => Err(OpsError::NoPostgres {
                 url: without_password(url),
             }),
@@ -233,6 +281,21 @@ mod tests {
             "postgres://ops@db:5432/flow"
         );
         assert_eq!(without_password("postgres://db/flow"), "postgres://db/flow");
+        assert_eq!(
+            schema_of("postgres://db/flow?schema=runs&sslmode=require"),
+            (
+                "postgres://db/flow?sslmode=require".into(),
+                Some("runs".into())
+            )
+        );
+        assert_eq!(
+            schema_of("postgres://db/flow?schema=runs"),
+            ("postgres://db/flow".into(), Some("runs".into()))
+        );
+        assert_eq!(
+            schema_of("postgres://db/flow"),
+            ("postgres://db/flow".into(), None)
+        );
         let loc = StoreLocation::parse("postgresql://a:b@c/d");
         assert_eq!(loc.to_string(), "postgresql://a@c/d");
     }

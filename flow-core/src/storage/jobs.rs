@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, FlowId, JobId, Lease, StorageError};
+use super::{Backend, FlowDetail, FlowId, JobId, Lease, LogbookId, StorageError};
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,6 +153,20 @@ impl NewJob {
         self.not_before = Some(t);
         self
     }
+
+    /// The job this post makes when a store takes it at time `now` (seconds
+    /// since the Unix epoch, by the store's clock): unclaimed, with new ids
+    /// for the job and its run. For backends kept outside this crate.
+    ///
+    /// ```
+    /// use flow_core::storage::{JobState, NewJob};
+    /// let job = NewJob::new("upgrade", "2").input("db", "main").into_job(100.0);
+    /// assert_eq!((job.state, job.created_at, job.not_before), (JobState::Unclaimed, 100.0, 100.0));
+    /// assert_eq!(job.inputs["db"], "main");
+    /// ```
+    pub fn into_job(self, now: f64) -> Job {
+        super::memory_jobs::new_job(self, now)
+    }
 }
 
 /// A job as the board has it.
@@ -189,6 +203,58 @@ pub struct Job {
     pub owner: Option<String>,
     /// When it completed.
     pub completed_at: Option<f64>,
+}
+
+impl Job {
+    /// The pending run a post of this job stores beside it, in logbook
+    /// `logbook`: its inputs, its job and its version in the run's metadata,
+    /// no atoms yet. For backends kept outside this crate.
+    ///
+    /// ```
+    /// use flow_core::storage::{LogbookId, NewJob};
+    /// use flow_core::FlowState;
+    /// let job = NewJob::new("upgrade", "2").input("db", "main").into_job(100.0);
+    /// let run = job.pending_run(LogbookId::new());
+    /// assert_eq!((run.id, run.state), (job.run, FlowState::Pending));
+    /// assert_eq!(run.meta["inputs"]["db"], "main");
+    /// ```
+    pub fn pending_run(&self, logbook: LogbookId) -> FlowDetail {
+        super::memory_jobs::posted_run(self, logbook)
+    }
+
+    /// Whether a claim would take this job as a suspect: it crashed a
+    /// conductor before, or it is claimed by one whose lease ran out.
+    ///
+    /// ```
+    /// use flow_core::storage::NewJob;
+    /// assert!(!NewJob::new("f", "1").into_job(0.0).is_suspect());
+    /// ```
+    pub fn is_suspect(&self) -> bool {
+        self.crashes > 0 || self.state == JobState::Claimed
+    }
+
+    /// Counts the death of the conductor that held this job (its lease ran
+    /// out), and fails the job as poison, at `now`, when that makes
+    /// `max_crashes`. Returns whether it did.
+    ///
+    /// ```
+    /// use flow_core::storage::{JobOutcome, NewJob};
+    /// let mut job = NewJob::new("f", "1").into_job(0.0);
+    /// assert!(!job.count_crash(2, 1.0));
+    /// assert!(job.count_crash(2, 2.0));
+    /// assert_eq!((job.crashes, job.outcome, job.completed_at), (2, Some(JobOutcome::Failed), Some(2.0)));
+    /// ```
+    pub fn count_crash(&mut self, max_crashes: u32, now: f64) -> bool {
+        self.crashes += 1;
+        if self.crashes < max_crashes {
+            return false;
+        }
+        self.state = JobState::Complete;
+        self.outcome = Some(JobOutcome::Failed);
+        self.error = Some(poison_message(self.crashes, self.owner.as_deref()));
+        self.completed_at = Some(now);
+        true
+    }
 }
 
 /// What a conductor asks the board for.
@@ -237,6 +303,23 @@ impl JobClaim {
         self
     }
 
+    /// What this claim does with a candidate, taken in order (highest
+    /// priority, then oldest), when it took `taken` jobs so far and the
+    /// candidate is `suspect` ([`Job::is_suspect`]): the rule every board
+    /// follows.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flow_core::storage::{JobClaim, Pick};
+    /// let idle = JobClaim::new("c", Duration::from_secs(30), vec![], 4).alone(true);
+    /// assert_eq!(idle.pick(0, true), Pick::TakeAlone);
+    /// assert_eq!(idle.pick(1, true), Pick::Skip);
+    /// assert_eq!(idle.pick(1, false), Pick::Take);
+    /// ```
+    pub fn pick(&self, taken: usize, suspect: bool) -> Pick {
+        pick(self, taken, suspect)
+    }
+
     /// The number of conductor deaths that makes a job poison (default 3).
     pub fn max_crashes(mut self, n: u32) -> Self {
         self.max_crashes = n.max(1);
@@ -267,8 +350,9 @@ impl Claimed {
     }
 }
 
-/// What a claim does with a candidate job.
-pub(crate) enum Pick {
+/// What a claim does with a candidate job ([`JobClaim::pick`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
     /// Claim it.
     Take,
     /// Claim it, and nothing after it (a suspect, taken alone).

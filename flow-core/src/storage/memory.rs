@@ -167,7 +167,9 @@ impl Backend for MemoryBackend {
         let Some(stored) = inner.flows.get_mut(&lease.run) else {
             return done(Err(StorageError::NotFound(lease.run)));
         };
-        if stored.detail.ownership.fence != lease.fence {
+        // Given back since: a renewal its holder had under way does not take
+        // it again.
+        if stored.detail.ownership.fence != lease.fence || stored.detail.ownership.owner.is_none() {
             return done(Err(lost(stored, lease.fence)));
         }
         let held = &mut stored.detail.ownership;

@@ -61,7 +61,7 @@ pub use checksum::{
 };
 pub(crate) use error::When;
 pub use error::{Operation, StorageError};
-pub use jobs::{Claimed, Job, JobBoard, JobClaim, JobOutcome, JobQuery, JobState, NewJob};
+pub use jobs::{Claimed, Job, JobBoard, JobClaim, JobOutcome, JobQuery, JobState, NewJob, Pick};
 pub use memory::MemoryBackend;
 pub use model::{
     AtomDetail, Claim, Definition, FlowDetail, FlowId, FlowQuery, IdError, JobId, Lease, LogBook,

@@ -105,9 +105,32 @@ macro_rules! conformance_tests {
 }
 
 /// Makes one test per check of the job board, each on a fresh store from
-/// `$make` (as [`conformance_tests!`]).
+/// `$make` (as [`conformance_tests!`], with its `optional` form for
+/// backends with a server that may not be there).
 #[macro_export]
 macro_rules! job_board_tests {
+    (optional $make:path) => {
+        $crate::job_board_tests!(@each_optional $make;
+            a_post_stores_a_job_and_its_pending_run,
+            claims_follow_priority_age_and_known_flows,
+            completing_needs_the_current_claim,
+            an_expired_claim_is_taken_over_and_counted,
+            a_poison_job_is_failed_not_claimed_forever,
+            a_suspect_job_is_taken_alone,
+            a_job_handed_back_is_claimed_at_once,
+            cancelling_a_job,
+            concurrent_claimants_never_share_a_job,
+            a_post_wakes_a_waiting_conductor,
+        );
+    };
+    (@each_optional $make:path; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            // `None`: the backend's server is not there, and `$make` said so.
+            let Some((_guard, backend)) = $make().await else { return };
+            $crate::jobs::$check(&backend).await;
+        }
+    )*};
     ($make:path) => {
         $crate::job_board_tests!(@each $make;
             a_post_stores_a_job_and_its_pending_run,

@@ -216,11 +216,25 @@ pub async fn an_expired_lease_can_be_taken_over(b: &dyn Backend) {
 }
 
 /// A released run has no owner, keeps its fencing number, and can be claimed
-/// by anyone at once.
+/// by anyone at once. A renewal that comes after the release (one its
+/// holder had under way) is refused: it does not take the run back.
 pub async fn a_released_run_can_be_claimed_at_once(b: &dyn Backend) {
     let r = run(LogbookId::new(), "handed back", FlowState::Suspended);
     let lease = create(b, &r, Vec::new(), "me").await;
     b.release_flow(&lease).await.unwrap();
+    let err = b.renew_lease(&lease, LIVE).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StorageError::OwnershipLost {
+                fence: 1,
+                current: 1,
+                holder: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let (flow, _) = b.load_flow(r.id).await.unwrap();
     assert_eq!(
         flow.ownership,

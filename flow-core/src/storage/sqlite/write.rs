@@ -315,7 +315,9 @@ fn apply(
             let Some(now_held) = held(tx, &id)? else {
                 return Ok(Err(StorageError::NotFound(lease.run)));
             };
-            if now_held.fence != lease.fence {
+            // Given back since: a renewal its holder had under way does not
+            // take it again.
+            if now_held.fence != lease.fence || now_held.owner.is_none() {
                 return Ok(Err(lost(lease.run, lease.fence, &now_held)));
             }
             let until = lease_end(now, *duration);
