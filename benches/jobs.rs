@@ -209,7 +209,9 @@ async fn drop_schema(url: &str, schema: &str) {
 
 fn main() {
     let Some(url) = var("FLOW_BENCH_POSTGRES").or_else(|| var("FLOW_TEST_POSTGRES")) else {
-        eprintln!("FLOW_BENCH_POSTGRES (or FLOW_TEST_POSTGRES) names no server: nothing to measure");
+        eprintln!(
+            "FLOW_BENCH_POSTGRES (or FLOW_TEST_POSTGRES) names no server: nothing to measure"
+        );
         return;
     };
     let counts: Vec<usize> = var("FLOW_BENCH_CONDUCTORS")
@@ -217,8 +219,12 @@ fn main() {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    let jobs = var("FLOW_BENCH_JOBS").and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let pickups = var("FLOW_BENCH_PICKUPS").and_then(|v| v.parse().ok()).unwrap_or(300);
+    let jobs = var("FLOW_BENCH_JOBS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let pickups = var("FLOW_BENCH_PICKUPS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let concurrency = var("FLOW_BENCH_CONCURRENCY")
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);

@@ -15,7 +15,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, FlowDetail, FlowId, JobId, Lease, LogbookId, StorageError};
+use super::{Backend, FlowDetail, FlowId, JobId, Lease, LogbookId, Ownership, StorageError};
+use crate::engine::state::FlowState;
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,7 +166,23 @@ impl NewJob {
     /// assert_eq!(job.inputs["db"], "main");
     /// ```
     pub fn into_job(self, now: f64) -> Job {
-        super::memory_jobs::new_job(self, now)
+        Job {
+            id: JobId::new(),
+            run: FlowId::new(),
+            flow: self.flow,
+            version: self.version,
+            inputs: serde_json::Value::Object(self.inputs),
+            priority: self.priority,
+            not_before: self.not_before.unwrap_or(now),
+            created_at: now,
+            state: JobState::Unclaimed,
+            outcome: None,
+            error: None,
+            claims: 0,
+            crashes: 0,
+            owner: None,
+            completed_at: None,
+        }
     }
 }
 
@@ -219,7 +236,20 @@ impl Job {
     /// assert_eq!(run.meta["inputs"]["db"], "main");
     /// ```
     pub fn pending_run(&self, logbook: LogbookId) -> FlowDetail {
-        super::memory_jobs::posted_run(self, logbook)
+        FlowDetail {
+            id: self.run,
+            logbook,
+            name: self.flow.clone(),
+            state: FlowState::Pending,
+            meta: serde_json::json!({
+                "inputs": self.inputs,
+                "job": self.id,
+                "version": self.version,
+            }),
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            ownership: Ownership::default(),
+        }
     }
 
     /// Whether a claim would take this job as a suspect: it crashed a

@@ -10,49 +10,9 @@ use futures::future::BoxFuture;
 use super::jobs::{Pick, pick, poison_message};
 use super::memory::{Inner, done, lease_end, lost};
 use super::{
-    Claimed, FlowDetail, FlowId, Job, JobBoard, JobClaim, JobId, JobOutcome, JobQuery, JobState,
-    Lease, LogBook, LogbookId, MemoryBackend, NewJob, Ownership, StorageError, now_unix,
+    Claimed, Job, JobBoard, JobClaim, JobId, JobOutcome, JobQuery, JobState, Lease, LogBook,
+    LogbookId, MemoryBackend, NewJob, Ownership, StorageError, now_unix,
 };
-use crate::engine::state::FlowState;
-
-/// The pending run a posted job makes: its inputs, no atoms yet.
-pub(super) fn posted_run(job: &Job, logbook: LogbookId) -> FlowDetail {
-    FlowDetail {
-        id: job.run,
-        logbook,
-        name: job.flow.clone(),
-        state: FlowState::Pending,
-        meta: serde_json::json!({
-            "inputs": job.inputs,
-            "job": job.id,
-            "version": job.version,
-        }),
-        created_at: job.created_at,
-        updated_at: job.created_at,
-        ownership: Ownership::default(),
-    }
-}
-
-/// The job a post makes.
-pub(super) fn new_job(post: NewJob, now: f64) -> Job {
-    Job {
-        id: JobId::new(),
-        run: FlowId::new(),
-        flow: post.flow,
-        version: post.version,
-        inputs: serde_json::Value::Object(post.inputs),
-        priority: post.priority,
-        not_before: post.not_before.unwrap_or(now),
-        created_at: now,
-        state: JobState::Unclaimed,
-        outcome: None,
-        error: None,
-        claims: 0,
-        crashes: 0,
-        owner: None,
-        completed_at: None,
-    }
-}
 
 /// Whether `job`, held through run ownership `held`, can be claimed at
 /// `now` by a conductor that knows `known`.
@@ -101,7 +61,7 @@ fn settle(
 
 impl JobBoard for MemoryBackend {
     fn post(&self, post: NewJob) -> BoxFuture<'_, Result<Job, StorageError>> {
-        let job = new_job(post, now_unix());
+        let job = post.into_job(now_unix());
         {
             let mut inner = self.lock();
             let book = LogbookId::new();
@@ -118,7 +78,7 @@ impl JobBoard for MemoryBackend {
             inner.flows.insert(
                 job.run,
                 super::memory::Run {
-                    detail: posted_run(&job, book),
+                    detail: job.pending_run(book),
                     atoms: BTreeMap::new(),
                 },
             );

@@ -11,7 +11,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sql_error;
 use crate::storage::jobs::{Pick, pick, poison_message};
 use crate::storage::memory::lease_end;
-use crate::storage::memory_jobs::{new_job, posted_run};
 use crate::storage::{
     Claimed, Job, JobClaim, JobId, JobOutcome, JobQuery, JobState, Lease, LogbookId, NewJob,
     Operation, StorageError, flow_checksum, job_checksum, verify_checksum,
@@ -195,14 +194,14 @@ type Applied = Result<Result<JobAnswer, StorageError>, rusqlite::Error>;
 pub(super) fn apply(tx: &Connection, w: &JobWrite, now: f64) -> Applied {
     match w {
         JobWrite::Post(post) => {
-            let job = new_job(post.clone(), now);
+            let job = post.clone().into_job(now);
             let book = LogbookId::new();
             tx.prepare_cached(
                 "INSERT INTO logbooks (id, name, created_at, updated_at, meta)
                  VALUES (?1, ?2, ?3, ?3, 'null')",
             )?
             .execute(params![book.to_string(), job.flow, finite(now)])?;
-            let run = posted_run(&job, book);
+            let run = job.pending_run(book);
             tx.prepare_cached(
                 "INSERT INTO flows (id, logbook_id, name, state, meta, created_at, updated_at,
                     fence, cancel_requested, checksum)
