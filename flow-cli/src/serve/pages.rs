@@ -80,6 +80,16 @@ fn badge(state: &str) -> Markup {
     html! { span class={ "badge st-" (state) } data-field="state" { (state) } }
 }
 
+/// The colour of a step on the graph: a step that failed stays red once
+/// reverted (its state says `reverted`, its error why).
+fn colour(state: &str, failed: bool) -> &str {
+    if failed && (state == "reverted" || state == "reverting") {
+        "failed"
+    } else {
+        state
+    }
+}
+
 fn ms(d: Option<u64>) -> String {
     match d {
         None => String::new(),
@@ -249,11 +259,17 @@ fn step_rows(s: &StepView) -> Markup {
 /// script changes), an arrow per dependency.
 fn svg(names: &[&str], edges: &[(usize, usize)], view: &RunView) -> Markup {
     let l = layout(names.len(), edges);
-    let state_of = |name: &str| {
-        view.steps
-            .iter()
-            .find(|s| s.name == name)
-            .map_or("none", |s| s.state.as_str())
+    let step = |name: &str| view.steps.iter().find(|s| s.name == name);
+    let state_of = |name: &str| step(name).map_or("none", |s| colour(&s.state, s.error.is_some()));
+    let sub = |name: &str| {
+        step(name).map_or(String::new(), |s| {
+            let state = colour(&s.state, s.error.is_some());
+            match (state == s.state, ms(s.duration_ms)) {
+                (true, d) if d.is_empty() => state.to_string(),
+                (true, d) => format!("{state} · {d}"),
+                (false, _) => format!("{state}, {}", s.state),
+            }
+        })
     };
     let label = |name: &str| {
         if name.chars().count() > 22 {
@@ -281,7 +297,7 @@ fn svg(names: &[&str], edges: &[(usize, usize)], view: &RunView) -> Markup {
                     title { (name) }
                     rect width=(NODE_W) height=(NODE_H) rx="6" {}
                     text.name x="10" y="18" { (label(name)) }
-                    text.sub x="10" y="35" { (state_of(name)) }
+                    text.sub x="10" y="35" { (sub(name)) }
                 }
             }
         }

@@ -112,9 +112,12 @@
       for (const s of v.steps) {
         const g = nodes.get(s.name);
         if (g) {
-          g.setAttribute("class", "node st-" + s.state);
-          g.querySelector("text.sub").textContent =
-            s.state + (s.duration_ms !== null ? " · " + ms(s.duration_ms) : "");
+          // A step that failed stays red once reverted.
+          const failed = s.error !== null && (s.state === "reverted" || s.state === "reverting");
+          g.setAttribute("class", "node st-" + (failed ? "failed" : s.state));
+          g.querySelector("text.sub").textContent = failed
+            ? "failed, " + s.state
+            : s.state + (s.duration_ms !== null ? " · " + ms(s.duration_ms) : "");
         }
         const tr = rows.get(s.name);
         if (tr) {
