@@ -40,7 +40,11 @@ fn driver() -> Option<Driver> {
             std::env::var_os("FLOW_TEST_BROWSER").is_none(),
             "FLOW_TEST_BROWSER is set and Chromium is missing: apt-get install chromium chromium-driver"
         );
-        println!(
+        // Past the test harness's capture (which only takes what the print
+        // macros write), so that a plain `cargo test` shows it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped: the browser test needs Chromium and its driver (Debian: apt-get install \
              chromium chromium-driver); .ci/run installs them"
         );
