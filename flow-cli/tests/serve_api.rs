@@ -292,3 +292,45 @@ async fn a_running_run_is_cancelled_and_reverted() {
     assert_eq!(step(&end, "first")["state"], "reverted");
     assert_eq!(step(&end, "last")["state"], "skipped");
 }
+
+/// Stopped while a page follows a run it runs, the server exits at once and
+/// leaves the run to be taken up: the next server resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_by_a_stopped_server_is_resumed_by_the_next() {
+    use futures::StreamExt;
+    let s = Served::start(&["gated.yaml"]);
+    let gate = s.scratch.path().join("gate");
+    let run = s
+        .start_run("gated", json!({"gate": gate.display().to_string()}))
+        .await;
+    s.wait_run(&run, |v| step(v, "wait")["state"] == "running")
+        .await;
+    // A page that follows the run, open while the server stops.
+    let open = s
+        .client
+        .get(s.url(&format!("/api/runs/{run}/events")))
+        .send()
+        .await
+        .unwrap();
+    let mut events = open.bytes_stream();
+    assert!(events.next().await.is_some());
+    let (code, scratch) = s.terminate();
+    assert_eq!(code, Some(0));
+
+    let s = Served::start_in(scratch, &["gated.yaml"]);
+    let (_, left) = s.get(&format!("/api/runs/{run}")).await;
+    assert_eq!(left["state"], "running");
+    assert_eq!(left["held"], false);
+    let (status, body) = s.post(&format!("/api/runs/{run}/resume"), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["run"], run);
+    std::fs::write(&gate, "").unwrap();
+    let end = s.wait_end(&run).await;
+    assert_eq!(end["state"], "succeeded", "{end}");
+    assert_eq!(step(&end, "first")["attempts"], 1);
+    assert_eq!(
+        step(&end, "wait")["stdout_tail"],
+        "waiting for the gate\nreleased"
+    );
+    assert_eq!(step(&end, "last")["state"], "succeeded");
+}

@@ -353,6 +353,7 @@ pub(crate) async fn log(
                 Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
             }
         });
+        let body = futures::StreamExt::take_until(body, state.stopping());
         let mut r = Body::from_stream(body).into_response();
         headers(&mut r, None);
         return Ok(r);

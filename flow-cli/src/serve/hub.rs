@@ -19,7 +19,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use flow::FlowId;
 use flow::storage::RunWatch;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::api::{ApiError, ApiResult, ListQuery, TAIL, resolve};
@@ -133,7 +133,7 @@ pub(crate) async fn run_events(
             let event = Event::default().event("run").data(&*data);
             Some((Ok(event), (rx, permit, false)))
         });
-    Ok(sse(stream))
+    Ok(sse(stream.take_until(state.stopping())))
 }
 
 /// `GET /api/runs/events?state=&flow=&since=&limit=`: `runs` events, each
@@ -173,5 +173,5 @@ pub(crate) async fn runs_events(
             }
         },
     );
-    Ok(sse(stream))
+    Ok(sse(stream.take_until(state.stopping())))
 }

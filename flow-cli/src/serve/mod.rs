@@ -94,11 +94,37 @@ impl ServeOptions {
 }
 
 /// A new token: 32 random hexadecimal digits.
+///
+/// ```
+/// let token = flow_cli::serve::new_token();
+/// assert_eq!(token.len(), 32);
+/// assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+/// assert_ne!(token, flow_cli::serve::new_token());
+/// ```
 pub fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A bound server, not serving yet.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use flow_cli::ops::{Access, Store, StoreLocation};
+/// use flow_cli::serve::{ServeError, ServeOptions, Server, new_token};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = Store::open(&StoreLocation::parse(&dir.path().join("flow.db").display().to_string()), None, Access::Create).unwrap();
+///
+/// // Anything but loopback needs `public`.
+/// let open = ServeOptions::new("0.0.0.0:0".parse().unwrap(), new_token());
+/// assert!(matches!(Server::bind(store.clone(), open).await, Err(ServeError::NotLoopback { .. })));
+///
+/// let server = Server::bind(store, ServeOptions::new("127.0.0.1:0".parse().unwrap(), new_token())).await.unwrap();
+/// assert!(server.local_addr().ip().is_loopback());
+/// // Serves until the future given completes (here: at once).
+/// server.run(async {}).await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
@@ -149,6 +175,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let app = router(self.state.clone());
+        let state = self.state.clone();
+        // Event streams and followed logs end when asked to stop, so that
+        // the open pages do not keep the server up.
+        let shutdown = async move {
+            shutdown.await;
+            state.stop();
+        };
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -152,10 +152,23 @@ impl AppState {
         id
     }
 
+    /// Asks the runs started here and the open streams to stop.
+    pub(crate) fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Completes once the server is stopping.
+    pub(crate) fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    }
+
     /// Stops driving the runs started here: each is given back to the store
     /// as it is, for `flow resume`.
     pub(crate) async fn stop_runs(&self) {
-        let _ = self.stop.send(true);
+        self.stop();
         let mut running = match self.running.lock() {
             Ok(mut r) => std::mem::take(&mut *r),
             Err(_) => return,

@@ -71,6 +71,29 @@ impl Served {
         }
     }
 
+    /// Sends SIGTERM and waits for the server to exit (30 s at most);
+    /// returns its exit code and the scratch directory, for another server.
+    pub(crate) fn terminate(mut self) -> (Option<i32>, Scratch) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                break status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flow serve did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let scratch = std::mem::replace(&mut self.scratch, Scratch::new());
+        (code, scratch)
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
