@@ -22,12 +22,13 @@ use flow::storage::RunWatch;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use super::api::{ApiError, ApiResult, ListQuery, TAIL, resolve};
+use super::api::{ListQuery, TAIL, resolve};
+use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::ops::{self, OpsError, Store};
 
 /// How often a watcher looks at the store for a change.
-const LOOK_EVERY: Duration = Duration::from_millis(200);
+const LOOK_EVERY: Duration = Duration::from_millis(250);
 /// How often the runs list is looked at.
 const LIST_EVERY: Duration = Duration::from_secs(1);
 

@@ -21,6 +21,7 @@
 //! The JSON API is described in the crate's README (`flow serve`).
 
 mod api;
+mod error;
 mod guard;
 mod hub;
 mod layout;

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use flow_pipeline::{ParamType, Pipeline};
 use maud::{DOCTYPE, Markup, html};
 
-use super::api::{ApiError, ListQuery, TAIL, params_json, resolve, unknown_pipeline};
+use super::api::{ListQuery, TAIL, params_json, resolve, unknown_pipeline};
+use super::error::ApiError;
 use super::layout::{NODE_H, NODE_W, layout};
 use super::state::AppState;
 use crate::ops::{self, RunStatus, RunView, StepView};
@@ -175,12 +176,9 @@ pub(crate) async fn run_page(
         Ok(id) => id,
         Err(e) => return error_page(&e),
     };
-    let (view, graph) = match (
-        ops::show_run(&state.store, id, TAIL).await,
-        ops::run_graph(&state.store, id).await,
-    ) {
-        (Ok(v), Ok(g)) => (v, g),
-        (Err(e), _) | (_, Err(e)) => return error_page(&ApiError::from(e)),
+    let (view, graph) = match ops::show_run_graph(&state.store, id, TAIL).await {
+        Ok(both) => both,
+        Err(e) => return error_page(&ApiError::from(e)),
     };
     let names: Vec<&str> = graph.nodes().iter().map(|n| n.name.as_str()).collect();
     let id_text = id.to_string();
