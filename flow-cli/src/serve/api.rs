@@ -108,7 +108,12 @@ pub(crate) async fn list(
 
 /// The run a path names, by its id or the start of it.
 pub(crate) async fn resolve(state: &AppState, text: &str) -> ApiResult<FlowId> {
-    Ok(state.store.resolve_run(text).await?)
+    // A whole id is read once, by what is asked of the run (an unknown one
+    // is said so then); the start of one is looked up.
+    match text.trim().parse::<FlowId>() {
+        Ok(id) => Ok(id),
+        Err(_) => Ok(state.store.resolve_run(text).await?),
+    }
 }
 
 /// `GET /api/runs/{run}`.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +28,12 @@ use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::ops::{self, OpsError, Store};
 
-/// How often a watcher looks at the store for a change.
+/// How often a watcher looks at the store for a change, with few runs
+/// watched; each watched run adds `LOOK_MORE`, up to `LOOK_MOST`, so that
+/// many pages on many runs do not keep the store busy answering them.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
+const LOOK_MORE: Duration = Duration::from_millis(5);
+const LOOK_MOST: Duration = Duration::from_secs(1);
 /// How often the runs list is looked at.
 const LIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -36,6 +41,17 @@ const LIST_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
     runs: Mutex<HashMap<FlowId, watch::Receiver<Arc<str>>>>,
+    /// How many watchers run.
+    watched: Arc<AtomicU32>,
+}
+
+/// Counts a watcher out when it stops.
+struct Watched(Arc<AtomicU32>);
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Hub {
@@ -66,10 +82,15 @@ impl Hub {
             runs.insert(run, rx.clone());
         }
         let store = store.clone();
+        let watched = self.watched.clone();
+        watched.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            let _count = Watched(watched.clone());
             loop {
+                let every =
+                    (LOOK_EVERY + LOOK_MORE * watched.load(Ordering::Relaxed)).min(LOOK_MOST);
                 let changed = tokio::select! {
-                    changed = watch.next(LOOK_EVERY) => changed,
+                    changed = watch.next(every) => changed,
                     () = tx.closed() => return,
                 };
                 if changed.is_err() {
