@@ -54,6 +54,9 @@ pub enum ServeError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The threads that run the runs could not be started.
+    #[error("cannot start the threads that run the runs: {0}")]
+    Runtime(#[source] std::io::Error),
     /// Serving failed.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
@@ -71,6 +74,9 @@ pub(crate) struct AppState {
     /// One permit per open event stream.
     pub(crate) streams: Arc<Semaphore>,
     running: Mutex<JoinSet<()>>,
+    /// Where the runs run: threads of their own, so that pages are not
+    /// answered after the steps of a hundred runs (taken out to stop it).
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
     stop: watch::Sender<bool>,
 }
 
@@ -80,6 +86,16 @@ impl std::fmt::Debug for AppState {
             .field("store", &self.store)
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AppState {
+    /// A runtime may not be dropped where blocking is not allowed (in a
+    /// task): it is let go of without waiting.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.get_mut().ok().and_then(Option::take) {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -109,6 +125,14 @@ impl AppState {
             hub: Hub::default(),
             streams: Arc::new(Semaphore::new(options.max_streams.max(1))),
             running: Mutex::new(JoinSet::new()),
+            runtime: Mutex::new(Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("flow-serve-runs")
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Runtime)?,
+            )),
             stop: watch::channel(false).0,
         })
     }
@@ -134,10 +158,15 @@ impl AppState {
                 active.abandon().await;
             }
         };
-        if let Ok(mut running) = self.running.lock() {
+        let runtime = self
+            .runtime
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.handle().clone()));
+        if let (Ok(mut running), Some(runtime)) = (self.running.lock(), runtime) {
             // Finished runs are let go of as new ones come.
             while running.try_join_next().is_some() {}
-            running.spawn(task);
+            running.spawn_on(task, &runtime);
         }
         // The run's first event comes once the engine has written it.
         if let Some(events) = events.as_mut() {
@@ -174,5 +203,10 @@ impl AppState {
             Err(_) => return,
         };
         while running.join_next().await.is_some() {}
+        let runtime = self.runtime.lock().ok().and_then(|mut r| r.take());
+        if let Some(runtime) = runtime {
+            // What is left (a step's process being stopped) is not waited for.
+            runtime.shutdown_background();
+        }
     }
 }
