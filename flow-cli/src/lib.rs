@@ -44,3 +44,4 @@
 //! added; none is removed or changes meaning within a major version.
 
 pub mod ops;
+pub mod serve;

@@ -177,7 +177,9 @@ pub use params::Params;
 pub use run::PipelineRun;
 pub use run::report::{LogTail, StepError, StepReport};
 pub use run::settings::Settings;
-pub use status::{PipelineStatus, RunState, StatusError, StepState, StepStatus, pipeline_status};
+pub use status::{
+    PipelineStatus, RunState, StatusError, StepState, StepStatus, pipeline_status, status_of,
+};
 
 /// The format of a pipeline definition, as a store of definitions names it:
 /// part of what [`Pipeline::hash`] hashes.

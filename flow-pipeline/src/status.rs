@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use flow_core::{AtomState, Backend, Definition, FlowId, FlowState, StorageError};
+use flow_core::{
+    AtomDetail, AtomState, Backend, Definition, FlowDetail, FlowId, FlowState, StorageError,
+};
 
 use crate::error::Problems;
 use crate::model::Pipeline;
@@ -232,6 +234,43 @@ pub async fn pipeline_status(
                 run,
                 definition: hash.clone(),
             })?;
+    Ok(status_of(&pipeline, &detail, &atoms))
+}
+
+/// How a run of `pipeline` stands, from its record and its atoms as the
+/// store gave them: what [`pipeline_status`] returns, for a caller that has
+/// read them already (and the definition the run ran).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use flow_core::{Backend, MemoryBackend};
+/// use flow_pipeline::{Params, Pipeline, Settings, StepState, status_of};
+///
+/// let p = Pipeline::from_str("p.yaml", "
+/// name: p
+/// steps:
+///   - {name: hello, command: [echo, hi]}
+/// ").unwrap();
+/// let store = Arc::new(MemoryBackend::new());
+/// let logs = tempfile::tempdir().unwrap();
+/// let run = p.to_flow(&Params::new(), &Settings::new(logs.path())).unwrap();
+/// let mut engine = run.engine().unwrap().storage(store.clone()).build();
+/// engine.run().await.unwrap();
+/// let (detail, atoms) = store.load_flow(engine.run_id()).await.unwrap();
+/// let status = status_of(&p, &detail, &atoms);
+/// assert_eq!(status.steps[0].state, StepState::Succeeded);
+/// assert_eq!(status.definition, p.hash());
+/// # });
+/// ```
+pub fn status_of(pipeline: &Pipeline, detail: &FlowDetail, atoms: &[AtomDetail]) -> PipelineStatus {
+    let run = detail.id;
+    let hash = detail
+        .meta
+        .get("inputs")
+        .and_then(|i| i.get(DEFINITION))
+        .and_then(|h| h.as_str())
+        .map_or_else(|| pipeline.hash().to_string(), str::to_string);
     let atom = |name: &str| atoms.iter().find(|a| a.name == name);
     let done = |name: &str| {
         atom(name).is_some_and(|a| matches!(a.state, AtomState::Success | AtomState::Ignore))
@@ -278,11 +317,11 @@ pub async fn pipeline_status(
         FlowState::Failure | FlowState::Reverted => RunState::Failed,
         _ => RunState::Running,
     };
-    Ok(PipelineStatus {
+    PipelineStatus {
         run,
         pipeline: pipeline.name().to_string(),
         definition: hash,
         state,
         steps,
-    })
+    }
 }

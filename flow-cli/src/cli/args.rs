@@ -187,6 +187,31 @@ pub(crate) enum Command {
         #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = parse_duration)]
         poll: Duration,
     },
+    /// Serve a web page to watch runs, start pipelines, and cancel, resume and re-run runs.
+    ///
+    /// It binds a loopback address unless --public is given. Actions need the token: the one
+    /// given (--token, FLOW_TOKEN), or a new one printed at start. The pipelines that can be
+    /// started from the page are those of --pipelines, read once at start; runs of any
+    /// pipeline in the store can be watched, resumed and re-run. The JSON API under the page
+    /// is described in the README.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+        bind: std::net::SocketAddr,
+        /// The token actions need [default: a new one, printed at start].
+        #[arg(long, env = "FLOW_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Pipeline files, or directories of them (.yaml, .yml), that may be started from the
+        /// page.
+        #[arg(long, num_args = 1.., value_name = "DIR|FILE")]
+        pipelines: Vec<PathBuf>,
+        /// Allow an address that is not loopback: the page is then open to the network.
+        #[arg(long)]
+        public: bool,
+        /// How many steps of each run may run at once.
+        #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
+        jobs: usize,
+    },
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     ///
     /// For bash: `flow completions bash > ~/.local/share/bash-completion/completions/flow`.

@@ -8,6 +8,7 @@ mod exit;
 mod live;
 mod plain;
 mod prompt;
+mod serve;
 mod show;
 mod watch;
 
@@ -111,6 +112,13 @@ async fn dispatch(cli: Cli) -> u8 {
             lease,
             poll,
         } => commands::conductor(&store, &pipelines, name, concurrency, lease, poll).await,
+        Command::Serve {
+            bind,
+            token,
+            pipelines,
+            public,
+            jobs,
+        } => serve::serve(&store, bind, token, &pipelines, public, jobs).await,
         Command::Completions { shell } => {
             commands::completions(shell);
             Ok(exit::OK)

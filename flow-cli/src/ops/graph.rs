@@ -56,6 +56,12 @@ pub fn pipeline_graph(pipeline: &Pipeline) -> FlowGraph {
 /// created before runs recorded their graph; what the store says.
 pub async fn run_graph(store: &Store, run: FlowId) -> Result<FlowGraph, OpsError> {
     let stored = StoredRun::load(store, run).await?;
+    graph_of(&stored)
+}
+
+/// The graph of a stored run, each step with its state, tries and duration.
+pub(crate) fn graph_of(stored: &StoredRun) -> Result<FlowGraph, OpsError> {
+    let run = stored.detail.id;
     let graph = match &stored.pipeline {
         Some(pipeline) => pipeline_graph(pipeline),
         None => FlowGraph::recorded(&stored.detail).ok_or_else(|| OpsError::NotAPipeline {

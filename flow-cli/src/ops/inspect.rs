@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use flow::{AtomDetail, AtomKind, AtomState, FlowDetail, FlowId, FlowQuery, FlowState, storage};
-use flow_pipeline::pipeline_status;
+use flow_pipeline::status_of;
 
 use super::stored::{StoredRun, report, undo_report};
 use super::time::{between, format_time_ms};
@@ -318,17 +318,30 @@ pub struct UndoView {
 /// store lacks; what the store says.
 pub async fn show_run(store: &Store, run: FlowId, tail: usize) -> Result<RunView, OpsError> {
     let stored = StoredRun::load(store, run).await?;
+    Ok(view_of(store, &stored, tail))
+}
+
+/// Run `run` with its steps, as [`show_run`], and its graph, as
+/// [`run_graph`](super::run_graph), from one reading of the store.
+///
+/// # Errors
+/// As [`show_run`] and [`run_graph`](super::run_graph).
+pub async fn show_run_graph(
+    store: &Store,
+    run: FlowId,
+    tail: usize,
+) -> Result<(RunView, flow::FlowGraph), OpsError> {
+    let stored = StoredRun::load(store, run).await?;
+    let graph = super::graph::graph_of(&stored)?;
+    Ok((view_of(store, &stored, tail), graph))
+}
+
+fn view_of(store: &Store, stored: &StoredRun, tail: usize) -> RunView {
     let now = storage::now_unix();
     let log_dir = stored.log_dir(store).filter(|_| stored.pipeline.is_some());
     let steps = match &stored.pipeline {
-        Some(_) => {
-            let status = pipeline_status(&**store.backend(), run)
-                .await
-                .map_err(|e| OpsError::BadDefinition {
-                    run,
-                    definition: stored.definition().unwrap_or_default().to_string(),
-                    detail: e.to_string(),
-                })?;
+        Some(pipeline) => {
+            let status = status_of(pipeline, &stored.detail, &stored.atoms);
             status
                 .steps
                 .iter()
@@ -352,12 +365,12 @@ pub async fn show_run(store: &Store, run: FlowId, tail: usize) -> Result<RunView
             .map(|a| step_view(&a.name, atom_word(a.state), Some(a), now, tail, None))
             .collect(),
     };
-    Ok(RunView {
+    RunView {
         run: RunSummary::of(&stored.detail, now),
         params: stored.params_json(),
         log_dir: log_dir.map(|d| d.display().to_string()),
         steps,
-    })
+    }
 }
 
 /// The atoms of a run that is not a pipeline's, in the order of its

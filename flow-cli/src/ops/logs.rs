@@ -119,6 +119,7 @@ impl StepLogs {
         LogFollower {
             logs: self.clone(),
             offsets: [0, 0],
+            skip: [false, false],
             ended: false,
             every: Duration::from_millis(100),
         }
@@ -140,6 +141,7 @@ pub struct Chunk {
 pub struct LogFollower {
     logs: StepLogs,
     offsets: [u64; 2],
+    skip: [bool; 2],
     ended: bool,
     every: Duration,
 }
@@ -152,6 +154,24 @@ impl LogFollower {
         self
     }
 
+    /// Starts reading `stream` at byte `offset` rather than at its start
+    /// (a page that already showed the first part).
+    pub fn starting_at(mut self, stream: Stream, offset: u64) -> Self {
+        self.offsets[stream as usize] = offset;
+        self
+    }
+
+    /// Reads only `stream`: the other one is taken as already read to its
+    /// end, whatever it holds now or later.
+    pub fn only(mut self, stream: Stream) -> Self {
+        let other = match stream {
+            Stream::Stdout => Stream::Stderr,
+            Stream::Stderr => Stream::Stdout,
+        };
+        self.skip[other as usize] = true;
+        self
+    }
+
     /// The next piece of output; `None` once the step has ended (or the run
     /// has, before the step started) and everything it wrote was returned.
     ///
@@ -160,6 +180,9 @@ impl LogFollower {
     pub async fn next(&mut self, store: &Store) -> Result<Option<Chunk>, OpsError> {
         loop {
             for (k, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                if self.skip[k] {
+                    continue;
+                }
                 if let Some(bytes) = self.read_more(stream, k)? {
                     return Ok(Some(Chunk { stream, bytes }));
                 }

@@ -30,6 +30,7 @@ pub use error::OpsError;
 pub use graph::{GraphFormat, pipeline_graph, render_graph, run_graph};
 pub use inspect::{
     RunFilter, RunStatus, RunSummary, RunView, StepView, UndoView, list_runs, read_tail, show_run,
+    show_run_graph,
 };
 pub use jobs::{Posted, pipeline_registry, post_run, read_pipelines};
 pub use logs::{Chunk, LogFollower, StepLogs, Stream, step_logs};

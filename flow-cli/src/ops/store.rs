@@ -2,13 +2,14 @@
 //! the `postgres` feature, on by default); where the logs of its runs go;
 //! finding a run by its id or the start of it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use flow::storage::JobBoard;
 use flow::{Backend, FlowId, FlowQuery, SqliteBackend};
-use flow_pipeline::Settings;
+use flow_pipeline::{Pipeline, Settings, StatusError};
 
 use super::OpsError;
 
@@ -126,7 +127,13 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     board: Arc<dyn JobBoard>,
     logs: PathBuf,
+    /// The definitions read so far, by hash (a definition never changes
+    /// under its hash): a server shows the same runs again and again.
+    definitions: Arc<Mutex<HashMap<String, Pipeline>>>,
 }
+
+/// At most this many definitions are kept read.
+const DEFINITIONS_KEPT: usize = 256;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,6 +175,7 @@ impl Store {
                     backend: sqlite.clone(),
                     board: sqlite,
                     logs,
+                    definitions: Arc::default(),
                 })
             }
             #[cfg(feature = "postgres")]
@@ -187,6 +195,7 @@ impl Store {
                     backend: pg.clone(),
                     board: pg,
                     logs,
+                    definitions: Arc::default(),
                 })
             }
             #[cfg(not(feature = "postgres"))]
@@ -220,6 +229,27 @@ impl Store {
     /// [`Store::logs`].
     pub fn settings(&self) -> Settings {
         Settings::new(&self.logs)
+    }
+
+    /// The pipeline whose definition the store holds under `hash`, read
+    /// once and kept.
+    pub(crate) async fn definition(&self, hash: &str) -> Result<Option<Pipeline>, StatusError> {
+        if let Some(p) = self
+            .definitions
+            .lock()
+            .ok()
+            .and_then(|d| d.get(hash).cloned())
+        {
+            return Ok(Some(p));
+        }
+        let read = Pipeline::load(&*self.backend, hash).await?;
+        if let (Some(p), Ok(mut kept)) = (&read, self.definitions.lock()) {
+            if kept.len() >= DEFINITIONS_KEPT {
+                kept.clear();
+            }
+            kept.insert(hash.to_string(), p.clone());
+        }
+        Ok(read)
     }
 
     /// The run that `text` names: its whole id, or the first 4 characters or

@@ -35,7 +35,7 @@ impl StoredRun {
             None => None,
             Some(hash) => {
                 let hash = hash.to_string();
-                match Pipeline::load(&**store.backend(), &hash).await {
+                match store.definition(&hash).await {
                     Ok(Some(p)) => Some(p),
                     Ok(None) => {
                         return Err(OpsError::MissingDefinition {
@@ -79,11 +79,6 @@ impl StoredRun {
                 flow: self.detail.name.clone(),
                 what,
             })
-    }
-
-    /// The hash of the definition the run ran.
-    pub(crate) fn definition(&self) -> Option<&str> {
-        input_str(&self.detail, DEFINITION)
     }
 
     /// The atom named `name`.
