@@ -7,7 +7,7 @@
 //! program compiles; at run time the same task is an ordinary [`Task`].
 //!
 //! ```
-//! use flow_core::{symbol_hash, InputShape, InputInfo, OutputInfo, TaskInfo};
+//! use flow::{symbol_hash, InputShape, InputInfo, OutputInfo, TaskInfo};
 //! const INFO: TaskInfo = TaskInfo {
 //!     name: "backup",
 //!     inputs: &[InputInfo::new("db", "DbName", InputShape::Required)],
@@ -27,9 +27,13 @@ use crate::task::Task;
 /// versions, and computable in `const`.
 ///
 /// ```
-/// assert_eq!(flow_core::symbol_hash(""), 0xcbf2_9ce4_8422_2325);
-/// assert_ne!(flow_core::symbol_hash("db"), flow_core::symbol_hash("bd"));
+/// assert_eq!(flow::symbol_hash(""), 0xcbf2_9ce4_8422_2325);
+/// assert_ne!(flow::symbol_hash("db"), flow::symbol_hash("bd"));
 /// ```
+///
+/// Hidden from the documentation: the code `#[task]` and `flow!` generate
+/// uses it, and it is not part of the stable API.
+#[doc(hidden)]
 pub const fn symbol_hash(name: &str) -> u64 {
     let bytes = name.as_bytes();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -47,7 +51,7 @@ pub const fn symbol_hash(name: &str) -> u64 {
 pub struct SymbolRef {
     /// The symbol's name.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
 }
 
@@ -79,7 +83,7 @@ pub enum InputShape {
 pub struct InputInfo {
     /// The parameter's name: the symbol read.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
     /// The symbol's type as written (the element type, for a collection), for
     /// messages.
@@ -105,7 +109,7 @@ impl InputInfo {
 pub struct OutputInfo {
     /// The symbol provided.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
     /// The symbol's type as written, for messages.
     pub ty: &'static str,
@@ -163,8 +167,12 @@ pub trait TaskDef: Task {
 }
 
 /// Implemented by a task for each symbol it provides: `H` is the
-/// [`symbol_hash`] of the symbol's name and `Ty` its type. `flow!` asks the
+/// `symbol_hash` of the symbol's name and `Ty` its type. `flow!` asks the
 /// compiler for `<Provider as Provides<H>>::Ty` to compare types exactly.
+///
+/// Hidden from the documentation: the code `#[task]` and `flow!` generate
+/// implements and names it, and it is not part of the stable API.
+#[doc(hidden)]
 pub trait Provides<const H: u64> {
     /// The type of the symbol.
     type Ty;
@@ -198,7 +206,7 @@ impl IntoTaskError for TaskError {
 /// `Result<T, E>`; an `Ok` value other than `()` is kept as the revert result.
 ///
 /// ```
-/// use flow_core::{RevertReturn, TaskError};
+/// use flow::{RevertReturn, TaskError};
 /// assert!(().into_revert_result().unwrap().is_none());
 /// assert!(Ok::<(), TaskError>(()).into_revert_result().unwrap().is_none());
 /// let kept = Ok::<u32, TaskError>(4).into_revert_result().unwrap().unwrap();

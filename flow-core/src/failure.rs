@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// failure is in memory.
 ///
 /// ```
-/// use flow_core::TaskError;
+/// use flow::TaskError;
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("disk full")]
 /// struct DiskFull;
@@ -35,7 +35,7 @@ impl TaskError {
     /// An error that is only a message.
     ///
     /// ```
-    /// let e = flow_core::TaskError::msg("Woot!");
+    /// let e = flow::TaskError::msg("Woot!");
     /// assert_eq!(e.to_string(), "Woot!");
     /// ```
     pub fn msg(message: impl fmt::Display) -> Self {
@@ -145,7 +145,7 @@ struct FailureData {
 /// original error, which only lives in memory.
 ///
 /// ```
-/// use flow_core::{Failure, TaskError};
+/// use flow::{Failure, TaskError};
 /// let f = Failure::from_error(TaskError::msg("Woot!"));
 /// assert_eq!(f.message(), "Woot!");
 /// assert_eq!(f.to_string(), "Failure: Woot!");
@@ -262,7 +262,7 @@ impl Failure {
     /// The original error as an `E`, while the failure is still in memory.
     ///
     /// ```
-    /// use flow_core::{Failure, TaskError};
+    /// use flow::{Failure, TaskError};
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("disk full on {0}")]
     /// struct DiskFull(String);

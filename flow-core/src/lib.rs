@@ -10,7 +10,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use flow_core::{Atom, Engine, Flow, FnTask, Outputs, RunError, Signature, TaskError};
+//! use flow::{Atom, Engine, Flow, FnTask, Outputs, RunError, Signature, TaskError};
 //!
 //! let backup = FnTask::sync(
 //!     Signature::new().requires::<String>("db").provides::<String>("backup"),
@@ -38,6 +38,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[doc(hidden)]
 pub mod checked;
 mod compile;
 pub mod conductor;

@@ -104,7 +104,7 @@ pub trait Listener: Send + Sync + 'static {
     /// the engine reports as it starts and finishes.
     ///
     /// ```
-    /// use flow_core::{Event, Listener};
+    /// use flow::{Event, Listener};
     /// struct States;
     /// impl Listener for States {
     ///     fn on_event(&self, event: &Event<'_>) {
@@ -214,7 +214,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
+/// use flow::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
 /// let five = FnTask::sync(Signature::new().provides::<u32>("n"), |_| Ok(Outputs::one(5u32)));
 /// let flow = Flow::linear("task1").add(Atom::new("task1", five)).build().unwrap();
 /// let capture = CaptureListener::new();
@@ -497,7 +497,7 @@ impl Listener for LoggingListener {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, DurationListener, Engine, Flow, FnTask, Outputs, Signature};
+/// use flow::{Atom, DurationListener, Engine, Flow, FnTask, Outputs, Signature};
 /// let t = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
 /// let flow = Flow::linear("f").add(Atom::new("t", t)).build().unwrap();
 /// let durations = DurationListener::new();

@@ -62,7 +62,7 @@ impl InputSpec {
 /// What a task requires and provides.
 ///
 /// ```
-/// use flow_core::Signature;
+/// use flow::Signature;
 /// let sig = Signature::new()
 ///     .requires::<u64>("x")
 ///     .optional::<String>("label")
@@ -197,7 +197,7 @@ impl Signature {
     /// otherwise ([`Atom::priority`](crate::Atom::priority)).
     ///
     /// ```
-    /// let sig = flow_core::Signature::new().priority(3);
+    /// let sig = flow::Signature::new().priority(3);
     /// assert_eq!(sig.default_priority(), 3);
     /// ```
     pub fn priority(mut self, priority: i32) -> Self {
@@ -210,7 +210,7 @@ impl Signature {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let sig = flow_core::Signature::new().timeout(Duration::from_secs(30));
+    /// let sig = flow::Signature::new().timeout(Duration::from_secs(30));
     /// assert_eq!(sig.default_timeout(), Some(Duration::from_secs(30)));
     /// ```
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -285,8 +285,8 @@ pub(crate) enum Arg {
 /// (then, for `revert`, its extra inputs).
 ///
 /// ```
-/// use flow_core::Args;
-/// let args = Args::from_values([flow_core::Value::new(3u64)]);
+/// use flow::Args;
+/// let args = Args::from_values([flow::Value::new(3u64)]);
 /// assert_eq!(*args.get::<u64>(0).unwrap(), 3);
 /// assert!(args.get::<u32>(0).is_err());
 /// ```
@@ -399,7 +399,7 @@ impl Args {
 /// The values a task returns, in the order of its declared outputs.
 ///
 /// ```
-/// use flow_core::Outputs;
+/// use flow::Outputs;
 /// let out = Outputs::one(5u64);
 /// assert_eq!(out.len(), 1);
 /// assert_eq!(format!("{out:?}"), "5");
@@ -508,7 +508,7 @@ impl<T> fmt::Debug for Exec<T> {
 /// What an atom's execution ended with, as `revert` is told.
 ///
 /// ```
-/// use flow_core::{Failure, Outcome, Outputs, TaskError};
+/// use flow::{Failure, Outcome, Outputs, TaskError};
 /// let ok = Outcome::Success(Outputs::one(7u32));
 /// assert_eq!(ok.output::<u32>(0), Some(&7));
 /// assert_eq!(ok.output::<String>(0), None);
@@ -664,7 +664,7 @@ impl Context {
     /// tests of task bodies).
     ///
     /// ```
-    /// let ctx = flow_core::Context::detached("probe");
+    /// let ctx = flow::Context::detached("probe");
     /// assert_eq!(ctx.atom(), "probe");
     /// assert_eq!(ctx.attempt(), 1);
     /// ctx.progress(0.5); // nobody listens: a no-op
@@ -704,7 +704,7 @@ impl Context {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::{Arc, Mutex};
-    /// use flow_core::{Atom, Engine, Exec, Flow, FnTask, Outputs, Signature, TaskError};
+    /// use flow::{Atom, Engine, Exec, Flow, FnTask, Outputs, Signature, TaskError};
     ///
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
@@ -723,7 +723,7 @@ impl Context {
     ///     .unwrap();
     /// Engine::builder(flow).build().run().await.unwrap_err();
     /// assert_eq!(*seen.lock().unwrap(), ["fail"]);
-    /// assert!(flow_core::Context::detached("probe").failures().is_empty());
+    /// assert!(flow::Context::detached("probe").failures().is_empty());
     /// # });
     /// ```
     pub fn failures(&self) -> Arc<Failures> {
@@ -749,7 +749,7 @@ impl Context {
 /// everything at run time, or use [`FnTask`] for closures.
 ///
 /// ```
-/// use flow_core::{Args, Context, Exec, Outputs, Signature, Task};
+/// use flow::{Args, Context, Exec, Outputs, Signature, Task};
 ///
 /// struct Double;
 /// impl Task for Double {
@@ -832,7 +832,7 @@ macro_rules! body {
 /// A task made of closures and a signature.
 ///
 /// ```
-/// use flow_core::{FnTask, Outputs, Signature, TaskError};
+/// use flow::{FnTask, Outputs, Signature, TaskError};
 /// let inc = FnTask::sync(
 ///     Signature::new().requires::<u64>("value").provides::<u64>("value"),
 ///     |args| Ok(Outputs::one(args.get::<u64>(0)? + 1)),

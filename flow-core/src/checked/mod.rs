@@ -2,7 +2,7 @@
 //!
 //! `flow!` describes its flow in a `static` [`FlowTable`]: the tree of groups
 //! and atoms, each atom with its task's [`TaskInfo`]. While the
-//! program compiles, [`resolve`] finds the provider of every input of every
+//! program compiles, `resolve` finds the provider of every input of every
 //! atom, with the rules of [`Flow::build`](crate::Flow::build), and
 //! [`check_atom`] and [`check_graph`], evaluated in constants spanned on the
 //! atom (or graph) in the macro call, stop the build with the same sentence
@@ -11,7 +11,8 @@
 //! [`SlotCheck`], with the provider found here given as a const generic.
 //!
 //! Nothing here is meant to be written by hand: these are the building blocks
-//! of the code `flow!` generates.
+//! of the code `flow!` generates. Hidden from the documentation, and not part
+//! of the stable API: they change without notice.
 
 mod message;
 mod resolve;

@@ -53,7 +53,7 @@ pub enum Mode {
 /// Configures an [`Engine`].
 ///
 /// ```
-/// use flow_core::{Engine, Flow, CaptureListener};
+/// use flow::{Engine, Flow, CaptureListener};
 /// let flow = Flow::linear("empty").build().unwrap();
 /// let engine = Engine::builder(flow)
 ///     .parallel(4)
@@ -170,7 +170,7 @@ impl EngineBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use flow_core::{Engine, Flow};
+    /// use flow::{Engine, Flow};
     /// let flow = Flow::linear("f").build().unwrap();
     /// let engine = Engine::builder(flow)
     ///     .lease(Duration::from_secs(10))
@@ -271,7 +271,7 @@ enum Awaited {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, Engine, Flow, FlowState, FnTask, Outputs, Signature};
+/// use flow::{Atom, Engine, Flow, FlowState, FnTask, Outputs, Signature};
 ///
 /// let inc = || FnTask::sync(
 ///     Signature::new().requires::<u64>("value").provides::<u64>("value"),

@@ -101,7 +101,7 @@ impl fmt::Display for JobOutcome {
 /// A job to post: a flow by name and version, and the run's inputs.
 ///
 /// ```
-/// use flow_core::storage::NewJob;
+/// use flow::storage::NewJob;
 /// let job = NewJob::new("upgrade", "2")
 ///     .input("db", "main")
 ///     .input("version", 7)

@@ -11,10 +11,10 @@ use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
 use crate::util::{Errors, type_text};
 
 /// How many input slots per task are compared by type (`MAX_CHECKED_SLOTS`
-/// in `flow_core::checked`; the generated code asserts they agree).
+/// in flow-core's `checked` module; the generated code asserts they agree).
 const CHECKED_SLOTS: usize = 24;
 
-/// Entries per provider table (`AT_FANOUT` in `flow_core::checked`).
+/// Entries per provider table (`AT_FANOUT` in flow-core's `checked` module).
 const FANOUT: usize = 128;
 
 /// A node of the flattened tree.
