@@ -81,7 +81,7 @@ pub use storage::{
     AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
     LogbookId, MemoryBackend, Operation, Ownership, StorageError, now_unix,
 };
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "system-sqlite"))]
 pub use storage::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
 pub use symbol::{CodecError, Data, Name, Store, SymbolSpec, TypeInfo, Value};
 pub use task::{
