@@ -179,26 +179,84 @@ pub trait Provides<const H: u64> {
 }
 
 /// The error types a task body may return: any
-/// `std::error::Error + Send + Sync + 'static`, or a [`TaskError`].
+/// `std::error::Error + Send + Sync + 'static`, a
+/// `Box<dyn Error + Send + Sync>`, a [`TaskError`], or (feature `anyhow`)
+/// an `anyhow::Error`.
+///
+/// `M` tells the impls apart (a boxed error is not itself an `Error`, and the
+/// compiler cannot be told it never will be); it is always inferred.
+///
+/// ```
+/// use flow::{IntoTaskError, TaskError};
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = "disk full".into();
+/// let e: TaskError = boxed.into_task_error();
+/// assert_eq!(e.to_string(), "disk full");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the error of a task",
     label = "this error type",
-    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, or be `flow::TaskError` (use `TaskError::msg` for a plain message)"
+    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, be a `Box<dyn Error + Send + Sync>` or `flow::TaskError` (`TaskError::msg` makes one of a message), or `anyhow::Error` with the `anyhow` feature"
 )]
-pub trait IntoTaskError {
+pub trait IntoTaskError<M = ViaError> {
     /// Converts into a [`TaskError`].
     fn into_task_error(self) -> TaskError;
 }
 
-impl<E: StdError + Send + Sync + 'static> IntoTaskError for E {
+/// Marks the [`IntoTaskError`] impl for errors that implement
+/// `std::error::Error`. Never constructed.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaError {}
+
+/// Marks the [`IntoTaskError`] impl for [`TaskError`] itself.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaTaskError {}
+
+/// Marks the [`IntoTaskError`] impl for `Box<dyn Error + Send + Sync>`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaBoxed {}
+
+/// Marks the [`IntoTaskError`] impl for `anyhow::Error`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaAnyhow {}
+
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl<E: StdError + Send + Sync + 'static> IntoTaskError<ViaError> for E {
     fn into_task_error(self) -> TaskError {
         TaskError::from(self)
     }
 }
 
-impl IntoTaskError for TaskError {
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaTaskError> for TaskError {
     fn into_task_error(self) -> TaskError {
         self
+    }
+}
+
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaBoxed> for Box<dyn StdError + Send + Sync + 'static> {
+    fn into_task_error(self) -> TaskError {
+        TaskError::boxed(self)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaAnyhow> for anyhow::Error {
+    fn into_task_error(self) -> TaskError {
+        TaskError::from_anyhow(self)
     }
 }
 
@@ -218,7 +276,7 @@ impl IntoTaskError for TaskError {
     label = "this return type",
     note = "return `()`, or `Result<T, E>` whose error implements `std::error::Error + Send + Sync + 'static`"
 )]
-pub trait RevertReturn {
+pub trait RevertReturn<M = ()> {
     /// The revert result, or the revert's error.
     ///
     /// # Errors
@@ -232,7 +290,7 @@ impl RevertReturn for () {
     }
 }
 
-impl<T: Data, E: IntoTaskError> RevertReturn for Result<T, E> {
+impl<T: Data, E: IntoTaskError<M>, M> RevertReturn<M> for Result<T, E> {
     fn into_revert_result(self) -> Result<Option<Value>, TaskError> {
         match self {
             Ok(value) if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() => {

@@ -65,6 +65,8 @@ pub use define::{
     InputInfo, InputShape, IntoTaskError, OutputInfo, Provides, RevertReturn, SymbolRef, TaskDef,
     TaskInfo, symbol_hash,
 };
+#[doc(hidden)]
+pub use define::{ViaAnyhow, ViaBoxed, ViaError, ViaTaskError};
 pub use engine::control::RunHandle;
 pub use engine::state::{
     AtomKind, AtomState, FlowState, Intention, TransitionError, atom_transition_allowed,
