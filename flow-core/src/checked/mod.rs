@@ -15,6 +15,7 @@
 //! of the stable API: they change without notice.
 
 mod message;
+pub use message::Msg;
 mod resolve;
 mod typed;
 

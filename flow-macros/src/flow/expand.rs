@@ -249,7 +249,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     }
                 });
                 at_impls.push((i, quote!(#path)));
-                let row = format_ident!("__FLOW_ROW_{}", i);
+                let row = format_ident!("FLOW_ROW_{}", i);
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
                         __FlowAt: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
@@ -257,6 +257,14 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
                 atom_checks.push(quote_spanned! {span=>
+                    // The check panics here, in a constant spanned on the
+                    // atom that nothing else uses, so that the compiler
+                    // prints the sentence and this line only: not the frames
+                    // of the evaluation that built it, nor the uses of a
+                    // constant in error. The row never fails.
+                    const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
+                        ::core::panic!("{}", m.text())
+                    };
                     const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
                     #[allow(dead_code, non_snake_case)]
                     fn #check_fn() where #(#predicates)* {}
@@ -301,7 +309,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     let span = g.span;
                     let extra = g.links.len();
                     graph_checks.push(quote_spanned! {span=>
-                        const _: () = __rt::check_graph::<__FLOW_S, __FLOW_N, __FLOW_P, { __FLOW_S + #extra }>(&__FLOW_TABLE, &__FLOW_RES, #i);
+                        const _: () = if let ::core::option::Option::Some(m) =
+                            __rt::check_graph::<__FLOW_S, __FLOW_N, __FLOW_P, { __FLOW_S + #extra }>(&__FLOW_TABLE, &__FLOW_RES, #i)
+                        {
+                            ::core::panic!("{}", m.text())
+                        };
                     });
                     // Links by node index.
                     let first_child = i as u32 + 1;
@@ -355,15 +367,18 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             __FlowAt: __rt::Wire<
                 __FlowOutputs,
                 #j,
-                { __FLOW_ROW_OUTPUTS.hi[#j] },
-                { __FLOW_ROW_OUTPUTS.lo[#j] },
-                { __FLOW_ROW_OUTPUTS.hash[#j] },
+                { FLOW_OUTPUTS.hi[#j] },
+                { FLOW_OUTPUTS.lo[#j] },
+                { FLOW_OUTPUTS.hash[#j] },
             >,
         }
     });
     let name_span = def.name.span();
     let outputs_check = quote_spanned! {name_span=>
-        const __FLOW_ROW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
+        const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #outputs_index) {
+            ::core::panic!("{}", m.text())
+        };
+        const FLOW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
         #[allow(dead_code)]
         fn __flow_check_outputs() where #(#output_predicates)* {}
     };
