@@ -109,18 +109,18 @@ pub use flow_macros::task;
 #[macro_export]
 macro_rules! flow {
     ($($tokens:tt)*) => {
-        $crate::__private::flow_impl!($crate; $($tokens)*)
+        $crate::macro_support::flow_impl!($crate; $($tokens)*)
     };
 }
 
 /// Items the macros' generated code names. Not a public API: it changes without
 /// notice.
 #[doc(hidden)]
-pub mod __private {
+pub mod macro_support {
     pub use flow_core::checked::{
         AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, IsProvider, MAX_CHECKED_SLOTS, Msg, NodeEntry,
-        NodeKind, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_atom, check_graph,
-        name_retry, output_count, resolve, row, slot_count,
+        NodeKind, ProviderAt, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_atom,
+        check_graph, name_retry, output_count, resolve, row, slot_count,
     };
     pub use flow_core::{
         Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,

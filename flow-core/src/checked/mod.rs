@@ -199,7 +199,8 @@ impl<W: IsProvider, T: SlotCheck<J, W, X>, const J: usize, X> Accepts<T, J, X> f
 pub trait Wire<T, const J: usize, const HI: usize, const LO: usize, const H: u64> {}
 
 /// The provider at `HI * AT_FANOUT + LO` in flow `F`.
-type ProviderAt<F, const HI: usize, const LO: usize> = <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
+pub type ProviderAt<F, const HI: usize, const LO: usize> =
+    <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
 
 impl<F, T, const J: usize, const HI: usize, const LO: usize, const H: u64> Wire<T, J, HI, LO, H>
     for F

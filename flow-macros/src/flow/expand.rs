@@ -252,7 +252,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 let row = format_ident!("FLOW_ROW_{}", i);
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
-                        __FlowAt: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
+                        __rt::ProviderAt<flow_providers, { #row.hi[#j] }, { #row.lo[#j] }>: __rt::Accepts<
+                            #path,
+                            #j,
+                            <__rt::ProviderAt<flow_providers, { #row.hi[#j] }, { #row.lo[#j] }> as __rt::Provides<{ #row.hash[#j] }>>::Ty,
+                        >,
                     }
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
@@ -346,7 +350,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     });
     let outputs_name = format!("{flow_name}.outputs");
     let output_checks = def.outputs.iter().enumerate().map(|(j, (n, ty))| {
-        let trait_name = format_ident!("__flow_output_{}", j);
+        let trait_name = format_ident!("output_{}_{}", j, n);
         let message = format!(
             "flow `{flow_name}` declares the output `{n}: {}`, but its provider `{{W}}` provides `{n}` as `{{Self}}`",
             type_text(ty)
@@ -356,20 +360,20 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             #[diagnostic::on_unimplemented(message = #message)]
             #[allow(non_camel_case_types)]
             trait #trait_name<W> {}
+            #[diagnostic::do_not_recommend]
             impl<W> #trait_name<W> for #ty {}
+            #[diagnostic::do_not_recommend]
             impl<W> #trait_name<W> for __rt::Unresolved {}
-            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for __FlowOutputs {}
+            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for flow_outputs {}
         }
     });
     let output_predicates = (0..def.outputs.len()).map(|j| {
         let span = def.outputs[j].0.span();
         quote_spanned! {span=>
-            __FlowAt: __rt::Wire<
-                __FlowOutputs,
+            __rt::ProviderAt<flow_providers, { FLOW_OUTPUTS.hi[#j] }, { FLOW_OUTPUTS.lo[#j] }>: __rt::Accepts<
+                flow_outputs,
                 #j,
-                { FLOW_OUTPUTS.hi[#j] },
-                { FLOW_OUTPUTS.lo[#j] },
-                { FLOW_OUTPUTS.hash[#j] },
+                <__rt::ProviderAt<flow_providers, { FLOW_OUTPUTS.hi[#j] }, { FLOW_OUTPUTS.lo[#j] }> as __rt::Provides<{ FLOW_OUTPUTS.hash[#j] }>>::Ty,
             >,
         }
     });
@@ -394,7 +398,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 
     quote! {
         {
-            use #krate::__private as __rt;
+            use #krate::macro_support as __rt;
 
             #(#aliases)*
 
@@ -403,8 +407,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             impl __rt::IsProvider for flow_inputs {}
             #(#input_provides)*
 
-            #[allow(dead_code)]
-            struct __FlowOutputs;
+            #[allow(dead_code, non_camel_case_types)]
+            struct flow_outputs;
             #(#output_checks)*
 
             const __FLOW_OUTPUTS_INFO: __rt::TaskInfo = __rt::TaskInfo {
@@ -440,8 +444,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 "flow-macros and flow-core disagree: use the same version of both",
             );
 
-            #[allow(dead_code)]
-            struct __FlowAt;
+            #[allow(dead_code, non_camel_case_types)]
+            struct flow_providers;
             #provider_map
             #(#retry_types)*
 
@@ -470,7 +474,7 @@ fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
     }
     let mut out = TokenStream::new();
     for (hi, rows) in tables {
-        let table = format_ident!("__FlowAt{}", hi);
+        let table = format_ident!("flow_providers_{}", hi);
         let rows = rows.iter().map(|(lo, ty)| {
             quote! {
                 impl __rt::AtLo<#lo> for #table {
@@ -479,9 +483,9 @@ fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
             }
         });
         out.extend(quote! {
-            #[allow(dead_code)]
+            #[allow(dead_code, non_camel_case_types)]
             struct #table;
-            impl __rt::AtHi<#hi> for __FlowAt {
+            impl __rt::AtHi<#hi> for flow_providers {
                 type Next = #table;
             }
             #(#rows)*
