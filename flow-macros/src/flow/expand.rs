@@ -252,11 +252,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 let row = format_ident!("FLOW_ROW_{}", i);
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
-                        __rt::ProviderAt<flow_providers, { #row.hi[#j] }, { #row.lo[#j] }>: __rt::Accepts<
-                            #path,
-                            #j,
-                            <__rt::ProviderAt<flow_providers, { #row.hi[#j] }, { #row.lo[#j] }> as __rt::Provides<{ #row.hash[#j] }>>::Ty,
-                        >,
+                        flow_providers: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
                     }
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
@@ -370,10 +366,12 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     let output_predicates = (0..def.outputs.len()).map(|j| {
         let span = def.outputs[j].0.span();
         quote_spanned! {span=>
-            __rt::ProviderAt<flow_providers, { FLOW_OUTPUTS.hi[#j] }, { FLOW_OUTPUTS.lo[#j] }>: __rt::Accepts<
+            flow_providers: __rt::Wire<
                 flow_outputs,
                 #j,
-                <__rt::ProviderAt<flow_providers, { FLOW_OUTPUTS.hi[#j] }, { FLOW_OUTPUTS.lo[#j] }> as __rt::Provides<{ FLOW_OUTPUTS.hash[#j] }>>::Ty,
+                { FLOW_OUTPUTS.hi[#j] },
+                { FLOW_OUTPUTS.lo[#j] },
+                { FLOW_OUTPUTS.hash[#j] },
             >,
         }
     });
