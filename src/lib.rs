@@ -6,16 +6,60 @@
 //!
 //! `flow` is built from four ideas:
 //!
-//! - **tasks** ([`Task`], [`FnTask`]) declare what they *require* and *provide* as
-//!   named, typed symbols, do their work in `execute` and undo it in `revert`;
-//! - **flows** ([`Flow`]) arrange tasks and nested flows as *linear*,
-//!   *unordered* or *graph* patterns;
-//! - [`Flow::build`] checks the whole tree before anything runs: every input has
-//!   a provider that runs earlier, with the same type, and nothing is ambiguous
-//!   or cyclic; all problems are reported together;
+//! - **tasks** ([`macro@task`], [`Task`], [`FnTask`]) declare what they
+//!   *require* and *provide* as named, typed symbols, do their work in
+//!   `execute` and undo it in `revert`;
+//! - **flows** ([`flow!`], [`Flow`]) arrange tasks and nested flows as
+//!   *linear*, *unordered* or *graph* patterns;
+//! - checking: [`flow!`] checks the data flow at compile time, and
+//!   [`Flow::build`] checks the whole tree of a flow built at run time before
+//!   anything runs: every input has a provider that runs earlier, with the same
+//!   type, and nothing is ambiguous or cyclic; all problems are reported
+//!   together;
 //! - an [`Engine`] runs the flow on tokio, serially or in parallel, and when
 //!   something fails reverts everything that ran, each atom only after all of
 //!   its successors.
+//!
+//! ```
+//! use flow::{flow, task, Failures, Outcome, TaskError};
+//!
+//! #[task(provides = backup, revert = delete_backup)]
+//! fn back_up(db: &str) -> String {
+//!     format!("{db}.bak")
+//! }
+//!
+//! fn delete_backup(db: &str, _outcome: &Outcome, _failures: &Failures) {
+//!     println!("deleting the backup of {db}");
+//! }
+//!
+//! #[task]
+//! fn migrate(backup: &str) -> Result<(), TaskError> {
+//!     Err(TaskError::msg(format!("schema migration failed (backup kept in {backup})")))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // Checked by the compiler: every input has an earlier provider of its type.
+//! let upgrade = flow! {
+//!     upgrade(db: String) {
+//!         back_up,
+//!         migrate,
+//!     }
+//! };
+//! let err = upgrade.run(("main".to_string(),)).await.unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "flow `upgrade` was reverted: task `migrate` failed: \
+//!      schema migration failed (backup kept in main.bak)"
+//! );
+//! # });
+//! ```
+//!
+//! ## Flows built from data
+//!
+//! When the steps are known only at run time (read from a file, one per host
+//! of a list), the builder makes the same flows from values: [`Atom`]s of
+//! [`FnTask`]s (or any [`Task`]) added to a [`Flow`], checked by
+//! [`Flow::build`] with the same rules and wording as [`flow!`].
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -39,7 +83,9 @@
 //! # }).unwrap();
 //! ```
 //!
-//! See the `flow_core` documentation for the run-time API in depth.
+//! Items not listed here (the `checked` module, `Provides`, `symbol_hash`)
+//! are hidden: the macros' generated code uses them, and they are not part of
+//! the stable API.
 
 pub use flow_core::*;
 
@@ -63,18 +109,18 @@ pub use flow_macros::task;
 #[macro_export]
 macro_rules! flow {
     ($($tokens:tt)*) => {
-        $crate::__private::flow_impl!($crate; $($tokens)*)
+        $crate::macro_support::flow_impl!($crate; $($tokens)*)
     };
 }
 
 /// Items the macros' generated code names. Not a public API: it changes without
 /// notice.
 #[doc(hidden)]
-pub mod __private {
+pub mod macro_support {
     pub use flow_core::checked::{
-        AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, IsProvider, MAX_CHECKED_SLOTS, NodeEntry,
-        NodeKind, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_graph, name_retry,
-        output_count, resolve, row, slot_count,
+        AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, IsProvider, MAX_CHECKED_SLOTS, Msg, NodeEntry,
+        NodeKind, ProviderAt, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_atom,
+        check_graph, name_retry, output_count, resolve, row, slot_count,
     };
     pub use flow_core::{
         Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use flow_core::{Atom, AtomState, Decider, Engine, Flow, FnTask, Outputs, Signature};
+//! use flow::{Atom, AtomState, Decider, Engine, Flow, FnTask, Outputs, Signature};
 //! let check = FnTask::sync(Signature::new().provides::<bool>("healthy"), |_| Ok(Outputs::one(false)));
 //! let deploy = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
 //! let flow = Flow::graph("g")
@@ -50,7 +50,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use flow_core::{Atom, AtomState, Decider, Depth, Engine, Flow, FnTask, Outputs, Signature};
+//! use flow::{Atom, AtomState, Decider, Depth, Engine, Flow, FnTask, Outputs, Signature};
 //! let step = |name: &'static str| {
 //!     Atom::new(name, FnTask::sync(Signature::new().provides::<u32>(name), |_| Ok(Outputs::one(1u32))))
 //! };

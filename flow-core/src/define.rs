@@ -7,7 +7,7 @@
 //! program compiles; at run time the same task is an ordinary [`Task`].
 //!
 //! ```
-//! use flow_core::{symbol_hash, InputShape, InputInfo, OutputInfo, TaskInfo};
+//! use flow::{symbol_hash, InputShape, InputInfo, OutputInfo, TaskInfo};
 //! const INFO: TaskInfo = TaskInfo {
 //!     name: "backup",
 //!     inputs: &[InputInfo::new("db", "DbName", InputShape::Required)],
@@ -27,9 +27,13 @@ use crate::task::Task;
 /// versions, and computable in `const`.
 ///
 /// ```
-/// assert_eq!(flow_core::symbol_hash(""), 0xcbf2_9ce4_8422_2325);
-/// assert_ne!(flow_core::symbol_hash("db"), flow_core::symbol_hash("bd"));
+/// assert_eq!(flow::symbol_hash(""), 0xcbf2_9ce4_8422_2325);
+/// assert_ne!(flow::symbol_hash("db"), flow::symbol_hash("bd"));
 /// ```
+///
+/// Hidden from the documentation: the code `#[task]` and `flow!` generate
+/// uses it, and it is not part of the stable API.
+#[doc(hidden)]
 pub const fn symbol_hash(name: &str) -> u64 {
     let bytes = name.as_bytes();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -47,7 +51,7 @@ pub const fn symbol_hash(name: &str) -> u64 {
 pub struct SymbolRef {
     /// The symbol's name.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
 }
 
@@ -79,7 +83,7 @@ pub enum InputShape {
 pub struct InputInfo {
     /// The parameter's name: the symbol read.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
     /// The symbol's type as written (the element type, for a collection), for
     /// messages.
@@ -105,7 +109,7 @@ impl InputInfo {
 pub struct OutputInfo {
     /// The symbol provided.
     pub name: &'static str,
-    /// [`symbol_hash`] of the name.
+    /// `symbol_hash` of the name.
     pub hash: u64,
     /// The symbol's type as written, for messages.
     pub ty: &'static str,
@@ -163,34 +167,96 @@ pub trait TaskDef: Task {
 }
 
 /// Implemented by a task for each symbol it provides: `H` is the
-/// [`symbol_hash`] of the symbol's name and `Ty` its type. `flow!` asks the
+/// `symbol_hash` of the symbol's name and `Ty` its type. `flow!` asks the
 /// compiler for `<Provider as Provides<H>>::Ty` to compare types exactly.
+///
+/// Hidden from the documentation: the code `#[task]` and `flow!` generate
+/// implements and names it, and it is not part of the stable API.
+#[doc(hidden)]
 pub trait Provides<const H: u64> {
     /// The type of the symbol.
     type Ty;
 }
 
 /// The error types a task body may return: any
-/// `std::error::Error + Send + Sync + 'static`, or a [`TaskError`].
+/// `std::error::Error + Send + Sync + 'static`, a
+/// `Box<dyn Error + Send + Sync>`, a [`TaskError`], or (feature `anyhow`)
+/// an `anyhow::Error`.
+///
+/// `M` tells the impls apart (a boxed error is not itself an `Error`, and the
+/// compiler cannot be told it never will be); it is always inferred.
+///
+/// ```
+/// use flow::{IntoTaskError, TaskError};
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = "disk full".into();
+/// let e: TaskError = boxed.into_task_error();
+/// assert_eq!(e.to_string(), "disk full");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the error of a task",
     label = "this error type",
-    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, or be `flow::TaskError` (use `TaskError::msg` for a plain message)"
+    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, be a `Box<dyn Error + Send + Sync>` or `flow::TaskError` (`TaskError::msg` makes one of a message), or `anyhow::Error` with the `anyhow` feature"
 )]
-pub trait IntoTaskError {
+pub trait IntoTaskError<M = ViaError> {
     /// Converts into a [`TaskError`].
     fn into_task_error(self) -> TaskError;
 }
 
-impl<E: StdError + Send + Sync + 'static> IntoTaskError for E {
+/// Marks the [`IntoTaskError`] impl for errors that implement
+/// `std::error::Error`. Never constructed.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaError {}
+
+/// Marks the [`IntoTaskError`] impl for [`TaskError`] itself.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaTaskError {}
+
+/// Marks the [`IntoTaskError`] impl for `Box<dyn Error + Send + Sync>`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaBoxed {}
+
+/// Marks the [`IntoTaskError`] impl for `anyhow::Error`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ViaAnyhow {}
+
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl<E: StdError + Send + Sync + 'static> IntoTaskError<ViaError> for E {
     fn into_task_error(self) -> TaskError {
         TaskError::from(self)
     }
 }
 
-impl IntoTaskError for TaskError {
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaTaskError> for TaskError {
     fn into_task_error(self) -> TaskError {
         self
+    }
+}
+
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaBoxed> for Box<dyn StdError + Send + Sync + 'static> {
+    fn into_task_error(self) -> TaskError {
+        TaskError::boxed(self)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+// Not listed in the compiler's message about an error type that is none
+// of these: the message lists them itself.
+#[diagnostic::do_not_recommend]
+impl IntoTaskError<ViaAnyhow> for anyhow::Error {
+    fn into_task_error(self) -> TaskError {
+        TaskError::from_anyhow(self)
     }
 }
 
@@ -198,7 +264,7 @@ impl IntoTaskError for TaskError {
 /// `Result<T, E>`; an `Ok` value other than `()` is kept as the revert result.
 ///
 /// ```
-/// use flow_core::{RevertReturn, TaskError};
+/// use flow::{RevertReturn, TaskError};
 /// assert!(().into_revert_result().unwrap().is_none());
 /// assert!(Ok::<(), TaskError>(()).into_revert_result().unwrap().is_none());
 /// let kept = Ok::<u32, TaskError>(4).into_revert_result().unwrap().unwrap();
@@ -210,7 +276,7 @@ impl IntoTaskError for TaskError {
     label = "this return type",
     note = "return `()`, or `Result<T, E>` whose error implements `std::error::Error + Send + Sync + 'static`"
 )]
-pub trait RevertReturn {
+pub trait RevertReturn<M = ()> {
     /// The revert result, or the revert's error.
     ///
     /// # Errors
@@ -224,7 +290,7 @@ impl RevertReturn for () {
     }
 }
 
-impl<T: Data, E: IntoTaskError> RevertReturn for Result<T, E> {
+impl<T: Data, E: IntoTaskError<M>, M> RevertReturn<M> for Result<T, E> {
     fn into_revert_result(self) -> Result<Option<Value>, TaskError> {
         match self {
             Ok(value) if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() => {

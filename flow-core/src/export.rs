@@ -2,7 +2,7 @@
 //! with each step's state and duration.
 //!
 //! ```
-//! use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+//! use flow::{Atom, Flow, FnTask, Outputs, Signature};
 //! let t = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
 //! let flow = Flow::linear("deploy").add(Atom::new("build", t())).add(Atom::new("ship", t())).build().unwrap();
 //! let graph = flow.graph();
@@ -117,7 +117,7 @@ impl FlowGraph {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use flow_core::{Atom, Backend, Engine, Flow, FlowGraph, FnTask, MemoryBackend, Outputs, Signature};
+    /// use flow::{Atom, Backend, Engine, Flow, FlowGraph, FnTask, MemoryBackend, Outputs, Signature};
     /// let t = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
     /// let flow = Flow::linear("f").add(Atom::new("a", t())).add(Atom::new("b", t())).build().unwrap();
     /// let store = Arc::new(MemoryBackend::new());

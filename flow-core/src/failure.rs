@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// failure is in memory.
 ///
 /// ```
-/// use flow_core::TaskError;
+/// use flow::TaskError;
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("disk full")]
 /// struct DiskFull;
@@ -35,13 +35,55 @@ impl TaskError {
     /// An error that is only a message.
     ///
     /// ```
-    /// let e = flow_core::TaskError::msg("Woot!");
+    /// let e = flow::TaskError::msg("Woot!");
     /// assert_eq!(e.to_string(), "Woot!");
     /// ```
     pub fn msg(message: impl fmt::Display) -> Self {
         TaskError {
             error: Arc::new(Message(message.to_string())),
             type_name: std::any::type_name::<Message>(),
+        }
+    }
+
+    /// A boxed error, as applications often carry them: the error inside
+    /// stays reachable through [`Failure::downcast_ref`] and keeps its
+    /// causes. (A `Box<dyn Error>` is not itself an `Error`, so `?` and
+    /// `From` cannot take it; `#[task]` functions may return it as is.)
+    ///
+    /// ```
+    /// use flow::{Failure, TaskError};
+    /// let io = std::io::Error::other("disk full");
+    /// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(io);
+    /// let failure = Failure::from_error(TaskError::boxed(boxed));
+    /// assert_eq!(failure.message(), "disk full");
+    /// assert!(failure.downcast_ref::<std::io::Error>().is_some());
+    /// ```
+    pub fn boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        TaskError {
+            error: Arc::from(error),
+            type_name: "Box<dyn Error + Send + Sync>",
+        }
+    }
+
+    /// An `anyhow::Error` (feature `anyhow`): its message is the error's
+    /// own, its context chain becomes the failure's causes.
+    ///
+    /// ```
+    /// # #[cfg(feature = "anyhow")] {
+    /// use flow::{Failure, TaskError};
+    /// let error = anyhow::anyhow!("disk full").context("writing the backup");
+    /// let failure = Failure::from_error(TaskError::from_anyhow(error));
+    /// assert_eq!(failure.message(), "writing the backup");
+    /// assert_eq!(failure.causes(), ["disk full"]);
+    /// # }
+    /// ```
+    #[cfg(feature = "anyhow")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        let boxed: Box<dyn StdError + Send + Sync + 'static> = error.into();
+        TaskError {
+            error: Arc::from(boxed),
+            type_name: "anyhow::Error",
         }
     }
 }
@@ -145,7 +187,7 @@ struct FailureData {
 /// original error, which only lives in memory.
 ///
 /// ```
-/// use flow_core::{Failure, TaskError};
+/// use flow::{Failure, TaskError};
 /// let f = Failure::from_error(TaskError::msg("Woot!"));
 /// assert_eq!(f.message(), "Woot!");
 /// assert_eq!(f.to_string(), "Failure: Woot!");
@@ -262,7 +304,7 @@ impl Failure {
     /// The original error as an `E`, while the failure is still in memory.
     ///
     /// ```
-    /// use flow_core::{Failure, TaskError};
+    /// use flow::{Failure, TaskError};
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("disk full on {0}")]
     /// struct DiskFull(String);

@@ -19,7 +19,7 @@
 //! from building it to dropping it, takes a stack frame per level.
 //!
 //! ```
-//! use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+//! use flow::{Atom, Flow, FnTask, Outputs, Signature};
 //!
 //! let inc = || FnTask::sync(
 //!     Signature::new().requires::<u64>("value").provides::<u64>("value"),
@@ -67,7 +67,7 @@ impl fmt::Display for Pattern {
 /// A task placed in a flow under a name, with its use-site options.
 ///
 /// ```
-/// use flow_core::{Atom, FnTask, Outputs, Signature};
+/// use flow::{Atom, FnTask, Outputs, Signature};
 /// let task = FnTask::sync(
 ///     Signature::new().requires::<u32>("x").requires::<u32>("step").provides::<u32>("y"),
 ///     |a| Ok(Outputs::one(a.get::<u32>(0)? + a.get::<u32>(1)?)),
@@ -165,7 +165,7 @@ impl Atom {
     /// ([`TaskInfo::name`](crate::TaskInfo::name)).
     ///
     /// ```
-    /// use flow_core::{Args, Atom, Context, Exec, InputShape, InputInfo, Signature, Task, TaskDef, TaskInfo};
+    /// use flow::{Args, Atom, Context, Exec, InputShape, InputInfo, Signature, Task, TaskDef, TaskInfo};
     /// struct Probe;
     /// impl Task for Probe {
     ///     fn signature(&self) -> Signature { Signature::new().requires::<u32>("port") }
@@ -333,7 +333,7 @@ impl Flow {
     /// recurses, stops at a few hundred.
     ///
     /// ```
-    /// use flow_core::{Atom, BuildError, Flow, FnTask, Outputs, Signature};
+    /// use flow::{Atom, BuildError, Flow, FnTask, Outputs, Signature};
     /// let task = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
     /// let mut flow = Flow::linear("level-1001").add(Atom::new("deepest", task()));
     /// for level in (1..=Flow::MAX_DEPTH).rev() {
@@ -400,7 +400,7 @@ impl Flow {
     /// a loop is not copied as it grows.
     ///
     /// ```
-    /// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+    /// use flow::{Atom, Flow, FnTask, Outputs, Signature};
     /// let mut flow = Flow::unordered("many");
     /// flow.reserve(1_000);
     /// for i in 0..1_000 {

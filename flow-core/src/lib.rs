@@ -10,7 +10,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use flow_core::{Atom, Engine, Flow, FnTask, Outputs, RunError, Signature, TaskError};
+//! use flow::{Atom, Engine, Flow, FnTask, Outputs, RunError, Signature, TaskError};
 //!
 //! let backup = FnTask::sync(
 //!     Signature::new().requires::<String>("db").provides::<String>("backup"),
@@ -57,6 +57,7 @@
 //   < error < task's signature, args and outputs < notify < task < retry,
 //   decider, define < flow, tree, link_order < compile < engine < export,
 //   checked < conductor.
+#[doc(hidden)]
 pub mod checked;
 mod compile;
 pub mod conductor;
@@ -83,6 +84,8 @@ pub use define::{
     InputInfo, InputShape, IntoTaskError, OutputInfo, Provides, RevertReturn, SymbolRef, TaskDef,
     TaskInfo, symbol_hash,
 };
+#[doc(hidden)]
+pub use define::{ViaAnyhow, ViaBoxed, ViaError, ViaTaskError};
 pub use engine::control::RunHandle;
 pub use engine::state::{
     AtomKind, AtomState, FlowState, Intention, TransitionError, atom_transition_allowed,
@@ -99,7 +102,7 @@ pub use storage::{
     AtomDetail, Backend, Claim, Definition, FlowDetail, FlowId, FlowQuery, Lease, LogBook,
     LogbookId, MemoryBackend, Operation, Ownership, StorageError, now_unix,
 };
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "system-sqlite"))]
 pub use storage::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
 pub use symbol::{CodecError, Data, Name, Store, SymbolSpec, TypeInfo, Value};
 pub use task::{

@@ -104,7 +104,7 @@ pub trait Listener: Send + Sync + 'static {
     /// the engine reports as it starts and finishes.
     ///
     /// ```
-    /// use flow_core::{Event, Listener};
+    /// use flow::{Event, Listener};
     /// struct States;
     /// impl Listener for States {
     ///     fn on_event(&self, event: &Event<'_>) {
@@ -214,7 +214,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
+/// use flow::{Atom, CaptureListener, Engine, Flow, FnTask, Outputs, Signature};
 /// let five = FnTask::sync(Signature::new().provides::<u32>("n"), |_| Ok(Outputs::one(5u32)));
 /// let flow = Flow::linear("task1").add(Atom::new("task1", five)).build().unwrap();
 /// let capture = CaptureListener::new();
@@ -259,19 +259,19 @@ impl CaptureListener {
 
     /// The events so far, as text.
     pub fn events(&self) -> Vec<String> {
-        self.events.lock().iter().map(Captured::text).collect()
+        lock(&self.events).iter().map(Captured::text).collect()
     }
 
     /// Forgets the events so far.
     pub fn clear(&self) {
-        self.events.lock().clear();
+        lock(&self.events).clear();
     }
 }
 
 impl fmt::Debug for CaptureListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaptureListener")
-            .field("events", &self.events.lock().len())
+            .field("events", &lock(&self.events).len())
             .finish()
     }
 }
@@ -289,16 +289,16 @@ impl Listener for CaptureListener {
         };
         if keep {
             let captured = Captured::new(event);
-            self.events.lock().push(captured);
+            lock(&self.events).push(captured);
         }
     }
 }
 
-/// The events a [`CaptureListener`] keeps, behind a lock that spins (and
-/// yields its thread while another holds it): taken twice per task by a run
-/// with a capture listener, it costs one atomic exchange to take and a
-/// plain store to release, where a `std` mutex costs two atomic exchanges.
-type Log = spin::mutex::SpinMutex<Vec<Captured>, spin::relax::Yield>;
+/// The events a [`CaptureListener`] keeps, behind a `std` mutex: a lock that
+/// spins would burn a tokio worker while a reader copies the log, and the
+/// two locks per task cost nothing a run with a listener would notice. A
+/// listener that panicked while holding it leaves a log still worth reading.
+type Log = Mutex<Vec<Captured>>;
 
 /// An event as [`CaptureListener`] keeps it until it is read.
 enum Captured {
@@ -497,7 +497,7 @@ impl Listener for LoggingListener {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, DurationListener, Engine, Flow, FnTask, Outputs, Signature};
+/// use flow::{Atom, DurationListener, Engine, Flow, FnTask, Outputs, Signature};
 /// let t = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
 /// let flow = Flow::linear("f").add(Atom::new("t", t)).build().unwrap();
 /// let durations = DurationListener::new();

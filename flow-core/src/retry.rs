@@ -15,7 +15,7 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! use flow_core::{Atom, Engine, Flow, FnTask, Outputs, Retry, Signature, TaskError};
+//! use flow::{Atom, Engine, Flow, FnTask, Outputs, Retry, Signature, TaskError};
 //! let flaky = FnTask::sync(Signature::new().requires::<u32>("attempt"), |a| {
 //!     if *a.get::<u32>(0)? < 3 { Err(TaskError::msg("not yet")) } else { Ok(Outputs::new()) }
 //! });
@@ -140,7 +140,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use flow_core::Backoff;
+    /// use flow::Backoff;
     /// let b = Backoff::Exponential { base: Duration::from_millis(100), max: Duration::from_millis(300), jitter: false };
     /// assert_eq!(b.delay(1), Duration::ZERO);
     /// assert_eq!(b.delay(2), Duration::from_millis(100));
@@ -181,7 +181,7 @@ type Classifier = Arc<dyn Fn(&Failure) -> bool + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow_core::{Backoff, Retry};
+/// use flow::{Backoff, Retry};
 /// let r = Retry::times(3)
 ///     .named("connect-retry")
 ///     .provides("attempt")

@@ -25,7 +25,7 @@ pub type Name = Cow<'static, str>;
 /// Implemented for every type that satisfies the bounds.
 ///
 /// ```
-/// fn assert_data<T: flow_core::Data>() {}
+/// fn assert_data<T: flow::Data>() {}
 /// assert_data::<u64>();
 /// assert_data::<String>();
 /// assert_data::<Vec<(String, u32)>>();
@@ -59,7 +59,7 @@ impl CodecError {
 /// The identity of a symbol's type, with the codec that persists its values.
 ///
 /// ```
-/// use flow_core::TypeInfo;
+/// use flow::TypeInfo;
 /// let t = TypeInfo::of::<u32>();
 /// assert_eq!(t.name(), "u32");
 /// assert!(t.is::<u32>());
@@ -149,7 +149,7 @@ fn decode_as<T: Data>(json: serde_json::Value) -> Result<Value, CodecError> {
 /// A named, typed symbol: the untyped form used in signatures and flows.
 ///
 /// ```
-/// use flow_core::SymbolSpec;
+/// use flow::SymbolSpec;
 /// let s = SymbolSpec::of::<u64>("count");
 /// assert_eq!(s.name(), "count");
 /// assert_eq!(s.to_string(), "count: u64");
@@ -226,7 +226,7 @@ impl<T: Data> ErasedData for T {
 /// nothing and cloning it copies it.
 ///
 /// ```
-/// use flow_core::Value;
+/// use flow::Value;
 /// let v = Value::new(41u64);
 /// assert_eq!(v.downcast_ref::<u64>(), Some(&41));
 /// assert_eq!(v.downcast_ref::<u32>(), None);
@@ -362,7 +362,7 @@ impl Value {
     /// a value that reads back as another.
     ///
     /// ```
-    /// use flow_core::Value;
+    /// use flow::Value;
     /// assert_eq!(Value::new(vec![1.5f64]).encode().unwrap(), serde_json::json!([1.5]));
     /// assert!(Value::new(f64::NAN).encode().is_err());
     /// assert!(Value::new(Some(None::<u8>)).encode().is_err());
@@ -382,7 +382,7 @@ impl fmt::Debug for Value {
 /// visible after it.
 ///
 /// ```
-/// use flow_core::Store;
+/// use flow::Store;
 /// let mut store = Store::new();
 /// store.insert("y", 2u32).insert("name", String::from("db"));
 /// assert_eq!(store.get::<u32>("y"), Some(&2));
@@ -440,7 +440,7 @@ impl Store {
     /// Each value's `Debug` text, ordered by name: handy in assertions.
     ///
     /// ```
-    /// use flow_core::Store;
+    /// use flow::Store;
     /// let mut store = Store::new();
     /// store.insert("x", 2u32).insert("s", "a".to_string());
     /// assert_eq!(store.debug_map(), [("s".to_string(), "\"a\"".to_string()), ("x".to_string(), "2".to_string())].into());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use flow_core::{Operation, StorageError};
 
-/// How to connect a [`PostgresBackend`].
+/// How to connect a [`PostgresBackend`](crate::PostgresBackend).
 ///
 /// ```
 /// use std::time::Duration;

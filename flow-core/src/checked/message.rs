@@ -1,8 +1,10 @@
 //! Sentences built while the program compiles, in a fixed buffer, then raised
 //! with `panic!` so the compiler prints them.
 
-/// A sentence under construction.
-pub(crate) struct Msg {
+/// A sentence under construction, or built: what `flow!`'s constants panic
+/// with when a check fails.
+#[derive(Debug)]
+pub struct Msg {
     bytes: [u8; 2048],
     len: usize,
 }
@@ -40,12 +42,13 @@ impl Msg {
         self.push("`").push(s).push("`")
     }
 
-    /// Raises the sentence: the compiler prints it as the error.
-    pub(crate) const fn fail(self) -> ! {
+    /// The sentence, which a constant of `flow!` panics with: the compiler
+    /// prints it as the error.
+    pub const fn text(&self) -> &str {
         let (text, _) = self.bytes.split_at(self.len);
         match core::str::from_utf8(text) {
-            Ok(s) => panic!("{}", s),
-            Err(_) => panic!("flow! found an error it could not describe"),
+            Ok(s) => s,
+            Err(_) => "flow! found an error it could not describe",
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `flow!` describes its flow in a `static` [`FlowTable`]: the tree of groups
 //! and atoms, each atom with its task's [`TaskInfo`]. While the
-//! program compiles, [`resolve`] finds the provider of every input of every
+//! program compiles, `resolve` finds the provider of every input of every
 //! atom, with the rules of [`Flow::build`](crate::Flow::build), and
 //! [`check_atom`] and [`check_graph`], evaluated in constants spanned on the
 //! atom (or graph) in the macro call, stop the build with the same sentence
@@ -11,9 +11,11 @@
 //! [`SlotCheck`], with the provider found here given as a const generic.
 //!
 //! Nothing here is meant to be written by hand: these are the building blocks
-//! of the code `flow!` generates.
+//! of the code `flow!` generates. Hidden from the documentation, and not part
+//! of the stable API: they change without notice.
 
 mod message;
+pub use message::Msg;
 mod resolve;
 mod typed;
 
@@ -197,7 +199,8 @@ impl<W: IsProvider, T: SlotCheck<J, W, X>, const J: usize, X> Accepts<T, J, X> f
 pub trait Wire<T, const J: usize, const HI: usize, const LO: usize, const H: u64> {}
 
 /// The provider at `HI * AT_FANOUT + LO` in flow `F`.
-type ProviderAt<F, const HI: usize, const LO: usize> = <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
+pub type ProviderAt<F, const HI: usize, const LO: usize> =
+    <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
 
 impl<F, T, const J: usize, const HI: usize, const LO: usize, const H: u64> Wire<T, J, HI, LO, H>
     for F

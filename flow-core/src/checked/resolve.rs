@@ -426,13 +426,14 @@ pub struct Row {
     pub hash: [u64; MAX_CHECKED_SLOTS],
 }
 
-/// Checks atom `a` ([`check_atom`]) and returns its [`Row`].
+/// The [`Row`] of atom `a`: where each input slot's provider is. A slot in
+/// error ([`check_atom`] says why) has no provider, so that its type is not
+/// compared as well.
 pub const fn row<const S: usize, const N: usize, const P: usize>(
     t: &FlowTable,
     r: &Resolution<S, N, P>,
     a: usize,
 ) -> Row {
-    check_atom(t, r, a);
     let mut out = Row {
         hi: [0; MAX_CHECKED_SLOTS],
         lo: [0; MAX_CHECKED_SLOTS],
@@ -469,30 +470,35 @@ const fn path(mut m: Msg, t: &FlowTable, n: u32) -> Msg {
     m
 }
 
-/// Stops the build, with the sentence of the run-time builder, when atom `a`
-/// of `t` has an input no earlier item provides, an ambiguous provider, or a
-/// name already taken.
+/// The sentence of the run-time builder when atom `a` of `t` has an input
+/// no earlier item provides, an ambiguous provider, or a name already taken;
+/// `None` when it has none of these. `flow!` panics with it in a constant
+/// spanned on the atom: a panic in here would make the compiler print every
+/// frame of the evaluation after the sentence.
 pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
     t: &FlowTable,
     r: &Resolution<S, N, P>,
     a: usize,
-) {
+) -> Option<Msg> {
     let node = &t.nodes[a];
-    let Some(info) = node.info() else { return };
+    let Some(info) = node.info() else {
+        return None;
+    };
     let count = slot_count_of(info);
     if count > MAX_CHECKED_SLOTS {
-        Msg::new()
+        return Some(Msg::new()
             .push("task ")
             .code(node.name)
-            .push(" has more inputs than `flow!` checks (24 input symbols per task): gather some into a struct, or build this flow with the run-time builder, which has no limit")
-            .fail();
+            .push(" has more inputs than `flow!` checks (24 input symbols per task): gather some into a struct, or build this flow with the run-time builder, which has no limit"));
     }
     // Use-site options name inputs the task has?
-    check_injects(node.name, info, node.injects);
+    if let Some(m) = check_injects(node.name, info, node.injects) {
+        return Some(m);
+    }
     let mut k = 0;
     while k < node.rebinds.len() {
         if !reads(info, node.rebinds[k].0) {
-            unknown(node.name, "rebinds", node.rebinds[k].0, info);
+            return Some(unknown(node.name, "rebinds", node.rebinds[k].0, info));
         }
         k += 1;
     }
@@ -507,9 +513,9 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
                 .code(node.name)
                 .push(", at `");
             let m = path(m, t, other).push("` and at `");
-            path(m, t, a as u32)
-                .push("`: names must be unique in a flow tree, rename one")
-                .fail();
+            return Some(
+                path(m, t, a as u32).push("`: names must be unique in a flow tree, rename one"),
+            );
         }
         i += 1;
     }
@@ -518,33 +524,36 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         let slot = &r.slots[r.base[a] as usize + j];
         let (input, _, _) = slot_input(info, j);
         let ty = info.inputs[input].ty;
-        match slot.status {
-            Status::Found | Status::Injected | Status::Absent => {}
-            Status::Nowhere => head(node.name, slot.symbol, ty)
-                .push(", but no earlier task in flow ")
-                .code(t.name)
-                .push(" provides ")
-                .code(slot.symbol)
-                .push(" and the flow does not declare it as an input")
-                .fail(),
-            Status::RunsAfter(p) => head(node.name, slot.symbol, ty)
-                .push(", but ")
-                .code(slot.symbol)
-                .push(" is provided only by ")
-                .code(t.nodes[p as usize].name)
-                .push(", which does not run before it: move ")
-                .code(t.nodes[p as usize].name)
-                .push(" earlier")
-                .fail(),
-            Status::Concurrent(p, g) => head(node.name, slot.symbol, ty)
-                .push(", but ")
-                .code(slot.symbol)
-                .push(" is provided only by ")
-                .code(t.nodes[p as usize].name)
-                .push(", which runs concurrently with it (same unordered group ")
-                .code(t.nodes[g as usize].name)
-                .push(")")
-                .fail(),
+        let error = match slot.status {
+            Status::Found | Status::Injected | Status::Absent => None,
+            Status::Nowhere => Some(
+                head(node.name, slot.symbol, ty)
+                    .push(", but no earlier task in flow ")
+                    .code(t.name)
+                    .push(" provides ")
+                    .code(slot.symbol)
+                    .push(" and the flow does not declare it as an input"),
+            ),
+            Status::RunsAfter(p) => Some(
+                head(node.name, slot.symbol, ty)
+                    .push(", but ")
+                    .code(slot.symbol)
+                    .push(" is provided only by ")
+                    .code(t.nodes[p as usize].name)
+                    .push(", which does not run before it: move ")
+                    .code(t.nodes[p as usize].name)
+                    .push(" earlier"),
+            ),
+            Status::Concurrent(p, g) => Some(
+                head(node.name, slot.symbol, ty)
+                    .push(", but ")
+                    .code(slot.symbol)
+                    .push(" is provided only by ")
+                    .code(t.nodes[p as usize].name)
+                    .push(", which runs concurrently with it (same unordered group ")
+                    .code(t.nodes[g as usize].name)
+                    .push(")"),
+            ),
             Status::Ambiguous(x) => {
                 let mut m = Msg::new()
                     .push("task ")
@@ -575,12 +584,15 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
                     }
                     q += 1;
                 }
-                m.push("; rename an output with `provides_as` or rebind the input")
-                    .fail()
+                Some(m.push("; rename an output with `provides_as` or rebind the input"))
             }
+        };
+        if error.is_some() {
+            return error;
         }
         j += 1;
     }
+    None
 }
 
 /// Whether `info` reads `name`: an input, or a symbol a collection lists.
@@ -596,18 +608,19 @@ const fn reads(info: &TaskInfo, name: &str) -> bool {
     false
 }
 
-const fn check_injects(atom: &str, info: &TaskInfo, injects: &[&str]) {
+const fn check_injects(atom: &str, info: &TaskInfo, injects: &[&str]) -> Option<Msg> {
     let mut k = 0;
     while k < injects.len() {
         if !reads(info, injects[k]) {
-            unknown(atom, "injects", injects[k], info);
+            return Some(unknown(atom, "injects", injects[k], info));
         }
         k += 1;
     }
+    None
 }
 
 /// The sentence of `BuildError::UnknownParameter` for an input.
-const fn unknown(atom: &str, what: &str, name: &str, info: &TaskInfo) -> ! {
+const fn unknown(atom: &str, what: &str, name: &str, info: &TaskInfo) -> Msg {
     let mut m = Msg::new()
         .push("atom ")
         .code(atom)
@@ -630,7 +643,7 @@ const fn unknown(atom: &str, what: &str, name: &str, info: &TaskInfo) -> ! {
             j += 1;
         }
     }
-    m.fail()
+    m
 }
 
 const fn head(atom: &str, symbol: &str, ty: &str) -> Msg {
@@ -644,14 +657,14 @@ const fn head(atom: &str, symbol: &str, ty: &str) -> Msg {
         .push("`")
 }
 
-/// Stops the build when the items of graph group `g` of `t`, ordered by its
-/// links and by the data they exchange, form a cycle. `E` is at least the
-/// number of slots plus the number of links.
+/// The sentence saying that the items of graph group `g` of `t`, ordered by
+/// its links and by the data they exchange, form a cycle; `None` when they do
+/// not. `E` is at least the number of slots plus the number of links.
 pub const fn check_graph<const S: usize, const N: usize, const P: usize, const E: usize>(
     t: &FlowTable,
     r: &Resolution<S, N, P>,
     g: usize,
-) {
+) -> Option<Msg> {
     let end = t.nodes[g].end as usize;
     // Number the children.
     let mut ord = [u32::MAX; N];
@@ -742,7 +755,7 @@ pub const fn check_graph<const S: usize, const N: usize, const P: usize, const E
         }
     }
     if left == 0 {
-        return;
+        return None;
     }
     // Walk back along first incoming edges among what is left.
     let mut incoming = [u32::MAX; N];
@@ -792,7 +805,8 @@ pub const fn check_graph<const S: usize, const N: usize, const P: usize, const E
         q = if q == from { len - 1 } else { q - 1 };
         step += 1;
     }
-    m.code(t.nodes[kids[walk[min_at] as usize] as usize].name)
-        .push("; remove a link or an input that closes it")
-        .fail()
+    Some(
+        m.code(t.nodes[kids[walk[min_at] as usize] as usize].name)
+            .push("; remove a link or an input that closes it"),
+    )
 }

@@ -141,7 +141,7 @@ impl<I: FlowInputs, O: FlowOutputs> TypedFlow<I, O> {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use flow_core::{Atom, Flow, FnTask, MemoryBackend, Outputs, Signature, TypedFlow};
+    /// use flow::{Atom, Flow, FnTask, MemoryBackend, Outputs, Signature, TypedFlow};
     ///
     /// let add = FnTask::sync(
     ///     Signature::new().requires::<u32>("a").provides::<u32>("sum"),

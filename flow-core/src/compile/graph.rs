@@ -239,7 +239,7 @@ impl CompiledFlow {
     /// predecessors, internal joins expanded), or `None` for an unknown atom.
     ///
     /// ```
-    /// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+    /// use flow::{Atom, Flow, FnTask, Outputs, Signature};
     /// let t = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
     /// let flow = Flow::linear("f").add(Atom::new("a", t())).add(Atom::new("b", t())).build().unwrap();
     /// assert_eq!(flow.predecessors("b").unwrap(), ["a"]);

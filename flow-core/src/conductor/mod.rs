@@ -24,9 +24,9 @@
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use flow_core::conductor::{Conductor, Registry};
-//! use flow_core::storage::{JobBoard, JobOutcome, NewJob};
-//! use flow_core::{Atom, Flow, FnTask, MemoryBackend, Outputs, Signature};
+//! use flow::conductor::{Conductor, Registry};
+//! use flow::storage::{JobBoard, JobOutcome, NewJob};
+//! use flow::{Atom, Flow, FnTask, MemoryBackend, Outputs, Signature};
 //!
 //! let greet = FnTask::sync(
 //!     Signature::new().requires::<String>("name").provides::<String>("greeting"),

@@ -13,8 +13,8 @@ use crate::compile::CompiledFlow;
 /// [`Flow`](crate::Flow) builder, or a pipeline.
 ///
 /// ```
-/// use flow_core::conductor::Registry;
-/// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+/// use flow::conductor::Registry;
+/// use flow::{Atom, Flow, FnTask, Outputs, Signature};
 ///
 /// let step = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
 /// let deploy = Flow::linear("deploy").add(Atom::new("step", step)).build().unwrap();

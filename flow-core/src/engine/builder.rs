@@ -18,7 +18,7 @@ use crate::symbol::{Data, Store, Value};
 /// Configures an [`Engine`].
 ///
 /// ```
-/// use flow_core::{Engine, Flow, CaptureListener};
+/// use flow::{Engine, Flow, CaptureListener};
 /// let flow = Flow::linear("empty").build().unwrap();
 /// let engine = Engine::builder(flow)
 ///     .parallel(4)
@@ -135,7 +135,7 @@ impl EngineBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use flow_core::{Engine, Flow};
+    /// use flow::{Engine, Flow};
     /// let flow = Flow::linear("f").build().unwrap();
     /// let engine = Engine::builder(flow)
     ///     .lease(Duration::from_secs(10))

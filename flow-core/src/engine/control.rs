@@ -87,7 +87,7 @@ impl fmt::Debug for Control {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, Engine, Flow, FlowState, FnTask, Outputs, RunError, RunHandle, Signature};
+/// use flow::{Atom, Engine, Flow, FlowState, FnTask, Outputs, RunError, RunHandle, Signature};
 /// use std::sync::{Arc, Mutex};
 ///
 /// let slot: Arc<Mutex<Option<RunHandle>>> = Arc::default();

@@ -64,7 +64,7 @@ enum Awaited {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use flow_core::{Atom, Engine, Flow, FlowState, FnTask, Outputs, Signature};
+/// use flow::{Atom, Engine, Flow, FlowState, FnTask, Outputs, Signature};
 ///
 /// let inc = || FnTask::sync(
 ///     Signature::new().requires::<u64>("value").provides::<u64>("value"),

@@ -52,7 +52,7 @@ impl EngineBuilder {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use flow_core::{Atom, Engine, Flow, FlowState, FnTask, MemoryBackend, Outputs, Signature};
+    /// use flow::{Atom, Engine, Flow, FlowState, FnTask, MemoryBackend, Outputs, Signature};
     ///
     /// let make = || {
     ///     let double = FnTask::sync(
@@ -83,7 +83,7 @@ impl EngineBuilder {
     /// [`ResumeError::Damaged`] for a run whose records contradict each other;
     /// [`ResumeError::NoStorage`] without a journal; [`ResumeError::Storage`]
     /// when the run cannot be read (an unknown id is
-    /// [`StorageError::NotFound`](crate::StorageError::NotFound));
+    /// [`StorageError::NotFound`]);
     /// [`ResumeError::OtherFlow`] and [`ResumeError::DefinitionChanged`] when
     /// the flow is not the one the run was started with;
     /// [`ResumeError::Decode`], [`ResumeError::DecodeInput`] and

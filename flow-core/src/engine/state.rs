@@ -31,7 +31,7 @@ impl AtomState {
     /// Every state, in declaration order.
     ///
     /// ```
-    /// use flow_core::AtomState;
+    /// use flow::AtomState;
     /// assert_eq!(AtomState::ALL.len(), 9);
     /// assert_eq!(AtomState::ALL[1], AtomState::Running);
     /// ```
@@ -99,7 +99,7 @@ impl FlowState {
     /// Every state, in declaration order.
     ///
     /// ```
-    /// use flow_core::FlowState;
+    /// use flow::FlowState;
     /// assert_eq!(FlowState::ALL.len(), 8);
     /// assert_eq!(FlowState::ALL[7], FlowState::Resuming);
     /// ```
@@ -202,7 +202,7 @@ pub struct TransitionError {
 /// `REVERTING` again.
 ///
 /// ```
-/// use flow_core::{AtomKind, AtomState::*, atom_transition_allowed};
+/// use flow::{AtomKind, AtomState::*, atom_transition_allowed};
 /// assert!(atom_transition_allowed(AtomKind::Task, Pending, Running));
 /// assert!(!atom_transition_allowed(AtomKind::Task, Pending, Success));
 /// assert!(atom_transition_allowed(AtomKind::Retry, Success, Retrying));
@@ -257,7 +257,7 @@ const RETRY_MOVES: [u16; 9] = {
 /// Whether a flow may go from `from` to `to`.
 ///
 /// ```
-/// use flow_core::{FlowState::*, flow_transition_allowed};
+/// use flow::{FlowState::*, flow_transition_allowed};
 /// assert!(flow_transition_allowed(Pending, Running));
 /// assert!(flow_transition_allowed(Reverted, Pending));
 /// assert!(!flow_transition_allowed(Success, Reverted));

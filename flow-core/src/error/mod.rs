@@ -259,7 +259,7 @@ fn missing_message(
 /// Every problem found while building a flow.
 ///
 /// ```
-/// use flow_core::{Atom, Flow, FnTask, Outputs, Signature};
+/// use flow::{Atom, Flow, FnTask, Outputs, Signature};
 /// let needs_x = FnTask::sync(Signature::new().requires::<u32>("x"), |_| Ok(Outputs::new()));
 /// let err = Flow::linear("f").add(Atom::new("t", needs_x)).build().unwrap_err();
 /// assert_eq!(

@@ -37,8 +37,8 @@ impl std::io::Write for HashWriter<'_> {
 /// ownership, which the store keeps, apart).
 ///
 /// ```
-/// use flow_core::storage::flow_checksum;
-/// use flow_core::{FlowDetail, FlowId, FlowState, LogbookId, Ownership};
+/// use flow::storage::flow_checksum;
+/// use flow::{FlowDetail, FlowId, FlowState, LogbookId, Ownership};
 /// let run = FlowDetail {
 ///     id: FlowId::new(), logbook: LogbookId::new(), name: "f".into(), state: FlowState::Running,
 ///     meta: serde_json::json!({"inputs": {}}), created_at: 1.0, updated_at: 2.0,
@@ -74,7 +74,7 @@ pub fn job_checksum(job: &Job) -> u32 {
 /// each preceded by its length.
 ///
 /// ```
-/// use flow_core::storage::definition_checksum;
+/// use flow::storage::definition_checksum;
 /// assert_ne!(definition_checksum("a", "b", "c"), definition_checksum("ab", "", "c"));
 /// ```
 pub fn definition_checksum(name: &str, format: &str, body: &str) -> u32 {

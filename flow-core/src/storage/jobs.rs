@@ -102,7 +102,7 @@ impl fmt::Display for JobOutcome {
 /// A job to post: a flow by name and version, and the run's inputs.
 ///
 /// ```
-/// use flow_core::storage::NewJob;
+/// use flow::storage::NewJob;
 /// let job = NewJob::new("upgrade", "2")
 ///     .input("db", "main")
 ///     .input("version", 7)
@@ -160,7 +160,7 @@ impl NewJob {
     /// for the job and its run. For backends kept outside this crate.
     ///
     /// ```
-    /// use flow_core::storage::{JobState, NewJob};
+    /// use flow::storage::{JobState, NewJob};
     /// let job = NewJob::new("upgrade", "2").input("db", "main").into_job(100.0);
     /// assert_eq!((job.state, job.created_at, job.not_before), (JobState::Unclaimed, 100.0, 100.0));
     /// assert_eq!(job.inputs["db"], "main");
@@ -228,8 +228,8 @@ impl Job {
     /// no atoms yet. For backends kept outside this crate.
     ///
     /// ```
-    /// use flow_core::storage::{LogbookId, NewJob};
-    /// use flow_core::FlowState;
+    /// use flow::storage::{LogbookId, NewJob};
+    /// use flow::FlowState;
     /// let job = NewJob::new("upgrade", "2").input("db", "main").into_job(100.0);
     /// let run = job.pending_run(LogbookId::new());
     /// assert_eq!((run.id, run.state), (job.run, FlowState::Pending));
@@ -256,7 +256,7 @@ impl Job {
     /// conductor before, or it is claimed by one whose lease ran out.
     ///
     /// ```
-    /// use flow_core::storage::NewJob;
+    /// use flow::storage::NewJob;
     /// assert!(!NewJob::new("f", "1").into_job(0.0).is_suspect());
     /// ```
     pub fn is_suspect(&self) -> bool {
@@ -268,7 +268,7 @@ impl Job {
     /// `max_crashes`. Returns whether it did.
     ///
     /// ```
-    /// use flow_core::storage::{JobOutcome, NewJob};
+    /// use flow::storage::{JobOutcome, NewJob};
     /// let mut job = NewJob::new("f", "1").into_job(0.0);
     /// assert!(!job.count_crash(2, 1.0));
     /// assert!(job.count_crash(2, 2.0));
@@ -340,7 +340,7 @@ impl JobClaim {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use flow_core::storage::{JobClaim, Pick};
+    /// use flow::storage::{JobClaim, Pick};
     /// let idle = JobClaim::new("c", Duration::from_secs(30), vec![], 4).alone(true);
     /// assert_eq!(idle.pick(0, true), Pick::TakeAlone);
     /// assert_eq!(idle.pick(1, true), Pick::Skip);

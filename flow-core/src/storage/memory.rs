@@ -31,7 +31,7 @@ pub(super) struct Inner {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use flow_core::{Atom, AtomState, Backend, Engine, Flow, FnTask, MemoryBackend, Outputs, Signature};
+/// use flow::{Atom, AtomState, Backend, Engine, Flow, FnTask, MemoryBackend, Outputs, Signature};
 /// let t = FnTask::sync(Signature::new().provides::<u32>("n"), |_| Ok(Outputs::one(7u32)));
 /// let flow = Flow::linear("f").add(Atom::new("t", t)).build().unwrap();
 /// let journal = Arc::new(MemoryBackend::new());

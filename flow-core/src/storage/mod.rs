@@ -49,7 +49,7 @@ mod jobs;
 mod memory;
 mod memory_jobs;
 mod model;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "system-sqlite"))]
 mod sqlite;
 mod watch;
 
@@ -67,7 +67,7 @@ pub use model::{
     AtomDetail, Claim, Definition, FlowDetail, FlowId, FlowQuery, IdError, JobId, Lease, LogBook,
     LogbookId, Ownership, definition_id,
 };
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "system-sqlite"))]
 pub use sqlite::{SqliteBackend, SqliteOptions, SqliteStats, Synchronous};
 pub use watch::{RunChange, RunWatch};
 

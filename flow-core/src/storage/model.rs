@@ -63,7 +63,7 @@ id_type!(
     /// The id of a run (a flow detail).
     ///
     /// ```
-    /// use flow_core::FlowId;
+    /// use flow::FlowId;
     /// let id: FlowId = "67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap();
     /// assert_eq!(id.to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
     /// assert!("not-an-id".parse::<FlowId>().is_err());
@@ -142,7 +142,7 @@ impl Ownership {
     /// an owner whose lease has not run out.
     ///
     /// ```
-    /// use flow_core::Ownership;
+    /// use flow::Ownership;
     /// let held = Ownership { owner: Some("web-1:812".into()), expires_at: Some(100.0), fence: 3, cancel_requested: false };
     /// assert!(held.is_live(99.5));
     /// assert!(!held.is_live(100.5));
@@ -187,7 +187,7 @@ impl AtomDetail {
     /// atoms.
     ///
     /// ```
-    /// use flow_core::{AtomDetail, AtomKind, AtomState, Intention};
+    /// use flow::{AtomDetail, AtomKind, AtomState, Intention};
     /// let a = AtomDetail::pending("backup", AtomKind::Task);
     /// assert_eq!((a.state, a.intention, a.attempts), (AtomState::Pending, Intention::Execute, 0));
     /// ```
@@ -213,7 +213,7 @@ impl AtomDetail {
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow_core::Claim;
+/// use flow::Claim;
 /// let claim = Claim::new("conductor-2", Duration::from_secs(30));
 /// assert_eq!(claim.owner, "conductor-2");
 /// ```
@@ -278,7 +278,7 @@ impl Lease {
 /// newest first.
 ///
 /// ```
-/// use flow_core::{FlowQuery, FlowState};
+/// use flow::{FlowQuery, FlowState};
 /// let failed_today = FlowQuery::new()
 ///     .name("upgrade")
 ///     .state(FlowState::Reverted)
@@ -369,7 +369,7 @@ impl FlowQuery {
 /// pipeline file, say). A changed definition is a new one; runs keep theirs.
 ///
 /// ```
-/// use flow_core::Definition;
+/// use flow::Definition;
 /// let def = Definition::new("web-check", "pipeline/yaml", "name: web-check\nsteps: []\n");
 /// assert_eq!(def.id.len(), 64); // hex SHA-256 of format and body
 /// assert_eq!(def.id, Definition::new("web-check", "pipeline/yaml", "name: web-check\nsteps: []\n").id);

@@ -38,8 +38,8 @@ pub enum RunChange {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use flow_core::storage::{RunChange, RunWatch};
-/// use flow_core::{Atom, Backend, Engine, Flow, FlowState, FnTask, MemoryBackend, Outputs, Signature};
+/// use flow::storage::{RunChange, RunWatch};
+/// use flow::{Atom, Backend, Engine, Flow, FlowState, FnTask, MemoryBackend, Outputs, Signature};
 ///
 /// let store = Arc::new(MemoryBackend::new());
 /// let t = FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));

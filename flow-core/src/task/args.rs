@@ -42,8 +42,8 @@ pub(crate) enum Arg {
 /// (then, for `revert`, its extra inputs).
 ///
 /// ```
-/// use flow_core::Args;
-/// let args = Args::from_values([flow_core::Value::new(3u64)]);
+/// use flow::Args;
+/// let args = Args::from_values([flow::Value::new(3u64)]);
 /// assert_eq!(*args.get::<u64>(0).unwrap(), 3);
 /// assert!(args.get::<u32>(0).is_err());
 /// ```

@@ -116,7 +116,7 @@ impl Context {
     /// tests of task bodies).
     ///
     /// ```
-    /// let ctx = flow_core::Context::detached("probe");
+    /// let ctx = flow::Context::detached("probe");
     /// assert_eq!(ctx.atom(), "probe");
     /// assert_eq!(ctx.attempt(), 1);
     /// ctx.progress(0.5); // nobody listens: a no-op
@@ -156,7 +156,7 @@ impl Context {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use std::sync::{Arc, Mutex};
-    /// use flow_core::{Atom, Engine, Exec, Flow, FnTask, Outputs, Signature, TaskError};
+    /// use flow::{Atom, Engine, Exec, Flow, FnTask, Outputs, Signature, TaskError};
     ///
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
@@ -175,7 +175,7 @@ impl Context {
     ///     .unwrap();
     /// Engine::builder(flow).build().run().await.unwrap_err();
     /// assert_eq!(*seen.lock().unwrap(), ["fail"]);
-    /// assert!(flow_core::Context::detached("probe").failures().is_empty());
+    /// assert!(flow::Context::detached("probe").failures().is_empty());
     /// # });
     /// ```
     pub fn failures(&self) -> Arc<Failures> {

@@ -68,7 +68,7 @@ macro_rules! body {
 /// A task made of closures and a signature.
 ///
 /// ```
-/// use flow_core::{FnTask, Outputs, Signature, TaskError};
+/// use flow::{FnTask, Outputs, Signature, TaskError};
 /// let inc = FnTask::sync(
 ///     Signature::new().requires::<u64>("value").provides::<u64>("value"),
 ///     |args| Ok(Outputs::one(args.get::<u64>(0)? + 1)),

@@ -29,7 +29,7 @@ pub use signature::{InputKind, InputSpec, Signature};
 /// everything at run time, or use [`FnTask`] for closures.
 ///
 /// ```
-/// use flow_core::{Args, Context, Exec, Outputs, Signature, Task};
+/// use flow::{Args, Context, Exec, Outputs, Signature, Task};
 ///
 /// struct Double;
 /// impl Task for Double {

@@ -15,7 +15,7 @@ use crate::symbol::{Data, Value};
 /// The values a task returns, in the order of its declared outputs.
 ///
 /// ```
-/// use flow_core::Outputs;
+/// use flow::Outputs;
 /// let out = Outputs::one(5u64);
 /// assert_eq!(out.len(), 1);
 /// assert_eq!(format!("{out:?}"), "5");
@@ -124,7 +124,7 @@ impl<T> fmt::Debug for Exec<T> {
 /// What an atom's execution ended with, as `revert` is told.
 ///
 /// ```
-/// use flow_core::{Failure, Outcome, Outputs, TaskError};
+/// use flow::{Failure, Outcome, Outputs, TaskError};
 /// let ok = Outcome::Success(Outputs::one(7u32));
 /// assert_eq!(ok.output::<u32>(0), Some(&7));
 /// assert_eq!(ok.output::<String>(0), None);

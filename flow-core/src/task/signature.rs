@@ -48,7 +48,7 @@ impl InputSpec {
 /// What a task requires and provides.
 ///
 /// ```
-/// use flow_core::Signature;
+/// use flow::Signature;
 /// let sig = Signature::new()
 ///     .requires::<u64>("x")
 ///     .optional::<String>("label")
@@ -183,7 +183,7 @@ impl Signature {
     /// otherwise ([`Atom::priority`](crate::Atom::priority)).
     ///
     /// ```
-    /// let sig = flow_core::Signature::new().priority(3);
+    /// let sig = flow::Signature::new().priority(3);
     /// assert_eq!(sig.default_priority(), 3);
     /// ```
     pub fn priority(mut self, priority: i32) -> Self {
@@ -196,7 +196,7 @@ impl Signature {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let sig = flow_core::Signature::new().timeout(Duration::from_secs(30));
+    /// let sig = flow::Signature::new().timeout(Duration::from_secs(30));
     /// assert_eq!(sig.default_timeout(), Some(Duration::from_secs(30)));
     /// ```
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {

@@ -11,10 +11,10 @@ use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
 use crate::util::{Errors, type_text};
 
 /// How many input slots per task are compared by type (`MAX_CHECKED_SLOTS`
-/// in `flow_core::checked`; the generated code asserts they agree).
+/// in flow-core's `checked` module; the generated code asserts they agree).
 const CHECKED_SLOTS: usize = 24;
 
-/// Entries per provider table (`AT_FANOUT` in `flow_core::checked`).
+/// Entries per provider table (`AT_FANOUT` in flow-core's `checked` module).
 const FANOUT: usize = 128;
 
 /// A node of the flattened tree.
@@ -249,14 +249,22 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     }
                 });
                 at_impls.push((i, quote!(#path)));
-                let row = format_ident!("__FLOW_ROW_{}", i);
+                let row = format_ident!("FLOW_ROW_{}", i);
                 let predicates = (0..CHECKED_SLOTS).map(|j| {
                     quote_spanned! {span=>
-                        __FlowAt: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
+                        flow_providers: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
                     }
                 });
                 let check_fn = format_ident!("__flow_check_{}", i);
                 atom_checks.push(quote_spanned! {span=>
+                    // The check panics here, in a constant spanned on the
+                    // atom that nothing else uses, so that the compiler
+                    // prints the sentence and this line only: not the frames
+                    // of the evaluation that built it, nor the uses of a
+                    // constant in error. The row never fails.
+                    const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
+                        ::core::panic!("{}", m.text())
+                    };
                     const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
                     #[allow(dead_code, non_snake_case)]
                     fn #check_fn() where #(#predicates)* {}
@@ -301,7 +309,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     let span = g.span;
                     let extra = g.links.len();
                     graph_checks.push(quote_spanned! {span=>
-                        const _: () = __rt::check_graph::<__FLOW_S, __FLOW_N, __FLOW_P, { __FLOW_S + #extra }>(&__FLOW_TABLE, &__FLOW_RES, #i);
+                        const _: () = if let ::core::option::Option::Some(m) =
+                            __rt::check_graph::<__FLOW_S, __FLOW_N, __FLOW_P, { __FLOW_S + #extra }>(&__FLOW_TABLE, &__FLOW_RES, #i)
+                        {
+                            ::core::panic!("{}", m.text())
+                        };
                     });
                     // Links by node index.
                     let first_child = i as u32 + 1;
@@ -334,7 +346,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     });
     let outputs_name = format!("{flow_name}.outputs");
     let output_checks = def.outputs.iter().enumerate().map(|(j, (n, ty))| {
-        let trait_name = format_ident!("__flow_output_{}", j);
+        let trait_name = format_ident!("output_{}_{}", j, n);
         let message = format!(
             "flow `{flow_name}` declares the output `{n}: {}`, but its provider `{{W}}` provides `{n}` as `{{Self}}`",
             type_text(ty)
@@ -344,26 +356,31 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             #[diagnostic::on_unimplemented(message = #message)]
             #[allow(non_camel_case_types)]
             trait #trait_name<W> {}
+            #[diagnostic::do_not_recommend]
             impl<W> #trait_name<W> for #ty {}
+            #[diagnostic::do_not_recommend]
             impl<W> #trait_name<W> for __rt::Unresolved {}
-            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for __FlowOutputs {}
+            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for flow_outputs {}
         }
     });
     let output_predicates = (0..def.outputs.len()).map(|j| {
         let span = def.outputs[j].0.span();
         quote_spanned! {span=>
-            __FlowAt: __rt::Wire<
-                __FlowOutputs,
+            flow_providers: __rt::Wire<
+                flow_outputs,
                 #j,
-                { __FLOW_ROW_OUTPUTS.hi[#j] },
-                { __FLOW_ROW_OUTPUTS.lo[#j] },
-                { __FLOW_ROW_OUTPUTS.hash[#j] },
+                { FLOW_OUTPUTS.hi[#j] },
+                { FLOW_OUTPUTS.lo[#j] },
+                { FLOW_OUTPUTS.hash[#j] },
             >,
         }
     });
     let name_span = def.name.span();
     let outputs_check = quote_spanned! {name_span=>
-        const __FLOW_ROW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
+        const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #outputs_index) {
+            ::core::panic!("{}", m.text())
+        };
+        const FLOW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
         #[allow(dead_code)]
         fn __flow_check_outputs() where #(#output_predicates)* {}
     };
@@ -379,7 +396,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 
     quote! {
         {
-            use #krate::__private as __rt;
+            use #krate::macro_support as __rt;
 
             #(#aliases)*
 
@@ -388,8 +405,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             impl __rt::IsProvider for flow_inputs {}
             #(#input_provides)*
 
-            #[allow(dead_code)]
-            struct __FlowOutputs;
+            #[allow(dead_code, non_camel_case_types)]
+            struct flow_outputs;
             #(#output_checks)*
 
             const __FLOW_OUTPUTS_INFO: __rt::TaskInfo = __rt::TaskInfo {
@@ -425,8 +442,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 "flow-macros and flow-core disagree: use the same version of both",
             );
 
-            #[allow(dead_code)]
-            struct __FlowAt;
+            #[allow(dead_code, non_camel_case_types)]
+            struct flow_providers;
             #provider_map
             #(#retry_types)*
 
@@ -455,7 +472,7 @@ fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
     }
     let mut out = TokenStream::new();
     for (hi, rows) in tables {
-        let table = format_ident!("__FlowAt{}", hi);
+        let table = format_ident!("flow_providers_{}", hi);
         let rows = rows.iter().map(|(lo, ty)| {
             quote! {
                 impl __rt::AtLo<#lo> for #table {
@@ -464,9 +481,9 @@ fn provider_map(entries: &[(usize, TokenStream)]) -> TokenStream {
             }
         });
         out.extend(quote! {
-            #[allow(dead_code)]
+            #[allow(dead_code, non_camel_case_types)]
             struct #table;
-            impl __rt::AtHi<#hi> for __FlowAt {
+            impl __rt::AtHi<#hi> for flow_providers {
                 type Next = #table;
             }
             #(#rows)*

@@ -109,7 +109,7 @@ impl Call {
 /// The `TaskDef`, `Provides` and `Task` impls.
 pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
     let krate = options.krate();
-    let rt = quote!(#krate::__private);
+    let rt = quote!(#krate::macro_support);
     let ty = &model.task_type;
     let name = &model.name;
     let returns = &model.returns;
@@ -287,6 +287,7 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
     let mut out = TokenStream::new();
     let mut j = 0usize;
     let mut required: Vec<String> = Vec::new();
+    let mut slot_names: Vec<String> = Vec::new();
     for input in &model.inputs {
         let ty = &input.ty;
         let hash_name = &input.symbol;
@@ -334,12 +335,22 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
                 model.name, symbol, input.text, symbol
             );
             let label = format!("`{symbol}` is provided as `{{Self}}` here");
-            let name = format_ident!("__flow_slot_{}", j);
+            // Named for what it says, since the compiler's help line names
+            // it: "the trait `requires_port<pick_port>` is not implemented
+            // for `String`".
+            let name = if slot_names.contains(&symbol) {
+                format_ident!("requires_{}_{}", symbol, j)
+            } else {
+                format_ident!("requires_{}", symbol)
+            };
+            slot_names.push(symbol.clone());
             out.extend(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label)]
                 #[allow(non_camel_case_types, unreachable_pub)]
                 pub trait #name<W> {}
+                #[diagnostic::do_not_recommend]
                 impl<W> #name<W> for #ty {}
+                #[diagnostic::do_not_recommend]
                 impl<W> #name<W> for #rt::Unresolved {}
                 impl<W, X: #name<W>> #rt::SlotCheck<#j, W, X> for #task {}
             });

@@ -17,6 +17,35 @@ pub(crate) enum Provides {
     One(Ident),
     /// `provides = (a, b)`: a tuple, destructured.
     Many(Vec<Ident>, TokenStream),
+    /// `provides = Endpoint { host: String, port: u16 }`: a struct,
+    /// destructured field by field (the fields named, with their types).
+    Struct(StructOutputs),
+}
+
+/// The struct of `provides = Path { field: Type, ... }`.
+pub(crate) struct StructOutputs {
+    /// The struct's path, as written.
+    pub(crate) path: Path,
+    /// Each field provided: its name (the symbol) and its type.
+    pub(crate) fields: Vec<(Ident, syn::Type)>,
+    /// The whole option value, for spans.
+    pub(crate) tokens: TokenStream,
+}
+
+/// `Path { field: Type, ... }`.
+fn parse_struct_outputs(input: ParseStream<'_>) -> syn::Result<(Path, Vec<(Ident, syn::Type)>)> {
+    let path: Path = input.parse()?;
+    let content;
+    syn::braced!(content in input);
+    let fields = Punctuated::<(Ident, syn::Type), Token![,]>::parse_terminated_with(
+        &content,
+        |field: ParseStream<'_>| {
+            let name: Ident = field.parse()?;
+            field.parse::<Token![:]>()?;
+            Ok((name, field.parse()?))
+        },
+    )?;
+    Ok((path, fields.into_iter().collect()))
 }
 
 /// The parsed options.
@@ -170,6 +199,27 @@ fn parse_provides(tokens: TokenStream, errors: &mut Errors) -> Option<Provides> 
     if let Ok(ident) = syn::parse2::<Ident>(tokens.clone()) {
         return Some(Provides::One(ident));
     }
+    if let Ok((path, fields)) = syn::parse::Parser::parse2(parse_struct_outputs, tokens.clone()) {
+        if fields.is_empty() {
+            errors.push(
+                tokens,
+                "`provides = Struct {}` names nothing: name the fields provided, with their types: `provides = Endpoint { host: String, port: u16 }`",
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, (n, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(m, _)| m == n) {
+                errors.push(n, format!("`{n}` is provided twice: name each field once"));
+                ok = false;
+            }
+        }
+        return ok.then_some(Provides::Struct(StructOutputs {
+            path,
+            fields,
+            tokens,
+        }));
+    }
     let names = syn::parse::Parser::parse2(
         |input: ParseStream<'_>| {
             let content;
@@ -203,7 +253,7 @@ fn parse_provides(tokens: TokenStream, errors: &mut Errors) -> Option<Provides> 
         Err(_) => {
             errors.push(
                 tokens,
-                "`provides` takes a symbol name, or a tuple of names for a tuple result: `provides = backup` or `provides = (host, port)`",
+                "`provides` takes a symbol name, a tuple of names for a tuple result, or a struct's fields with their types: `provides = backup`, `provides = (host, port)` or `provides = Endpoint { host: String, port: u16 }`",
             );
             None
         }

@@ -19,6 +19,9 @@ pub(crate) struct Returns {
     pub(crate) outputs: Vec<(String, Type)>,
     /// Whether the value is a tuple destructured into the outputs.
     pub(crate) destructure: bool,
+    /// The struct whose fields are the outputs, when it is one, and those
+    /// fields as written.
+    pub(crate) struct_path: Option<(syn::Path, Vec<Ident>)>,
     /// Where to point errors about the value.
     pub(crate) span: Span,
 }
@@ -68,6 +71,7 @@ pub(crate) fn parse(
         unit: value.is_none(),
         outputs: Vec::new(),
         destructure: false,
+        struct_path: None,
         span,
     };
     match (provides, value) {
@@ -87,6 +91,17 @@ pub(crate) fn parse(
             tokens,
             "`provides` names outputs, but the task returns nothing: return a tuple, or remove `provides`",
         ),
+        (Some(Provides::Struct(st)), None) => errors.push(
+            &st.tokens,
+            "`provides` names the fields of a struct, but the task returns nothing: return the struct, or remove `provides`",
+        ),
+        (Some(Provides::Struct(st)), Some(_)) => {
+            let fields = st.fields.iter().map(|(name, _)| name.clone()).collect();
+            returns.struct_path = Some((st.path.clone(), fields));
+            for (name, ty) in &st.fields {
+                returns.outputs.push((symbol(name), ty.clone()));
+            }
+        }
         (Some(Provides::One(name)), Some(v)) => {
             returns.outputs.push((symbol(name), v));
         }
@@ -154,6 +169,26 @@ impl Returns {
         };
         let outputs = if self.unit {
             quote!(#rt::Outputs::new())
+        } else if let Some((path, fields)) = &self.struct_path {
+            // The fields named, each checked against the type written for it
+            // (a mismatch points at that type); fields not named are dropped.
+            // Each local is spanned on its field, so that a type mismatch
+            // points at the field as well as at the type written for it.
+            let names: Vec<Ident> = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| quote::format_ident!("__o{}", i, span = f.span()))
+                .collect();
+            let typed = self
+                .outputs
+                .iter()
+                .zip(&names)
+                .map(|((_, ty), n)| quote_spanned!(ty.span()=> let #n: #ty = #n;));
+            quote!({
+                let #path { #(#fields: #names,)* .. } = __out;
+                #(#typed)*
+                #rt::Outputs::new() #(.with(#names))*
+            })
         } else if self.destructure {
             let names: Vec<Ident> = (0..self.outputs.len())
                 .map(|i| quote::format_ident!("__o{}", i))

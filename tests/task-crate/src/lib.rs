@@ -72,7 +72,7 @@ pub async fn check(host: String, ctx: &Context) -> Result<String, Refused> {
     }
 }
 
-/// Writes to a journal on a blocking thread, undone by [`unjournal`].
+/// Writes to a journal on a blocking thread, undone by `unjournal`.
 ///
 /// # Errors
 /// Never: the signature shows the `TaskError` form.

@@ -43,7 +43,7 @@ pub enum Synchronous {
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow_core::{SqliteOptions, Synchronous};
+/// use flow::{SqliteOptions, Synchronous};
 /// let options = SqliteOptions::new()
 ///     .synchronous(Synchronous::Normal)
 ///     .busy_timeout(Duration::from_secs(1));
@@ -138,7 +138,7 @@ type Read = Box<dyn FnOnce(&Connection) + Send>;
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use flow_core::{Atom, AtomState, Backend, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend};
+/// use flow::{Atom, AtomState, Backend, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend};
 ///
 /// let dir = std::env::temp_dir().join(format!("flow-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
