@@ -93,12 +93,11 @@ impl Pg {
         let deadline = Instant::now() + within;
         loop {
             let (code, out, _) = self.run(&["show", run, "--output", "json"]);
-            if code == 0 {
-                if let Ok(view) = serde_json::from_str::<serde_json::Value>(&out) {
-                    if ok(&view) {
-                        return view;
-                    }
-                }
+            if code == 0
+                && let Ok(view) = serde_json::from_str::<serde_json::Value>(&out)
+                && ok(&view)
+            {
+                return view;
             }
             assert!(Instant::now() < deadline, "run {run} never {what}: {out}");
             std::thread::sleep(Duration::from_millis(50));

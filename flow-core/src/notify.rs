@@ -181,10 +181,10 @@ impl Notifier {
         } else {
             progress.clamp(0.0, 1.0)
         };
-        if let Some(cells) = &s.progress {
-            if let Some(c) = cells.get(index as usize) {
-                c.store(progress.to_bits(), Ordering::Relaxed);
-            }
+        if let Some(cells) = &s.progress
+            && let Some(c) = cells.get(index as usize)
+        {
+            c.store(progress.to_bits(), Ordering::Relaxed);
         }
         for l in &s.progress_listeners {
             deliver(&**l, &Event::Progress { atom, progress });

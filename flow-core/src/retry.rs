@@ -403,10 +403,10 @@ impl Retry {
     /// The decision after a failure, with the classifier and the exhaustion
     /// policy applied.
     pub(crate) fn decide(&self, args: &Args, history: &History, failure: &Failure) -> Decision {
-        if let Some(transient) = &self.transient {
-            if !transient(failure) {
-                return Decision::Revert;
-            }
+        if let Some(transient) = &self.transient
+            && !transient(failure)
+        {
+            return Decision::Revert;
         }
         match self.strategy.on_failure(args, history) {
             Decision::Revert => self.exhausted,

@@ -176,10 +176,10 @@ fn no_module_names_a_module_above_it() {
     let mut upward = Vec::new();
     for (from, targets) in edges(&src()) {
         for to in targets {
-            if let (Some(a), Some(b)) = (layer_of(&from), layer_of(&to)) {
-                if b > a {
-                    upward.push(format!("{from} (layer {a}) -> {to} (layer {b})"));
-                }
+            if let (Some(a), Some(b)) = (layer_of(&from), layer_of(&to))
+                && b > a
+            {
+                upward.push(format!("{from} (layer {a}) -> {to} (layer {b})"));
             }
         }
     }

@@ -119,15 +119,15 @@ fn read(param: &Param, given: &Given) -> Result<ParamValue, ProblemKind> {
             (_, v) => return Err(wrong(describe(v))),
         },
     };
-    if let (ParamType::OneOf(list), ParamValue::String(s)) = (&param.ty, &value) {
-        if !list.contains(s) {
-            return Err(wrong(format!("{s:?}")));
-        }
+    if let (ParamType::OneOf(list), ParamValue::String(s)) = (&param.ty, &value)
+        && !list.contains(s)
+    {
+        return Err(wrong(format!("{s:?}")));
     }
-    if let ParamValue::String(s) = &value {
-        if s.contains('\0') {
-            return Err(ProblemKind::NulInValue { param: name() });
-        }
+    if let ParamValue::String(s) = &value
+        && s.contains('\0')
+    {
+        return Err(ProblemKind::NulInValue { param: name() });
     }
     Ok(value)
 }

@@ -283,16 +283,16 @@ fn default_value(
             return None;
         }
     };
-    if let ParamValue::String(s) = &value {
-        if s.contains('\0') {
-            r.problem(
-                node.span.clone(),
-                ProblemKind::NulInValue {
-                    param: param.to_string(),
-                },
-            );
-            return None;
-        }
+    if let ParamValue::String(s) = &value
+        && s.contains('\0')
+    {
+        r.problem(
+            node.span.clone(),
+            ProblemKind::NulInValue {
+                param: param.to_string(),
+            },
+        );
+        return None;
     }
     Some(value)
 }
@@ -321,13 +321,12 @@ fn step(r: &mut Reader<'_>, node: &Node) -> Option<Step> {
         .and_then(|n| r.string(n, || format!("`description` of {context}")));
     let command = command(r, node, &entries, &context);
     let mut depends_on = Vec::new();
-    if let Some(list) = Reader::get(&entries, "depends-on") {
-        if let Some(items) = r.list(list, || format!("`depends-on` of {context}")) {
-            for item in items {
-                if let Some(d) = r.string(item, || format!("an entry of `depends-on` of {context}"))
-                {
-                    depends_on.push((d, item.span.clone()));
-                }
+    if let Some(list) = Reader::get(&entries, "depends-on")
+        && let Some(items) = r.list(list, || format!("`depends-on` of {context}"))
+    {
+        for item in items {
+            if let Some(d) = r.string(item, || format!("an entry of `depends-on` of {context}")) {
+                depends_on.push((d, item.span.clone()));
             }
         }
     }

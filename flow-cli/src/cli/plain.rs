@@ -154,10 +154,10 @@ impl Words {
     fn tail_of(&self, base: &str) -> Vec<String> {
         for stream in ["stderr", "stdout"] {
             let path = self.log_dir.join(format!("{base}.{stream}"));
-            if let Some(text) = read_tail(&path, TAIL_LINES) {
-                if !text.is_empty() {
-                    return text.lines().map(str::to_string).collect();
-                }
+            if let Some(text) = read_tail(&path, TAIL_LINES)
+                && !text.is_empty()
+            {
+                return text.lines().map(str::to_string).collect();
             }
         }
         Vec::new()

@@ -148,23 +148,23 @@ pub(crate) async fn drive(
     let name = active.pipeline().name().to_string();
     view.line(&format!("run {id} of {name} ({total} steps)"));
     view.line(&format!("logs {}", active.log_dir().display()));
-    if active.resumed() {
-        if let Ok(before) = show_run(store, id, 0).await {
-            let done: Vec<&str> = (before.steps.iter())
-                .filter(|s| s.state == "succeeded")
-                .map(|s| s.name.as_str())
-                .collect();
-            view.line(&format!(
-                "taken up where it stopped: {} of {total} steps had succeeded{}",
-                done.len(),
-                if done.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", done.join(", "))
-                }
-            ));
-            view.done_before(done.len());
-        }
+    if active.resumed()
+        && let Ok(before) = show_run(store, id, 0).await
+    {
+        let done: Vec<&str> = (before.steps.iter())
+            .filter(|s| s.state == "succeeded")
+            .map(|s| s.name.as_str())
+            .collect();
+        view.line(&format!(
+            "taken up where it stopped: {} of {total} steps had succeeded{}",
+            done.len(),
+            if done.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", done.join(", "))
+            }
+        ));
+        view.done_before(done.len());
     }
     let handle = active.handle();
     let Some(mut events) = active.take_events() else {

@@ -103,10 +103,10 @@ fn same_origin(headers: &HeaderMap, host: &str) -> Result<(), ApiError> {
             return Err(refused(origin));
         }
     }
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() == b"cross-site" || site.as_bytes() == b"same-site" {
-            return Err(refused("another site"));
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && (site.as_bytes() == b"cross-site" || site.as_bytes() == b"same-site")
+    {
+        return Err(refused("another site"));
     }
     Ok(())
 }

@@ -62,12 +62,11 @@ impl Hub {
         store: &Store,
         run: FlowId,
     ) -> Result<watch::Receiver<Arc<str>>, OpsError> {
-        if let Ok(runs) = self.runs.lock() {
-            if let Some(rx) = runs.get(&run) {
-                if rx.has_changed().is_ok() {
-                    return Ok(rx.clone());
-                }
-            }
+        if let Ok(runs) = self.runs.lock()
+            && let Some(rx) = runs.get(&run)
+            && rx.has_changed().is_ok()
+        {
+            return Ok(rx.clone());
         }
         let mut watch = RunWatch::new(store.backend().clone(), run);
         watch.poll().await.map_err(OpsError::Store)?;

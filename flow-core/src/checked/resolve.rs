@@ -704,11 +704,14 @@ pub const fn check_graph<const S: usize, const N: usize, const P: usize, const E
             while j < count {
                 let slot = &r.slots[r.base[n] as usize + j];
                 let p = slot.provider;
-                if let Status::Found = slot.status {
-                    if p > g && p < end && ord[p] != ord[n] && e < E {
-                        edges[e] = (ord[p], ord[n]);
-                        e += 1;
-                    }
+                if let Status::Found = slot.status
+                    && p > g
+                    && p < end
+                    && ord[p] != ord[n]
+                    && e < E
+                {
+                    edges[e] = (ord[p], ord[n]);
+                    e += 1;
                 }
                 j += 1;
             }

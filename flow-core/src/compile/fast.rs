@@ -52,8 +52,8 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
     let mut name_keys = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(n);
     // For each read, in order, the atom found in the first walk to provide
-    // it, or `NONE`.
-    let mut resolved: Vec<u32> = Vec::with_capacity(n);
+    // it and which of its outputs, or `NONE`.
+    let mut resolved: Vec<(u32, u32)> = Vec::with_capacity(n);
     // Each exported name's hash above its atom; each read the first walk
     // does not resolve, its hash above its place in `resolved`.
     let mut exports: Vec<u64> = Vec::with_capacity(n);
@@ -87,9 +87,9 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
             let provides = |p: &Atom| {
                 let outputs = p.signature.outputs();
                 let k = outputs.iter().rposition(|o| o.name() == name)?;
-                Some(outputs[k].ty())
+                Some((k as u32, outputs[k].ty()))
             };
-            let mut found = before.and_then(provides).map(|ty| (a32 - 1, ty));
+            let mut found = before.and_then(provides).map(|(i, ty)| (a32 - 1, i, ty));
             let cursor = cursors.get(k).copied().unwrap_or(NONE);
             if found.is_none() && stride && cursor != NONE {
                 tried += 1;
@@ -98,10 +98,11 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
                     if p == a32 || p as usize >= n {
                         continue;
                     }
-                    let Some(ty) = plain_atom(&root.items[p as usize]).and_then(provides) else {
+                    let Some((i, ty)) = plain_atom(&root.items[p as usize]).and_then(provides)
+                    else {
                         continue;
                     };
-                    found = Some((p, ty));
+                    found = Some((p, i, ty));
                     break;
                 }
                 struck += usize::from(found.is_some());
@@ -117,23 +118,26 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
                 asked += 1;
                 let t = recent[slot_of(h)];
                 if t != NONE {
-                    found = provides(plain_atom(&root.items[t as usize])?).map(|ty| (t, ty));
+                    found =
+                        provides(plain_atom(&root.items[t as usize])?).map(|(i, ty)| (t, i, ty));
                     hits += usize::from(found.is_some());
                 }
             }
             match found {
-                Some((p, ty)) if ty == input.ty() => {
-                    resolved.push(p);
-                    if k >= cursors.len() {
-                        cursors.resize(k + 1, NONE);
+                Some((p, i, ty)) if ty == input.ty() => {
+                    resolved.push((p, i));
+                    if stride {
+                        if k >= cursors.len() {
+                            cursors.resize(k + 1, NONE);
+                        }
+                        cursors[k] = p;
                     }
-                    cursors[k] = p;
                 }
                 Some(_) => return None,
                 None => {
                     let h = hash.unwrap_or_else(|| half_hash(name));
                     missed.push(h << 32 | resolved.len() as u64);
-                    resolved.push(NONE);
+                    resolved.push((NONE, 0));
                 }
             }
         }
@@ -217,19 +221,10 @@ pub(super) fn plan_flat(root: &Flow) -> Option<Plan> {
         providers.clear();
         for (r, input) in (starts[a] as usize..).zip(inputs) {
             let name = input.name();
-            let p = resolved[r];
+            let (p, index) = resolved[r];
             if p != NONE {
-                // Which of its outputs: the only one, as a rule.
-                let outputs = plain_atom(&root.items[p as usize])?.signature.outputs();
-                let index = match outputs.len() {
-                    1 => 0,
-                    _ => outputs.iter().rposition(|o| o.name() == name)?,
-                };
                 providers.push(p);
-                sources.push(Source::Output {
-                    atom: p,
-                    index: index as u32,
-                });
+                sources.push(Source::Output { atom: p, index });
                 continue;
             }
             let mut provider = None;

@@ -39,10 +39,10 @@ pub(crate) fn check(
         let stored: BTreeSet<&str> = atoms.iter().map(|a| a.name.as_str()).collect();
         let listed = detail.meta.get("atoms").and_then(|a| a.as_array());
         for entry in listed.into_iter().flatten() {
-            if let Some(name) = entry.get(0).and_then(|n| n.as_str()) {
-                if !stored.contains(name) {
-                    return Err(damaged(detail, Some(name), "its record is missing".into()));
-                }
+            if let Some(name) = entry.get(0).and_then(|n| n.as_str())
+                && !stored.contains(name)
+            {
+                return Err(damaged(detail, Some(name), "its record is missing".into()));
             }
         }
     }
@@ -90,17 +90,17 @@ fn check_atom(g: &Graph, detail: &FlowDetail, a: &AtomDetail) -> Result<(), Resu
         Some(serde_json::Value::Array(list)) => {
             for (k, entry) in list.iter().enumerate() {
                 let failures = entry.get("failures").cloned().unwrap_or_default();
-                if !failures.is_null() {
-                    if let Err(e) = serde_json::from_value::<Failures>(failures) {
-                        return Err(damaged(
-                            detail,
-                            Some(&a.name),
-                            format!(
-                                "attempt {} of its retry history does not decode: {e}",
-                                k + 1
-                            ),
-                        ));
-                    }
+                if !failures.is_null()
+                    && let Err(e) = serde_json::from_value::<Failures>(failures)
+                {
+                    return Err(damaged(
+                        detail,
+                        Some(&a.name),
+                        format!(
+                            "attempt {} of its retry history does not decode: {e}",
+                            k + 1
+                        ),
+                    ));
                 }
             }
         }

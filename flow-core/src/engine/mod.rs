@@ -205,10 +205,10 @@ impl Engine {
     pub fn fetch_value(&self, name: &str) -> Option<&Value> {
         let g = &self.flow.0;
         for i in (0..g.atoms).rev() {
-            if let Some(Some(out)) = self.machine.outputs.get(i) {
-                if let Some(k) = g.nodes[i].output_position(name) {
-                    return out.values().get(k);
-                }
+            if let Some(Some(out)) = self.machine.outputs.get(i)
+                && let Some(k) = g.nodes[i].output_position(name)
+            {
+                return out.values().get(k);
             }
         }
         self.store.value(name)
@@ -310,10 +310,10 @@ impl Engine {
     /// Gives the run back to the store, if this engine holds it (and was
     /// not told to keep its claim).
     async fn release(&mut self) {
-        if let Some(j) = &mut self.journal {
-            if !j.keep_claim {
-                j.release().await;
-            }
+        if let Some(j) = &mut self.journal
+            && !j.keep_claim
+        {
+            j.release().await;
         }
     }
 
@@ -389,11 +389,11 @@ impl Engine {
         }
         self.check_runtime()?;
         self.machine.store = self.load_inputs()?;
-        if let Some(j) = &mut self.journal {
-            if j.needs_claim() {
-                let claimed = j.claim_stored(self.run_id, &self.machine.control).await;
-                claimed.map_err(|e| self.journal_error(e))?;
-            }
+        if let Some(j) = &mut self.journal
+            && j.needs_claim()
+        {
+            let claimed = j.claim_stored(self.run_id, &self.machine.control).await;
+            claimed.map_err(|e| self.journal_error(e))?;
         }
         match self.machine.flow_state {
             FlowState::Running => self.machine.recover_interrupted(),

@@ -357,12 +357,11 @@ pub(crate) async fn drive(slot: &mut Machine, max: usize) -> Result<(), RunError
                 if st.over {
                     continue;
                 }
-                if let Some(m) = st.machine.as_mut() {
-                    if let Err(e) = m.apply_requests() {
+                if let Some(m) = st.machine.as_mut()
+                    && let Err(e) = m.apply_requests() {
                         end(&shared, &mut st, Some(e.into()));
                         continue;
                     }
-                }
                 spread(&shared, &mut st);
             }
         }

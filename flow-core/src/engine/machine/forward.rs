@@ -414,10 +414,10 @@ impl Machine {
         if let Err(failure) = check_contract(&self.g, i, &out) {
             return self.execute_failed(i, failure);
         }
-        if self.dirty.is_some() {
-            if let Err(failure) = self.storable(i, &out) {
-                return self.execute_failed(i, failure);
-            }
+        if self.dirty.is_some()
+            && let Err(failure) = self.storable(i, &out)
+        {
+            return self.execute_failed(i, failure);
         }
         self.succeeded(i, out)
     }

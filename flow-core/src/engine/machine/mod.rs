@@ -251,11 +251,12 @@ impl Machine {
     }
 
     fn mark(&mut self, i: u32) {
-        if let Some(d) = &mut self.dirty {
-            if !d.marked[i as usize] && !self.g.nodes[i as usize].is_barrier() {
-                d.marked[i as usize] = true;
-                d.atoms.push(i);
-            }
+        if let Some(d) = &mut self.dirty
+            && !d.marked[i as usize]
+            && !self.g.nodes[i as usize].is_barrier()
+        {
+            d.marked[i as usize] = true;
+            d.atoms.push(i);
         }
     }
 

@@ -47,13 +47,13 @@ impl Machine {
             }
         }
         let owner = self.slots[i as usize].owner;
-        if owner != NONE {
-            if let Some(k) = self.retries.iter().position(|r| r.controller == owner) {
-                self.retries[k].left = self.retries[k].left.saturating_sub(1);
-                if self.retries[k].left == 0 {
-                    let pending = self.retries.swap_remove(k);
-                    self.run_again(pending)?;
-                }
+        if owner != NONE
+            && let Some(k) = self.retries.iter().position(|r| r.controller == owner)
+        {
+            self.retries[k].left = self.retries[k].left.saturating_sub(1);
+            if self.retries[k].left == 0 {
+                let pending = self.retries.swap_remove(k);
+                self.run_again(pending)?;
             }
         }
         Ok(())
