@@ -138,7 +138,12 @@ async fn shot(c: &Client, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_starts_watches_and_reruns_pipelines() {
     let Some(driver) = driver() else { return };
-    let s = Served::start(&["examples/web-check.yaml", "examples/deploy.yaml"]);
+    let scratch = common::Scratch::new();
+    let sly = serving::run_of_a_script_named_step(&scratch).await;
+    let s = Served::start_in(
+        scratch,
+        &["examples/web-check.yaml", "examples/deploy.yaml"],
+    );
     let c = browser(&driver).await;
 
     // The runs list, signed in by the address `flow serve` prints.
@@ -325,5 +330,30 @@ async fn a_person_starts_watches_and_reruns_pipelines() {
     assert_eq!(class_of(&c, "switch").await, "node st-failed");
     let (_, runs) = s.get("/api/runs?flow=deploy").await;
     assert_eq!(runs.as_array().map(Vec::len), Some(2));
+
+    // A step named like a script is shown as its name, and runs nothing.
+    c.goto(&s.url(&format!("/runs/{sly}"))).await.unwrap();
+    until("the run's events", || async {
+        text(&c, "#run-state").await == "succeeded"
+    })
+    .await;
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#steps tr.step td:first-child')].map(td => td.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(["fetch", serving::SCRIPT_STEP]));
+    assert_eq!(
+        class_of(&c, serving::SCRIPT_STEP).await,
+        "node st-succeeded"
+    );
+    let scripts = c
+        .execute("return document.scripts.length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(scripts, json!(1), "only the page's own script");
+    assert!(c.get_alert_text().await.is_err(), "an alert was opened");
     c.close().await.unwrap();
 }

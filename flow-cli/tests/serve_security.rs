@@ -6,33 +6,12 @@ mod common;
 mod serving;
 
 use std::net::TcpStream;
-use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::Scratch;
-use serving::{Served, TOKEN, step};
-
-const SCRIPT_STEP: &str = "<script>alert(1)</script>";
-
-/// A run of a flow written in Rust whose step is named like a script.
-async fn run_of_a_script_named_step(s: &Scratch) -> String {
-    use flow::{Atom, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend};
-    {
-        let store = Arc::new(SqliteBackend::open(s.store()).unwrap());
-        let ok = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
-        let flow = Flow::graph("<i>sly</i>")
-            .add(Atom::new("fetch", ok()))
-            .add(Atom::new(SCRIPT_STEP, ok()))
-            .link("fetch", SCRIPT_STEP)
-            .build()
-            .unwrap();
-        let mut engine = Engine::builder(flow).storage(store).build();
-        engine.run().await.unwrap();
-        engine.run_id().to_string()
-    }
-}
+use serving::{SCRIPT_STEP, Served, TOKEN, run_of_a_script_named_step, step};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_run_holds_is_shown_as_text() {
