@@ -3,7 +3,7 @@
 //! the runs list, the form of `web-check` filled in, its graph turning
 //! green without a reload, `deploy` made to fail with its failed step, its
 //! output and the reverted steps, and re-run. Screenshots of the form and
-//! of the run pages go to `target/ci-artifacts/`.
+//! of the runs list and the run pages go to `target/ci-artifacts/`.
 //!
 //! Without Chromium it says so and passes; with `FLOW_TEST_BROWSER=1` (as
 //! `.ci/run` sets it) a missing Chromium is a failure.
@@ -237,6 +237,7 @@ async fn a_person_starts_watches_and_reruns_pipelines() {
         text(&c, "#runs tr:first-child td:nth-child(3)").await == "succeeded"
     })
     .await;
+    shot(&c, "serve-runs.png").await;
     c.find(Locator::LinkText("deploy"))
         .await
         .unwrap()
