@@ -2,8 +2,8 @@
 //! pipelines ([`ops`]), apart from the command line that calls them.
 //!
 //! The binary (`flow`, in this crate) parses arguments and draws on the
-//! terminal; everything it does to a store goes through [`ops`], which a web
-//! server calls the same way.
+//! terminal; everything it does to a store goes through [`ops`], which the
+//! web page of `flow serve` ([`serve`]) calls the same way.
 //!
 //! # The JSON of `--output json`
 //!

@@ -3,7 +3,7 @@
 //! the runs list, the form of `web-check` filled in, its graph turning
 //! green without a reload, `deploy` made to fail with its failed step, its
 //! output and the reverted steps, and re-run. Screenshots of the form and
-//! of the run pages go to `target/ci-artifacts/`.
+//! of the runs list and the run pages go to `target/ci-artifacts/`.
 //!
 //! Without Chromium it says so and passes; with `FLOW_TEST_BROWSER=1` (as
 //! `.ci/run` sets it) a missing Chromium is a failure.
@@ -138,7 +138,12 @@ async fn shot(c: &Client, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_starts_watches_and_reruns_pipelines() {
     let Some(driver) = driver() else { return };
-    let s = Served::start(&["examples/web-check.yaml", "examples/deploy.yaml"]);
+    let scratch = common::Scratch::new();
+    let sly = serving::run_of_a_script_named_step(&scratch).await;
+    let s = Served::start_in(
+        scratch,
+        &["examples/web-check.yaml", "examples/deploy.yaml"],
+    );
     let c = browser(&driver).await;
 
     // The runs list, signed in by the address `flow serve` prints.
@@ -232,6 +237,7 @@ async fn a_person_starts_watches_and_reruns_pipelines() {
         text(&c, "#runs tr:first-child td:nth-child(3)").await == "succeeded"
     })
     .await;
+    shot(&c, "serve-runs.png").await;
     c.find(Locator::LinkText("deploy"))
         .await
         .unwrap()
@@ -325,5 +331,30 @@ async fn a_person_starts_watches_and_reruns_pipelines() {
     assert_eq!(class_of(&c, "switch").await, "node st-failed");
     let (_, runs) = s.get("/api/runs?flow=deploy").await;
     assert_eq!(runs.as_array().map(Vec::len), Some(2));
+
+    // A step named like a script is shown as its name, and runs nothing.
+    c.goto(&s.url(&format!("/runs/{sly}"))).await.unwrap();
+    until("the run's events", || async {
+        text(&c, "#run-state").await == "succeeded"
+    })
+    .await;
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#steps tr.step td:first-child')].map(td => td.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(["fetch", serving::SCRIPT_STEP]));
+    assert_eq!(
+        class_of(&c, serving::SCRIPT_STEP).await,
+        "node st-succeeded"
+    );
+    let scripts = c
+        .execute("return document.scripts.length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(scripts, json!(1), "only the page's own script");
+    assert!(c.get_alert_text().await.is_err(), "an alert was opened");
     c.close().await.unwrap();
 }

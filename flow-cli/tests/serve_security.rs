@@ -6,33 +6,12 @@ mod common;
 mod serving;
 
 use std::net::TcpStream;
-use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::Scratch;
-use serving::{Served, TOKEN, step};
-
-const SCRIPT_STEP: &str = "<script>alert(1)</script>";
-
-/// A run of a flow written in Rust whose step is named like a script.
-async fn run_of_a_script_named_step(s: &Scratch) -> String {
-    use flow::{Atom, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend};
-    {
-        let store = Arc::new(SqliteBackend::open(s.store()).unwrap());
-        let ok = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
-        let flow = Flow::graph("<i>sly</i>")
-            .add(Atom::new("fetch", ok()))
-            .add(Atom::new(SCRIPT_STEP, ok()))
-            .link("fetch", SCRIPT_STEP)
-            .build()
-            .unwrap();
-        let mut engine = Engine::builder(flow).storage(store).build();
-        engine.run().await.unwrap();
-        engine.run_id().to_string()
-    }
-}
+use serving::{SCRIPT_STEP, Served, TOKEN, run_of_a_script_named_step, step};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_run_holds_is_shown_as_text() {
@@ -310,4 +289,57 @@ async fn a_loud_step_is_streamed_not_held() {
         peak < 64 * 1024,
         "the server grew to {peak} KiB for a 128 MiB log"
     );
+}
+
+/// Without `--token` or FLOW_TOKEN, a new token is made and printed, with
+/// the address that signs a browser in; actions take it, and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_is_printed_when_none_is_given() {
+    use std::io::{BufRead, BufReader};
+    let s = Scratch::new();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flow"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(s.path())
+        .env("FLOW_STORE", s.store())
+        .env_remove("FLOW_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim_end().to_string());
+    }
+    let addr = lines[0]
+        .strip_prefix("flow serve: listening on http://")
+        .and_then(|r| r.strip_suffix(&format!("/ (store {})", s.store().display())))
+        .unwrap_or_else(|| panic!("{lines:?}"))
+        .to_string();
+    assert_eq!(
+        lines[1],
+        "pipelines: none (give --pipelines DIR|FILE to start runs from the page)"
+    );
+    let token = lines[2].strip_prefix("token: ").unwrap().to_string();
+    assert_eq!(token.len(), 32);
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    assert_eq!(lines[3], format!("sign in: http://{addr}/#token={token}"));
+    let client = reqwest::Client::new();
+    let session = |t: String| {
+        client
+            .post(format!("http://{addr}/api/session"))
+            .bearer_auth(t)
+            .send()
+    };
+    assert_eq!(
+        session(token.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        session(TOKEN.to_string()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

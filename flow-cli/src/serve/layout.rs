@@ -84,6 +84,12 @@ fn layers(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
 /// Orders each column by the mean row of each node's neighbours in the
 /// column before (sweeping right), then after (sweeping left).
 fn order(rows: &mut [Vec<usize>], edges: &[(usize, usize)], n: usize) {
+    let mut before: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        before[b].push(a);
+        after[a].push(b);
+    }
     let mut pos = vec![0.0f64; n];
     let place = |rows: &[Vec<usize>], pos: &mut Vec<f64>| {
         for column in rows {
@@ -102,18 +108,11 @@ fn order(rows: &mut [Vec<usize>], edges: &[(usize, usize)], n: usize) {
         };
         for l in columns {
             let key = |v: usize| {
-                let near: Vec<f64> = edges
-                    .iter()
-                    .filter_map(|&(a, b)| match rightward {
-                        true if b == v => Some(pos[a]),
-                        false if a == v => Some(pos[b]),
-                        _ => None,
-                    })
-                    .collect();
+                let near = if rightward { &before[v] } else { &after[v] };
                 if near.is_empty() {
                     pos[v]
                 } else {
-                    near.iter().sum::<f64>() / near.len() as f64
+                    near.iter().map(|&w| pos[w]).sum::<f64>() / near.len() as f64
                 }
             };
             let mut keyed: Vec<(f64, usize)> = rows[l].iter().map(|&v| (key(v), v)).collect();

@@ -227,3 +227,23 @@ pub(crate) fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
         .and_then(|steps| steps.iter().find(|s| s["name"] == name))
         .unwrap_or_else(|| panic!("no step {name} in {run}"))
 }
+
+pub(crate) const SCRIPT_STEP: &str = "<script>alert(1)</script>";
+
+/// A run of a flow written in Rust whose step is named like a script.
+pub(crate) async fn run_of_a_script_named_step(s: &Scratch) -> String {
+    use flow::{Atom, Engine, Flow, FnTask, Outputs, Signature, SqliteBackend};
+    {
+        let store = std::sync::Arc::new(SqliteBackend::open(s.store()).unwrap());
+        let ok = || FnTask::sync(Signature::new(), |_| Ok(Outputs::new()));
+        let flow = Flow::graph("<i>sly</i>")
+            .add(Atom::new("fetch", ok()))
+            .add(Atom::new(SCRIPT_STEP, ok()))
+            .link("fetch", SCRIPT_STEP)
+            .build()
+            .unwrap();
+        let mut engine = Engine::builder(flow).storage(store).build();
+        engine.run().await.unwrap();
+        engine.run_id().to_string()
+    }
+}
