@@ -92,6 +92,38 @@ fn label(item: &Item) -> Option<Ident> {
     }
 }
 
+/// Two items of a linear or unordered group with one name, when one of them
+/// is a group: two sibling sub-flows, or a sub-flow named like a sibling atom
+/// (as `Flow::build` refuses them). Two atoms of one name anywhere in the
+/// tree are the compile-time check's, which knows the tasks' own names.
+fn sibling_names(g: &Group, gname: &str, errors: &mut Errors) {
+    let mut seen: BTreeMap<String, bool> = BTreeMap::new();
+    for item in &g.items {
+        let Some(name) = label(item) else { continue };
+        let is_group = matches!(item, Item::Group(_));
+        match seen.get(&name.to_string()).copied() {
+            Some(true) if is_group => {
+                let kind = match item {
+                    Item::Group(sub) => sub.kind.word(),
+                    Item::Atom(_) => "linear",
+                };
+                errors.push(
+                    &name,
+                    format!("flow `{gname}` has two sub-flows named `{name}`: the items of a flow need distinct names, rename one (`{kind} {name}_2 {{ ... }}`)"),
+                );
+            }
+            Some(other_is_group) if is_group || other_is_group => errors.push(
+                &name,
+                format!("flow `{gname}` has an atom and a sub-flow named `{name}`: the items of a flow need distinct names, rename the atom with `as` (`{name} as {name}_task`) or the sub-flow"),
+            ),
+            Some(_) => {}
+            None => {
+                seen.insert(name.to_string(), is_group);
+            }
+        }
+    }
+}
+
 /// Checks what the tokens alone show: links, retries, declarations.
 fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
     let mut seen: BTreeMap<String, ()> = BTreeMap::new();
@@ -125,6 +157,7 @@ fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
             }
         }
         if g.kind != Kind::Graph {
+            sibling_names(g, gname, errors);
             continue;
         }
         let mut labels: BTreeMap<String, bool> = BTreeMap::new();
@@ -176,7 +209,9 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     check(def, &flat, &mut errors);
     if let Some(errs) = errors.finish() {
-        return quote!({ #errs; ::core::unreachable!() });
+        // The errors alone: the last is the block's value, so nothing after
+        // them is reported as an unreachable statement.
+        return quote!({ #errs });
     }
 
     let flow_name = def.name.to_string();
@@ -265,6 +300,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
                         ::core::panic!("{}", m.text())
                     };
+                    #[allow(dead_code)]
                     const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
                     #[allow(dead_code, non_snake_case)]
                     fn #check_fn() where #(#predicates)* {}
@@ -380,6 +416,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
         const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #outputs_index) {
             ::core::panic!("{}", m.text())
         };
+        #[allow(dead_code)]
         const FLOW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
         #[allow(dead_code)]
         fn __flow_check_outputs() where #(#output_predicates)* {}

@@ -28,7 +28,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         Ok(def) => def,
         Err(e) => {
             let e = e.to_compile_error();
-            return quote!({ #e; ::core::unreachable!() });
+            // The error alone, as the block's value: nothing after it is
+            // reported as an unreachable statement.
+            return quote!({ #e });
         }
     };
     expand::generate(&def, &krate)
