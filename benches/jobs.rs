@@ -3,7 +3,8 @@
 //! writer and listening connection, as on separate machines).
 //!
 //! - **Throughput**: with the conductors idle, `FLOW_BENCH_JOBS` jobs
-//!   (2,000) are posted by 8 posters at once; jobs per second from the
+//!   (2,000) are posted by `FLOW_BENCH_POSTERS` (32) posters at once, each
+//!   posting one job after another; jobs per second from the
 //!   first post to the last job's run ending.
 //! - **Pickup latency**: with the conductors idle, `FLOW_BENCH_PICKUPS`
 //!   jobs (300) posted one at a time, 5 ms apart; the time from the post's
@@ -14,7 +15,8 @@
 //! jobs --features postgres` prints one line per case; each case in a
 //! schema of its own, dropped at the end (`FLOW_TEST_POSTGRES` serves too).
 //! `FLOW_BENCH_CONDUCTORS=1,4` measures some counts only,
-//! `FLOW_BENCH_CONCURRENCY` the jobs each conductor runs at once (16).
+//! `FLOW_BENCH_CONCURRENCY` the jobs each conductor runs at once (64),
+//! `FLOW_BENCH_POOL` the connections of each backend (16).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,17 +69,38 @@ fn registry(seen: &Arc<Seen>) -> Registry {
     registry
 }
 
+/// The connections of each backend (`FLOW_BENCH_POOL`, 16): claims,
+/// completions and reads of the runs taken up share them beside the
+/// writer's batches.
+fn pool_size() -> usize {
+    var("FLOW_BENCH_POOL")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn case(url: &str, conductors: usize, jobs: u64, pickups: u64, concurrency: usize) {
+async fn case(
+    url: &str,
+    conductors: usize,
+    jobs: u64,
+    pickups: u64,
+    concurrency: usize,
+    posters: usize,
+) {
     let schema = format!("bench_jobs_{}_{conductors}", std::process::id());
     let open = || async {
         Arc::new(
-            PostgresBackend::connect_with(url, PostgresOptions::new().schema(&schema))
-                .await
-                .expect("the store opens"),
+            PostgresBackend::connect_with(
+                url,
+                PostgresOptions::new()
+                    .schema(&schema)
+                    .pool_size(pool_size()),
+            )
+            .await
+            .expect("the store opens"),
         )
     };
     let poster = open().await;
@@ -106,7 +129,7 @@ async fn case(url: &str, conductors: usize, jobs: u64, pickups: u64, concurrency
     seen.want.store(jobs as usize, Ordering::Release);
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let posters: Vec<_> = (0..8)
+    let posters: Vec<_> = (0..posters)
         .map(|_| {
             let (poster, next) = (poster.clone(), next.clone());
             tokio::spawn(async move {
@@ -133,6 +156,10 @@ async fn case(url: &str, conductors: usize, jobs: u64, pickups: u64, concurrency
             .expect("the jobs ended");
     }
     let elapsed = start.elapsed();
+    let (commits, writes) = boards.iter().fold((0, 0), |(c, w), b| {
+        let s = b.stats();
+        (c + s.commits, w + s.writes)
+    });
 
     // Pickup latency.
     seen.want.store(usize::MAX, Ordering::Release);
@@ -184,12 +211,15 @@ async fn case(url: &str, conductors: usize, jobs: u64, pickups: u64, concurrency
     }
     println!(
         "conductors {conductors}: {:.0} jobs/s ({jobs} jobs of 10 no-op tasks in {:.2} s, posted \
-         in {:.2} s); pickup p50 {:.1} ms, p99 {:.1} ms ({pickups} jobs posted 5 ms apart)",
+         in {:.2} s); pickup p50 {:.1} ms, p99 {:.1} ms ({pickups} jobs posted 5 ms apart); journal: {:.1} writes per job in {:.1} \
+         commits per job",
         jobs as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         posted.as_secs_f64(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
+        writes as f64 / jobs as f64,
+        commits as f64 / jobs as f64,
     );
     drop(boards);
     drop(poster);
@@ -208,6 +238,11 @@ async fn drop_schema(url: &str, schema: &str) {
 }
 
 fn main() {
+    // RUST_LOG=flow=debug shows what the conductors and the store say.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let Some(url) = var("FLOW_BENCH_POSTGRES").or_else(|| var("FLOW_TEST_POSTGRES")) else {
         eprintln!(
             "FLOW_BENCH_POSTGRES (or FLOW_TEST_POSTGRES) names no server: nothing to measure"
@@ -227,13 +262,16 @@ fn main() {
         .unwrap_or(300);
     let concurrency = var("FLOW_BENCH_CONCURRENCY")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+        .unwrap_or(64);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime");
+    let posters = var("FLOW_BENCH_POSTERS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
     for n in counts {
-        rt.block_on(case(&url, n, jobs, pickups, concurrency));
+        rt.block_on(case(&url, n, jobs, pickups, concurrency, posters));
     }
 }

@@ -39,12 +39,9 @@ impl JobBoard for PostgresBackend {
                 .boxed();
             }
         };
-        let posted = self.board(op, move |c, s| {
-            let job = job.clone();
-            Box::pin(async move { jobs::post(c, &s.sql.jobs, &job).await })
-        });
+        let posted = crate::posts::Posts::send(&self.shared, &self.runtime, job);
         async move {
-            let job = posted.await?;
+            let job = posted.await.unwrap_or_else(|_| Err(stopped(op)))?;
             // Conductors of this process at once, the others by NOTIFY.
             self.shared.listener.wake();
             Ok(job)

@@ -71,12 +71,17 @@ impl JobSql {
             clock: "SELECT (extract(epoch FROM now()) * 1000000)::int8",
             post_book: format!(
                 "INSERT INTO {s}.logbooks (id, name, created_at, updated_at, meta)
-                 VALUES ($1, $2, $3, $3, 'null')"
+                 SELECT u.id, u.name, $3, $3, 'null'
+                 FROM unnest($1::uuid[], $2::text[]) AS u(id, name)"
             ),
             post_run: format!(
                 "INSERT INTO {s}.flows (id, logbook_id, name, state, meta, created_at,
                     updated_at, fence, cancel_requested, checksum)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, 0, false, $7)"
+                 SELECT u.id, u.logbook_id, u.name, u.state, u.meta, u.created_at,
+                    u.created_at, 0, false, u.checksum
+                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[],
+                    $6::float8[], $7::int8[])
+                    AS u(id, logbook_id, name, state, meta, created_at, checksum)"
             ),
             save: format!(
                 "INSERT INTO {s}.jobs (id, run_id, flow, version, inputs, priority, not_before,
@@ -284,36 +289,45 @@ async fn query(
     Ok(c.query(&stmt, params).await?)
 }
 
-/// Stores a job and its pending run, and wakes the listening conductors.
-pub(crate) fn post<'c>(c: &'c Conn, sql: &'c JobSql, post: &'c NewJob) -> Body<'c, Job> {
+/// Stores jobs and their pending runs, and wakes the listening conductors:
+/// the posts waiting together, in one transaction.
+pub(crate) fn post<'c>(c: &'c Conn, sql: &'c JobSql, posts: &'c [NewJob]) -> Body<'c, Vec<Job>> {
     Box::pin(async move {
         let now = clock(c, sql).await?;
-        let job = post.clone().into_job(now);
-        let book = LogbookId::new();
-        let run = job.pending_run(book);
-        let row = match flow_row(&run) {
-            Ok(row) => row,
-            Err(e) => {
-                return Ok(Err(StorageError::Backend {
-                    op: Operation::PostJob,
-                    source: Box::new(e),
-                }));
+        let mut jobs = Vec::with_capacity(posts.len());
+        let (mut book_ids, mut names) = (Vec::new(), Vec::new());
+        let mut runs = Vec::with_capacity(posts.len());
+        for post in posts {
+            let job = post.clone().into_job(now);
+            let book = LogbookId::new();
+            match flow_row(&job.pending_run(book)) {
+                Ok(row) => runs.push(row),
+                Err(e) => {
+                    return Ok(Err(StorageError::Backend {
+                        op: Operation::PostJob,
+                        source: Box::new(e),
+                    }));
+                }
             }
-        };
-        let book_id = Uuid::from_bytes(*book.as_bytes());
-        let rows = JobRows::of([&job]);
+            book_ids.push(Uuid::from_bytes(*book.as_bytes()));
+            jobs.push(job);
+        }
+        for job in &jobs {
+            names.push(job.flow.as_str());
+        }
+        let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+        let books: Vec<Uuid> = runs.iter().map(|r| r.logbook).collect();
+        let flows: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        let states: Vec<&str> = runs.iter().map(|r| r.state).collect();
+        let metas: Vec<&serde_json::Value> = runs.iter().map(|r| &r.meta).collect();
+        let created: Vec<f64> = runs.iter().map(|r| r.created_at).collect();
+        let sums: Vec<i64> = runs.iter().map(|r| r.checksum).collect();
+        let rows = JobRows::of(&jobs);
         let (a, b, d, e) = futures::join!(
-            async { exec(c, &sql.post_book, &[&book_id, &job.flow, &now]).await },
+            async { exec(c, &sql.post_book, &[&book_ids, &names, &now]).await },
             async {
-                let params: [&(dyn ToSql + Sync); 7] = [
-                    &row.id,
-                    &row.logbook,
-                    &row.name,
-                    &row.state,
-                    &row.meta,
-                    &row.created_at,
-                    &row.checksum,
-                ];
+                let params: [&(dyn ToSql + Sync); 7] =
+                    [&ids, &books, &flows, &states, &metas, &created, &sums];
                 exec(c, &sql.post_run, &params).await
             },
             async { exec(c, &sql.save, &rows.params()).await },
@@ -322,7 +336,7 @@ pub(crate) fn post<'c>(c: &'c Conn, sql: &'c JobSql, post: &'c NewJob) -> Body<'
         for r in [a, b, d, e] {
             r?;
         }
-        Ok(Ok(job))
+        Ok(Ok(jobs))
     })
 }
 
@@ -340,7 +354,17 @@ pub(crate) fn claim<'c>(
         let flows: Vec<&str> = claim.known.iter().map(|(f, _)| f.as_str()).collect();
         let versions: Vec<&str> = claim.known.iter().map(|(_, v)| v.as_str()).collect();
         let lease_us = i64::try_from(claim.lease.as_micros()).unwrap_or(i64::MAX);
-        let now_us = clock_us(c, sql).await?;
+        // A claim need not wait for the disk: the first journal write of
+        // its run (the first step's intention, before anything runs) is
+        // committed durably, and flushes the claim with it, the log being
+        // written in order. A claim lost with the server only leaves its
+        // job to be claimed again.
+        let (durable, now_us) = futures::join!(
+            c.batch_execute("SET LOCAL synchronous_commit TO off"),
+            clock_us(c, sql)
+        );
+        durable?;
+        let now_us = now_us?;
         let now = now_us as f64 / 1e6;
         let until = now_us.saturating_add(lease_us) as f64 / 1e6;
         let mut seen: Vec<Uuid> = Vec::new();

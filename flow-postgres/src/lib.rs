@@ -87,6 +87,7 @@ mod fault;
 mod jobs;
 mod listen;
 mod options;
+mod posts;
 mod read;
 mod rows;
 mod schema;
@@ -253,6 +254,7 @@ impl PostgresBackend {
             settled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             listener,
+            posts: posts::Posts::default(),
         });
         let (jobs, rx) = mpsc::unbounded_channel();
         let (opened_tx, opened) = oneshot::channel();

@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) settled: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) listener: crate::listen::Listener,
+    pub(crate) posts: crate::posts::Posts,
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<Answer, StorageError>>;

@@ -237,6 +237,11 @@ impl Conductor {
                 }
                 return Ok(summary);
             }
+            // Every job that ended frees its slot before the next claim: one
+            // claim then fills them all, rather than one claim per ended job.
+            while let Some(done) = tasks.try_join_next() {
+                summary.count(done);
+            }
             if tasks.is_empty() {
                 isolating = false;
             }
