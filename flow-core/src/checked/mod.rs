@@ -16,13 +16,14 @@
 
 mod message;
 pub use message::Msg;
+mod check;
 mod resolve;
+mod slots;
 mod typed;
 
-pub use resolve::{
-    Row, check_atom, check_graph, output_count, provider_at, resolve, row, slot_count,
-    slot_count_of, slot_hash,
-};
+pub use check::{check_atom, check_graph};
+pub use resolve::{Row, provider_at, resolve, row, slot_hash};
+pub use slots::{output_count, slot_count, slot_count_of};
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};
 
 use crate::define::{OutputInfo, TaskInfo};
