@@ -7,6 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
+use super::checks::check;
 use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
 use crate::util::{Errors, type_text};
 
@@ -18,22 +19,22 @@ const CHECKED_SLOTS: usize = 24;
 const FANOUT: usize = 128;
 
 /// A node of the flattened tree.
-struct Node<'a> {
-    parent: u32,
-    end: u32,
-    what: What<'a>,
+pub(super) struct Node<'a> {
+    pub(super) parent: u32,
+    pub(super) end: u32,
+    pub(super) what: What<'a>,
     /// The run-time name, as an expression of type `&'static str`.
-    name: TokenStream,
+    pub(super) name: TokenStream,
 }
 
-enum What<'a> {
+pub(super) enum What<'a> {
     Atom(&'a AtomDef),
     Group(&'a Group, String),
 }
 
-struct Flat<'a> {
-    nodes: Vec<Node<'a>>,
-    groups: usize,
+pub(super) struct Flat<'a> {
+    pub(super) nodes: Vec<Node<'a>>,
+    pub(super) groups: usize,
 }
 
 impl<'a> Flat<'a> {
@@ -81,121 +82,6 @@ impl<'a> Flat<'a> {
         let end = self.nodes.len() as u32;
         self.nodes[index as usize].end = end;
         index
-    }
-}
-
-/// The label links use for item `item` of a group.
-fn label(item: &Item) -> Option<Ident> {
-    match item {
-        Item::Atom(a) => Some(a.label()),
-        Item::Group(g) => g.name.clone(),
-    }
-}
-
-/// Two items of a linear or unordered group with one name, when one of them
-/// is a group: two sibling sub-flows, or a sub-flow named like a sibling atom
-/// (as `Flow::build` refuses them). Two atoms of one name anywhere in the
-/// tree are the compile-time check's, which knows the tasks' own names.
-fn sibling_names(g: &Group, gname: &str, errors: &mut Errors) {
-    let mut seen: BTreeMap<String, bool> = BTreeMap::new();
-    for item in &g.items {
-        let Some(name) = label(item) else { continue };
-        let is_group = matches!(item, Item::Group(_));
-        match seen.get(&name.to_string()).copied() {
-            Some(true) if is_group => {
-                let kind = match item {
-                    Item::Group(sub) => sub.kind.word(),
-                    Item::Atom(_) => "linear",
-                };
-                errors.push(
-                    &name,
-                    format!("flow `{gname}` has two sub-flows named `{name}`: the items of a flow need distinct names, rename one (`{kind} {name}_2 {{ ... }}`)"),
-                );
-            }
-            Some(other_is_group) if is_group || other_is_group => errors.push(
-                &name,
-                format!("flow `{gname}` has an atom and a sub-flow named `{name}`: the items of a flow need distinct names, rename the atom with `as` (`{name} as {name}_task`) or the sub-flow"),
-            ),
-            Some(_) => {}
-            None => {
-                seen.insert(name.to_string(), is_group);
-            }
-        }
-    }
-}
-
-/// Checks what the tokens alone show: links, retries, declarations.
-fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
-    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
-    for (name, _) in &def.inputs {
-        if seen.insert(name.to_string(), ()).is_some() {
-            errors.push(
-                name,
-                format!("the flow input `{name}` is declared twice: declare it once"),
-            );
-        }
-    }
-    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
-    for (name, _) in &def.outputs {
-        if seen.insert(name.to_string(), ()).is_some() {
-            errors.push(
-                name,
-                format!("the flow output `{name}` is declared twice: declare it once"),
-            );
-        }
-    }
-    for node in &flat.nodes {
-        let What::Group(g, gname) = &node.what else {
-            continue;
-        };
-        if let Some(retry) = &g.retry {
-            if g.items.is_empty() {
-                errors.add(syn::Error::new(
-                    retry.span,
-                    format!("retry controller `{gname}.retry` of flow `{gname}` has nothing to control: add atoms to the flow, or remove the controller"),
-                ));
-            }
-        }
-        if g.kind != Kind::Graph {
-            sibling_names(g, gname, errors);
-            continue;
-        }
-        let mut labels: BTreeMap<String, bool> = BTreeMap::new();
-        for item in &g.items {
-            if let Some(l) = label(item) {
-                if labels
-                    .insert(l.to_string(), matches!(item, Item::Group(_)))
-                    .is_some()
-                {
-                    errors.push(
-                        &l,
-                        format!("graph flow `{gname}` has two items called `{l}`: give one another name with `as`, so links can tell them apart"),
-                    );
-                }
-            }
-        }
-        for link in &g.links {
-            for end in [&link.from, &link.to] {
-                if !labels.contains_key(&end.to_string()) {
-                    errors.push(
-                        end,
-                        format!(
-                            "graph flow `{gname}` links `{}` -> `{}`, but `{end}` is not an item of that graph: link only atoms or flows added to it",
-                            link.from, link.to
-                        ),
-                    );
-                }
-            }
-            if link.decider.is_some() && labels.get(&link.from.to_string()) == Some(&true) {
-                errors.push(
-                    &link.from,
-                    format!(
-                        "graph flow `{gname}` has a decider on the link `{}` -> `{}`, but `{}` is a flow: a decider reads an atom's result, so link from an atom",
-                        link.from, link.to, link.from
-                    ),
-                );
-            }
-        }
     }
 }
 

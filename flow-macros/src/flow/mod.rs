@@ -1,6 +1,7 @@
 //! `flow!`: parse the flow, check what can be checked on its tokens, then
 //! generate the static table, the compile-time checks and the run-time flow.
 
+mod checks;
 mod expand;
 mod parse;
 
