@@ -114,7 +114,7 @@ pub fn new_token() -> String {
 /// use flow_cli::serve::{ServeError, ServeOptions, Server, new_token};
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let store = Store::open(&StoreLocation::parse(&dir.path().join("flow.db").display().to_string()), None, Access::Create).unwrap();
+/// let store = Store::open(&StoreLocation::parse(&dir.path().join("flow.db").display().to_string()), None, Access::Create).await.unwrap();
 ///
 /// // Anything but loopback needs `public`.
 /// let open = ServeOptions::new("0.0.0.0:0".parse().unwrap(), new_token());
