@@ -190,8 +190,8 @@ pub(super) const fn found(symbol: &'static str, hash: u64, provider: u32, status
     }
 }
 
-/// Resolves every input of every atom of `t`. `S` is [`slot_count`], `N` the
-/// number of nodes and `P` [`output_count`].
+/// Resolves every input of every atom of `t`. `S` is [`slot_count`](super::slot_count), `N` the
+/// number of nodes and `P` [`output_count`](super::output_count).
 pub const fn resolve<const S: usize, const N: usize, const P: usize>(
     t: &FlowTable,
 ) -> Resolution<S, N, P> {
@@ -297,7 +297,7 @@ pub struct Row {
 }
 
 /// The [`Row`] of atom `a`: where each input slot's provider is. A slot in
-/// error ([`check_atom`] says why) has no provider, so that its type is not
+/// error ([`check_atom`](super::check_atom) says why) has no provider, so that its type is not
 /// compared as well.
 pub const fn row<const S: usize, const N: usize, const P: usize>(
     t: &FlowTable,
