@@ -224,7 +224,16 @@ async fn a_person_starts_watches_and_reruns_pipelines() {
         .await
         .unwrap();
     assert_eq!(mark, json!("same page"), "the page was reloaded");
-    assert_eq!(text(&c, "#run-state").await, "succeeded");
+    // The run's own end comes in an event of its own, after its last step's.
+    until("the run to be shown succeeded", || async {
+        text(&c, "#run-state").await == "succeeded"
+    })
+    .await;
+    let mark = c
+        .execute("return window.flowMark || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(mark, json!("same page"), "the page was reloaded");
     assert_eq!(
         text(&c, "tr[data-tail=report] pre[data-field=stdout]").await,
         "127.0.0.1 answers ping; no web server answers on port 9"
