@@ -37,6 +37,11 @@ use tempfile::TempDir;
 
 mod common;
 
+/// The PostgreSQL tests' helpers, shared with flow-postgres's own tests.
+#[cfg(feature = "postgres")]
+#[path = "../flow-postgres/tests/support/mod.rs"]
+mod pg_support;
+
 const LEASE: Duration = Duration::from_millis(300);
 
 /// The store the conductors share.
@@ -150,7 +155,7 @@ impl Store {
                 let app = app_name(schema, owner);
                 for _ in 0..1000 {
                     signal_pid(pid, "-STOP");
-                    let open = pg_query(
+                    let open = pg_support::query(
                         url,
                         &format!(
                             "SELECT count(*) FROM pg_stat_activity WHERE application_name = \
@@ -174,7 +179,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         if let Store::Postgres { url, schema } = self {
             if var("FLOW_CHAOS_CHILD").is_empty() {
-                pg_query(url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+                pg_support::query(url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
             }
         }
     }
@@ -191,42 +196,6 @@ fn app_name(schema: &str, who: &str) -> String {
 fn with_application_name(url: &str, name: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}application_name={name}")
-}
-
-/// The rows `sql` returns on the server at `url`, each row's cells joined
-/// by `|`.
-#[cfg(feature = "postgres")]
-fn pg_query(url: &str, sql: &str) -> Vec<String> {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("the test server answers");
-            let driver = tokio::spawn(conn);
-            let messages = client.simple_query(&sql).await.expect("the query runs");
-            drop(client);
-            let _ = driver.await;
-            messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len())
-                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                            .collect::<Vec<_>>()
-                            .join("|"),
-                    ),
-                    _ => None,
-                })
-                .collect()
-        })
-    })
-    .join()
-    .expect("the query's thread")
 }
 
 fn var(name: &str) -> String {
