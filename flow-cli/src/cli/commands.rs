@@ -8,10 +8,8 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use flow::conductor::Conductor;
-use flow::{AtomKind, Event, Listener};
-use flow_cli::ops::{
-    self, Access, GraphFormat, OpsError, RunFilter, RunStatus, Stream, parse_time,
-};
+use flow::{AtomKind, Event, FlowQuery, Listener};
+use flow_cli::ops::{self, Access, GraphFormat, OpsError, RunStatus, Stream, parse_time};
 use flow_pipeline::Pipeline;
 
 use super::args::{Cli, GraphFormatArg, OutputFormat, ParamArgs};
@@ -78,14 +76,18 @@ pub(crate) async fn runs(
     limit: usize,
     output: OutputFormat,
 ) -> Result<u8, OpsError> {
-    let mut filter = RunFilter::new().limit(limit);
-    filter.states = states;
-    filter.flow = flow;
+    let mut query = FlowQuery::new().limit(limit);
+    for state in states {
+        query = state.select(query);
+    }
+    if let Some(flow) = flow {
+        query = query.name(flow);
+    }
     if let Some(since) = since {
-        filter = filter.since(parse_time(&since, flow::storage::now_unix())?);
+        query = query.created_after(parse_time(&since, flow::storage::now_unix())?);
     }
     let store = store.open(Access::Existing).await?;
-    let runs = ops::list_runs(&store, &filter).await?;
+    let runs = ops::list_runs(&store, query).await?;
     match output {
         OutputFormat::Json => json(&runs)?,
         OutputFormat::Text if runs.is_empty() => {

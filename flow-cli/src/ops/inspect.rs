@@ -79,6 +79,17 @@ impl RunStatus {
         }
     }
 
+    /// `query` narrowed to also select runs of this status (the journal's
+    /// [`states`](RunStatus::states) it stands for, each once).
+    pub fn select(self, mut query: FlowQuery) -> FlowQuery {
+        for state in self.states() {
+            if !query.states.contains(state) {
+                query = query.state(*state);
+            }
+        }
+        query
+    }
+
     /// The status a word names.
     pub fn parse(word: &str) -> Option<RunStatus> {
         [
@@ -161,81 +172,12 @@ impl RunSummary {
     }
 }
 
-/// Which runs [`list_runs`] returns, newest first.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct RunFilter {
-    /// Only runs of this flow (pipeline).
-    pub flow: Option<String>,
-    /// Only runs in one of these states (any when empty).
-    pub states: Vec<RunStatus>,
-    /// Only runs created at or after this time (seconds since the Unix epoch).
-    pub since: Option<f64>,
-    /// At most this many.
-    pub limit: Option<usize>,
-    /// Skip this many first.
-    pub offset: usize,
-}
-
-impl RunFilter {
-    /// Every run.
-    pub fn new() -> Self {
-        RunFilter::default()
-    }
-
-    /// Only runs of flow `flow`.
-    pub fn flow(mut self, flow: impl Into<String>) -> Self {
-        self.flow = Some(flow.into());
-        self
-    }
-
-    /// Also runs in `state`.
-    pub fn state(mut self, state: RunStatus) -> Self {
-        self.states.push(state);
-        self
-    }
-
-    /// Only runs created at or after `t`.
-    pub fn since(mut self, t: f64) -> Self {
-        self.since = Some(t);
-        self
-    }
-
-    /// At most `n` runs.
-    pub fn limit(mut self, n: usize) -> Self {
-        self.limit = Some(n);
-        self
-    }
-
-    /// Skips the first `n` runs.
-    pub fn offset(mut self, n: usize) -> Self {
-        self.offset = n;
-        self
-    }
-}
-
-/// The runs `filter` asks for, newest first.
+/// The runs `query` asks for, newest first. Narrow it to the runs of a
+/// [`RunStatus`] with [`RunStatus::select`].
 ///
 /// # Errors
 /// What the store says.
-pub async fn list_runs(store: &Store, filter: &RunFilter) -> Result<Vec<RunSummary>, OpsError> {
-    let mut query = FlowQuery::new().offset(filter.offset);
-    if let Some(flow) = &filter.flow {
-        query = query.name(flow.clone());
-    }
-    for s in &filter.states {
-        for state in s.states() {
-            if !query.states.contains(state) {
-                query = query.state(*state);
-            }
-        }
-    }
-    if let Some(t) = filter.since {
-        query = query.created_after(t);
-    }
-    if let Some(n) = filter.limit {
-        query = query.limit(n);
-    }
+pub async fn list_runs(store: &Store, query: FlowQuery) -> Result<Vec<RunSummary>, OpsError> {
     let runs = store
         .backend()
         .list_flows(query)

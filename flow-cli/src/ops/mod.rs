@@ -29,7 +29,7 @@ pub use cancel::{Cancel, cancel_run, cancelled};
 pub use error::OpsError;
 pub use graph::{GraphFormat, pipeline_graph, render_graph, run_graph};
 pub use inspect::{
-    RunFilter, RunStatus, RunSummary, RunView, StepView, UndoView, list_runs, read_tail, show_run,
+    RunStatus, RunSummary, RunView, StepView, UndoView, list_runs, read_tail, show_run,
     show_run_graph,
 };
 pub use jobs::{Posted, pipeline_registry, post_run, read_pipelines};

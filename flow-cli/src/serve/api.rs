@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flow::{FlowId, storage};
+use flow::{FlowId, FlowQuery, storage};
 use flow_pipeline::{ParamType, Params, Pipeline};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use super::error::ApiError;
 pub(crate) use super::error::ApiResult;
 use super::layout::layout;
 use super::state::AppState;
-use crate::ops::{self, Cancel, GraphFormat, OpsError, RunFilter, RunStatus, Stream, render_graph};
+use crate::ops::{self, Cancel, GraphFormat, OpsError, RunStatus, Stream, render_graph};
 
 /// How many last lines of each output a run's JSON shows.
 pub(crate) const TAIL: usize = 10;
@@ -55,8 +55,8 @@ pub(crate) struct ListQuery {
 }
 
 impl ListQuery {
-    pub(crate) fn filter(&self) -> ApiResult<RunFilter> {
-        let mut filter = RunFilter::new()
+    pub(crate) fn filter(&self) -> ApiResult<FlowQuery> {
+        let mut filter = FlowQuery::new()
             .limit(self.limit.unwrap_or(50).clamp(1, 1000))
             .offset(self.offset.unwrap_or(0));
         for word in self.state.iter().flat_map(|s| s.split(',')) {
@@ -73,7 +73,7 @@ impl ListQuery {
                     ),
                 )
             })?;
-            filter = filter.state(state);
+            filter = state.select(filter);
         }
         if let Some(flow) = self
             .flow
@@ -81,7 +81,7 @@ impl ListQuery {
             .map(str::trim)
             .filter(|f| !f.is_empty())
         {
-            filter = filter.flow(flow);
+            filter = filter.name(flow);
         }
         if let Some(since) = self
             .since
@@ -91,7 +91,7 @@ impl ListQuery {
         {
             let t = ops::parse_time(since, storage::now_unix())
                 .map_err(|e| ApiError::bad("bad_time", e.to_string()))?;
-            filter = filter.since(t);
+            filter = filter.created_after(t);
         }
         Ok(filter)
     }
@@ -103,7 +103,7 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<ops::RunSummary>>> {
     let filter = query.filter()?;
-    Ok(Json(ops::list_runs(&state.store, &filter).await?))
+    Ok(Json(ops::list_runs(&state.store, filter).await?))
 }
 
 /// The run a path names, by its id or the start of it.

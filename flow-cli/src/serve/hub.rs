@@ -176,7 +176,7 @@ pub(crate) async fn runs_events(
                     tokio::time::sleep(LIST_EVERY).await;
                 }
                 first = false;
-                let Ok(runs) = ops::list_runs(&store, &filter).await else {
+                let Ok(runs) = ops::list_runs(&store, filter.clone()).await else {
                     continue;
                 };
                 // What changes by itself (durations) is left to the page.

@@ -105,7 +105,7 @@ pub(crate) async fn runs_page(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let runs = match query.filter() {
-        Ok(filter) => ops::list_runs(&state.store, &filter)
+        Ok(filter) => ops::list_runs(&state.store, filter)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
