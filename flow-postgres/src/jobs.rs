@@ -597,23 +597,13 @@ pub(crate) fn list<'c>(
             args.push(flow);
             clauses.push(format!("j.flow = ${}", args.len()));
         }
-        if !clauses.is_empty() {
-            text.push_str(" WHERE ");
-            text.push_str(&clauses.join(" AND "));
-        }
-        text.push_str(" ORDER BY j.created_at, j.id");
-        if let Some(limit) = query.limit {
-            text.push_str(&format!(
-                " LIMIT {}",
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ));
-        }
-        if query.offset > 0 {
-            text.push_str(&format!(
-                " OFFSET {}",
-                i64::try_from(query.offset).unwrap_or(i64::MAX)
-            ));
-        }
+        crate::read::paged(
+            &mut text,
+            &clauses,
+            "j.created_at, j.id",
+            query.limit,
+            query.offset,
+        );
         let rows = c.query(&text, &args).await?;
         Ok(rows
             .iter()

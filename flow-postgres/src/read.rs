@@ -213,23 +213,13 @@ pub(crate) fn list<'c>(
             args.push(Box::new(owner.clone()));
             clauses.push(format!("owner = ${}", args.len()));
         }
-        if !clauses.is_empty() {
-            text.push_str(" WHERE ");
-            text.push_str(&clauses.join(" AND "));
-        }
-        text.push_str(" ORDER BY created_at DESC, id");
-        if let Some(limit) = query.limit {
-            text.push_str(&format!(
-                " LIMIT {}",
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ));
-        }
-        if query.offset > 0 {
-            text.push_str(&format!(
-                " OFFSET {}",
-                i64::try_from(query.offset).unwrap_or(i64::MAX)
-            ));
-        }
+        paged(
+            &mut text,
+            &clauses,
+            "created_at DESC, id",
+            query.limit,
+            query.offset,
+        );
         let params: Vec<&(dyn ToSql + Sync)> = args
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
@@ -276,4 +266,33 @@ pub(crate) fn definition<'c>(
         };
         Ok(read().map(Some))
     })
+}
+
+/// Ends the query `text` of a listing: its `clauses` joined by `AND`, the
+/// order, and the page (`limit`, `offset`).
+pub(crate) fn paged(
+    text: &mut String,
+    clauses: &[String],
+    order: &str,
+    limit: Option<usize>,
+    offset: usize,
+) {
+    if !clauses.is_empty() {
+        text.push_str(" WHERE ");
+        text.push_str(&clauses.join(" AND "));
+    }
+    text.push_str(" ORDER BY ");
+    text.push_str(order);
+    if let Some(limit) = limit {
+        text.push_str(&format!(
+            " LIMIT {}",
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ));
+    }
+    if offset > 0 {
+        text.push_str(&format!(
+            " OFFSET {}",
+            i64::try_from(offset).unwrap_or(i64::MAX)
+        ));
+    }
 }
