@@ -465,7 +465,8 @@ impl SourceCode for Source {
 /// the file's text, as a command-line tool shows them.
 ///
 /// ```
-/// use flow_pipeline::Pipeline;
+/// # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+/// use flow::pipeline::Pipeline;
 ///
 /// let err = Pipeline::from_str("bad.yaml", "name: bad\nsteps:\n  - name: a\n    command: [ls]\n    depends-on: [b]\n")
 ///     .unwrap_err();

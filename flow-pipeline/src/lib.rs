@@ -8,13 +8,13 @@
 //! retries, the journal, resumption.
 //!
 //! This crate is `flow::pipeline`, behind the `flow` crate's `pipeline`
-//! feature (off by default). (Its examples name it `flow_pipeline`, and the
-//! runtime `flow_core`, as `flow-core`'s own do: a user of `flow` writes
-//! `flow::pipeline::` and `flow::` instead.)
+//! feature (off by default); its examples are written as a user of `flow`
+//! writes them.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use flow_pipeline::{Params, Pipeline, Settings};
+//! # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+//! use flow::pipeline::{Params, Pipeline, Settings};
 //!
 //! let pipeline = Pipeline::from_str("greet.yaml", r#"
 //! name: greet

@@ -125,7 +125,8 @@ impl fmt::Display for ParamType {
 /// A parameter's value.
 ///
 /// ```
-/// use flow_pipeline::ParamValue;
+/// # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+/// use flow::pipeline::ParamValue;
 /// assert_eq!(ParamValue::from("a b").to_string(), "a b");
 /// assert_eq!(ParamValue::from(-3i64).to_string(), "-3");
 /// assert_eq!(ParamValue::from(0.5).to_string(), "0.5");

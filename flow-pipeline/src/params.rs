@@ -17,7 +17,8 @@ use crate::model::{Param, ParamType, ParamValue, Pipeline};
 /// given takes its default; a required one not given is a problem.
 ///
 /// ```
-/// use flow_pipeline::{Params, Pipeline};
+/// # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+/// use flow::pipeline::{Params, Pipeline};
 ///
 /// let p = Pipeline::from_str("p.yaml", "
 /// name: p

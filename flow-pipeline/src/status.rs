@@ -244,8 +244,9 @@ pub async fn pipeline_status(
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use flow_core::{Backend, MemoryBackend};
-/// use flow_pipeline::{Params, Pipeline, Settings, StepState, status_of};
+/// # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+/// use flow::{Backend, MemoryBackend};
+/// use flow::pipeline::{Params, Pipeline, Settings, StepState, status_of};
 ///
 /// let p = Pipeline::from_str("p.yaml", "
 /// name: p

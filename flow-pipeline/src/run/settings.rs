@@ -8,7 +8,8 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use flow_pipeline::Settings;
+/// # mod flow { pub use flow_core::*; pub use flow_pipeline as pipeline; }
+/// use flow::pipeline::Settings;
 ///
 /// let s = Settings::new("/var/log/flow").tail(8192).grace(Duration::from_secs(2));
 /// assert_eq!(s.logs().to_str(), Some("/var/log/flow"));
