@@ -21,21 +21,21 @@ pub(crate) fn checks(model: &Model, rt: &TokenStream) -> (TokenStream, TokenStre
         }
         let name = format_ident!("{}_of_{}", what, sanitize(&model.name));
         let message = format!(
-            "`{{Self}}` cannot be an {what} of task `{}`: the values of tasks must be `Debug + Send + Sync + 'static` and serde `Serialize + DeserializeOwned` (derive them, or wrap the type)",
+            "`{{T}}` cannot be an {what} of task `{}`: the values of tasks must be `Debug + Send + Sync + 'static` and serde `Serialize + DeserializeOwned` (derive them, or wrap the type)",
             model.name
         );
         out.extend(quote! {
             #[diagnostic::on_unimplemented(message = #message, label = "not a value a task can exchange")]
             #[allow(non_camel_case_types, unreachable_pub)]
-            pub trait #name {
+            pub trait #name<T> {
                 const OK: () = ();
             }
             #[diagnostic::do_not_recommend]
-            impl<T: #rt::Data> #name for T {}
+            impl<T: #rt::Data> #name<T> for () {}
         });
         for (ty, span) in types {
             out.extend(quote_spanned! {span=>
-                const _: () = <#ty as #name>::OK;
+                const _: () = <() as #name<#ty>>::OK;
             });
         }
     };
