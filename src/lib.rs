@@ -123,9 +123,9 @@ pub mod macro_support {
         output_count, resolve, row, slot_count,
     };
     pub use flow_core::{
-        Args, Context, Data, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs,
-        Provides, RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef, TaskError,
-        TaskInfo, Value, symbol_hash,
+        Args, Context, Data, Exec, InputInfo, InputShape, IntoTaskError, IsTask, OutputInfo,
+        Outputs, Provides, RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef,
+        TaskError, TaskInfo, Value, symbol_hash,
     };
     pub use flow_core::{Atom, Flow, Retry, TypedFlow};
     pub use flow_macros::flow_impl;

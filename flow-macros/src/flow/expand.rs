@@ -58,7 +58,7 @@ impl<'a> Flat<'a> {
                         None => {
                             let alias =
                                 format_ident!("__FlowTask{}", self.nodes.len(), span = path.span());
-                            quote_spanned!(path.span()=> <#alias as __rt::TaskDef>::INFO.name)
+                            quote_spanned!(path.span()=> <() as __rt::IsTask<#alias>>::INFO.name)
                         }
                     };
                     let i = self.nodes.len() as u32;
@@ -161,7 +161,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 let renames = super::rename::table_entry(a);
                 entries.push(quote_spanned! {span=>
                     __rt::NodeEntry {
-                        kind: __rt::NodeKind::Atom(&<#path as __rt::TaskDef>::INFO),
+                        kind: __rt::NodeKind::Atom(&<() as __rt::IsTask<#path>>::INFO),
                         name: #name,
                         parent: #parent,
                         end: #end,
