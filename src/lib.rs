@@ -118,14 +118,14 @@ macro_rules! flow {
 #[doc(hidden)]
 pub mod macro_support {
     pub use flow_core::checked::{
-        AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, IsProvider, MAX_CHECKED_SLOTS, Msg, NodeEntry,
-        NodeKind, ProviderAt, Requires, Resolution, Row, SlotCheck, Unresolved, Wire, check_atom,
-        check_graph, name_retry, output_count, resolve, row, slot_count,
+        AT_FANOUT, AtHi, AtLo, Check, FlowTable, MAX_CHECKED_SLOTS, Msg, NodeEntry, NodeKind,
+        ProviderAt, Requires, Resolution, Row, Unresolved, check_atom, check_graph, name_retry,
+        output_count, resolve, row, slot_count,
     };
     pub use flow_core::{
-        Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,
-        RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef, TaskError, TaskInfo, Value,
-        symbol_hash,
+        Args, Context, Data, Exec, InputInfo, InputShape, IntoTaskError, IsTask, OutputInfo,
+        Outputs, Provides, RevertInput, RevertReturn, Signature, SymbolRef, Task, TaskDef,
+        TaskError, TaskInfo, Value, symbol_hash,
     };
     pub use flow_core::{Atom, Flow, Retry, TypedFlow};
     pub use flow_macros::flow_impl;

@@ -1,6 +1,7 @@
 //! Duplicate names among the items of a flow (issue 36, section 7): two
 //! sibling sub-flows, or a sub-flow and a sibling atom, are refused by
-//! `Flow::build` as `DuplicateName`, each pair once, with both paths (a
+//! `Flow::build` as `DuplicateName`, each pair once, with both paths, said
+//! once when they are one (sibling items of one name; a
 //! flow's path ends with `/`). Atom names stay unique across the whole tree;
 //! flows of the same name in different places are fine.
 
@@ -38,8 +39,8 @@ fn two_sibling_sub_flows_with_one_name() {
         errors(flow),
         [(
             duplicate("s", "root/s/", "root/s/"),
-            "two flows are named `s`, at `root/s/` and at `root/s/`: the items of a flow need \
-             distinct names, rename one"
+            "two flows are named `s` at `root/s/`: the items of a flow need distinct names, \
+             rename one"
                 .to_string()
         )]
     );
@@ -119,14 +120,14 @@ fn sub_flows_holding_one_atom_name_are_two_errors_each_once() {
         [
             (
                 duplicate("x", "root/s/x", "root/s/x"),
-                "two atoms are named `x`, at `root/s/x` and at `root/s/x`: names must be unique \
-                 in a flow tree, rename one"
+                "two atoms are named `x` at `root/s/x`: names must be unique in a flow tree, \
+                 rename one"
                     .to_string()
             ),
             (
                 duplicate("s", "root/s/", "root/s/"),
-                "two flows are named `s`, at `root/s/` and at `root/s/`: the items of a flow \
-                 need distinct names, rename one"
+                "two flows are named `s` at `root/s/`: the items of a flow need distinct names, \
+                 rename one"
                     .to_string()
             ),
         ]

@@ -178,6 +178,25 @@ pub trait Provides<const H: u64> {
     type Ty;
 }
 
+/// What `flow!` reads a task's signature through: `()` implements it for
+/// every task `T`, so that an item that is not one is a single error naming
+/// it (implemented for `()`, the error points at no type definition).
+#[diagnostic::on_unimplemented(
+    message = "`{T}` is not a task: add `#[task]` to the function (or to the `impl` block with `execute`) that defines it",
+    label = "not a task",
+    note = "the task of a function `f` made by `#[task]` is the value `f {{}}`, not the function `f`"
+)]
+#[doc(hidden)]
+pub trait IsTask<T> {
+    /// `T`'s signature.
+    const INFO: TaskInfo;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: TaskDef> IsTask<T> for () {
+    const INFO: TaskInfo = T::INFO;
+}
+
 /// The error types a task body may return: any
 /// `std::error::Error + Send + Sync + 'static`, a
 /// `Box<dyn Error + Send + Sync>`, a [`TaskError`], or (feature `anyhow`)

@@ -81,8 +81,8 @@ pub use checked::TypedFlow;
 pub use compile::CompiledFlow;
 pub use decider::{Decider, Depth, Results};
 pub use define::{
-    InputInfo, InputShape, IntoTaskError, OutputInfo, Provides, RevertReturn, SymbolRef, TaskDef,
-    TaskInfo, symbol_hash,
+    InputInfo, InputShape, IntoTaskError, IsTask, OutputInfo, Provides, RevertReturn, SymbolRef,
+    TaskDef, TaskInfo, symbol_hash,
 };
 #[doc(hidden)]
 pub use define::{ViaAnyhow, ViaBoxed, ViaError, ViaTaskError};

@@ -40,19 +40,29 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         }
         k += 1;
     }
+    if let Some(m) = super::rename_check::check_renames(node.name, info, node.renames) {
+        return Some(m);
+    }
     // The name: taken by an earlier atom?
     let h = symbol_hash(node.name);
     let mut i = lower_bound(&r.names, (h, 0));
     while i < N && r.names[i].0 == h && (r.names[i].1 as usize) < a {
         let other = r.names[i].1;
         if same(t.nodes[other as usize].name, node.name) {
+            // Sibling groups have distinct names (flow! checks it), so the
+            // two paths differ.
             let m = Msg::new()
                 .push("two atoms are named ")
                 .code(node.name)
                 .push(", at `");
             let m = path(m, t, other).push("` and at `");
             return Some(
-                path(m, t, a as u32).push("`: names must be unique in a flow tree, rename one"),
+                path(m, t, a as u32)
+                    .push("`: names must be unique in a flow tree; rename one with `as`: `")
+                    .push(node.name)
+                    .push(" as ")
+                    .push(node.name)
+                    .push("_2`"),
             );
         }
         i += 1;
@@ -64,14 +74,18 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         let ty = info.inputs[input].ty;
         let error = match slot.status {
             Status::Found | Status::Injected | Status::Absent => None,
-            Status::Nowhere => Some(
-                head(node.name, slot.symbol, ty)
+            Status::Nowhere => {
+                let m = head(node.name, slot.symbol, ty)
                     .push(", but no earlier task in flow ")
                     .code(t.name)
                     .push(" provides ")
                     .code(slot.symbol)
-                    .push(" and the flow does not declare it as an input"),
-            ),
+                    .push(" and the flow does not declare it as an input");
+                Some(match super::suggest::nearest(t, slot.symbol) {
+                    Some(near) => m.push("; did you mean ").code(near).push("?"),
+                    None => m,
+                })
+            }
             Status::RunsAfter(p) => Some(
                 head(node.name, slot.symbol, ty)
                     .push(", but ")
@@ -93,12 +107,9 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
                     .push(")"),
             ),
             Status::Ambiguous(x) => {
-                let mut m = Msg::new()
-                    .push("task ")
-                    .code(node.name)
-                    .push(" requires ")
-                    .code(slot.symbol)
+                let mut m = head(node.name, slot.symbol, ty)
                     .push(", but several tasks with no order between them provide it: ");
+                let mut one = "";
                 let skip = if x as usize <= a && a < t.nodes[x as usize].end as usize {
                     child_of(t, x, a as u32)
                 } else {
@@ -118,11 +129,19 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
                             m = m.push(", ");
                         }
                         m = m.code(t.nodes[p as usize].name);
+                        if first {
+                            one = t.nodes[p as usize].name;
+                        }
                         first = false;
                     }
                     q += 1;
                 }
-                Some(m.push("; rename an output with `provides_as` or rebind the input"))
+                Some(super::rename_check::ambiguity_fix(
+                    m,
+                    one,
+                    node.name,
+                    slot.symbol,
+                ))
             }
         };
         if error.is_some() {

@@ -8,7 +8,7 @@
 //! atom (or graph) in the macro call, stop the build with the same sentence
 //! [`BuildError`](crate::BuildError) prints at run time. The types of the
 //! inputs are then compared exactly by the trait solver, through
-//! [`SlotCheck`], with the provider found here given as a const generic.
+//! [`Check`], with the provider found here given as a const generic.
 //!
 //! Nothing here is meant to be written by hand: these are the building blocks
 //! of the code `flow!` generates. Hidden from the documentation, and not part
@@ -17,8 +17,10 @@
 mod message;
 pub use message::Msg;
 mod check;
+mod rename_check;
 mod resolve;
 mod slots;
+mod suggest;
 mod typed;
 
 pub use check::{check_atom, check_graph};
@@ -62,6 +64,9 @@ pub struct NodeEntry {
     pub end: u32,
     /// For an atom: `(input, symbol)` pairs, the input reading the symbol.
     pub rebinds: &'static [(&'static str, &'static str)],
+    /// For an atom: `(output, symbol)` pairs, the output published as the
+    /// symbol.
+    pub renames: &'static [(&'static str, &'static str)],
     /// For an atom: the inputs given a constant.
     pub injects: &'static [&'static str],
     /// For a group with a retry controller: what the controller provides.
@@ -177,41 +182,22 @@ impl<const H: u64> crate::Provides<H> for Unresolved {
     type Ty = Unresolved;
 }
 
-/// Implemented by a task made by `#[task]` for each of its input slots `J`
-/// when the type `X` that provider `W` gives matches the slot's type; its
-/// failure message names the task, the symbol and both types.
-pub trait SlotCheck<const J: usize, W, X> {}
-
-/// Implemented by every provider: tasks made by `#[task]`, and the marker
-/// types `flow!` makes for the flow's inputs and retry controllers.
-pub trait IsProvider {}
-
-/// Provider `Self` gives task `T`'s input slot `J` a value of type `X` that
-/// fits. Holds trivially when the slot needs no check ([`Unresolved`]).
-pub trait Accepts<T, const J: usize, X> {}
-
-impl<T, const J: usize> Accepts<T, J, Unresolved> for Unresolved {}
-
-impl<W: IsProvider, T: SlotCheck<J, W, X>, const J: usize, X> Accepts<T, J, X> for W {}
-
-/// The check of one input slot: in flow `Self` (its provider map), task `T`'s
-/// slot `J` is provided by the provider at index `HI * AT_FANOUT + LO` under
-/// the symbol whose hash is `H`.
-pub trait Wire<T, const J: usize, const HI: usize, const LO: usize, const H: u64> {}
+/// The type check of one input slot: task `T`'s input whose name hashes to
+/// `N` (0 for a slot that needs no check) is given, by the provider at
+/// `HI * AT_FANOUT + LO` in flow `F`, the value of its output whose symbol
+/// hashes to `H`. `flow!` coerces `&()` to a reference to this type: the
+/// coercion holds only when the provided type is the required one, and its
+/// failure prints the message of the input's own trait, with no chain of
+/// impls in between.
+pub type Check<T, const N: u64, F, const HI: usize, const LO: usize, const H: u64> =
+    <T as Requires<N>>::Check<
+        <ProviderAt<F, HI, LO> as crate::Provides<H>>::Ty,
+        ProviderAt<F, HI, LO>,
+    >;
 
 /// The provider at `HI * AT_FANOUT + LO` in flow `F`.
 pub type ProviderAt<F, const HI: usize, const LO: usize> =
     <<F as AtHi<HI>>::Next as AtLo<LO>>::Task;
-
-impl<F, T, const J: usize, const HI: usize, const LO: usize, const H: u64> Wire<T, J, HI, LO, H>
-    for F
-where
-    F: AtHi<HI>,
-    <F as AtHi<HI>>::Next: AtLo<LO>,
-    ProviderAt<F, HI, LO>: crate::Provides<H>,
-    ProviderAt<F, HI, LO>: Accepts<T, J, <ProviderAt<F, HI, LO> as crate::Provides<H>>::Ty>,
-{
-}
 
 /// Implemented by a task made by `#[task]` for each of its inputs (by the
 /// [`symbol_hash`](crate::symbol_hash) of its name): the type of the input,
@@ -224,6 +210,11 @@ where
 pub trait Requires<const H: u64> {
     /// The input's type.
     type Ty;
+    /// `dyn` of the input's check trait, which `()` implements for
+    /// `X` = the input's type and any provider `W`; its failure message
+    /// names the task, the input, the provider and both types. `Requires<0>`
+    /// (a slot with nothing to check) has `dyn Any`.
+    type Check<X, W>: ?Sized;
 }
 
 /// Names the retry controller of group `group` `<group>.retry`, unless its

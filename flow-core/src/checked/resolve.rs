@@ -9,8 +9,8 @@
 use super::message::{Msg, same};
 use super::slots::{lower_bound, slot_count_of, slot_input, sort};
 use super::{
-    EMPTY_SLOT, FlowTable, MAX_CHECKED_SLOTS, NO_NODE, NodeKind, Resolution, Slot, Status,
-    UNRESOLVED,
+    EMPTY_SLOT, FlowTable, MAX_CHECKED_SLOTS, NO_NODE, NodeEntry, NodeKind, Resolution, Slot,
+    Status, UNRESOLVED,
 };
 use crate::define::{TaskInfo, symbol_hash};
 
@@ -204,7 +204,7 @@ pub const fn resolve<const S: usize, const N: usize, const P: usize>(
         if let Some(info) = node.info() {
             let mut o = 0;
             while o < info.outputs.len() {
-                providers[k] = (info.outputs[o].hash, n as u32);
+                providers[k] = (published(node, info.outputs[o].name), n as u32);
                 k += 1;
                 o += 1;
             }
@@ -294,6 +294,10 @@ pub struct Row {
     pub lo: [usize; MAX_CHECKED_SLOTS],
     /// The symbol's hash per slot.
     pub hash: [u64; MAX_CHECKED_SLOTS],
+    /// The hash of the input's own name per slot (before rebinding), which
+    /// selects the task's [`Requires`](super::Requires) impl: 0 for a slot
+    /// with no provider to check.
+    pub name: [u64; MAX_CHECKED_SLOTS],
 }
 
 /// The [`Row`] of atom `a`: where each input slot's provider is. A slot in
@@ -308,16 +312,53 @@ pub const fn row<const S: usize, const N: usize, const P: usize>(
         hi: [0; MAX_CHECKED_SLOTS],
         lo: [0; MAX_CHECKED_SLOTS],
         hash: [0; MAX_CHECKED_SLOTS],
+        name: [0; MAX_CHECKED_SLOTS],
+    };
+    let Some(info) = t.nodes[a].info() else {
+        return out;
     };
     let mut j = 0;
     while j < MAX_CHECKED_SLOTS {
         let p = provider_at(t, r, a, j);
         out.hi[j] = p / super::AT_FANOUT;
         out.lo[j] = p % super::AT_FANOUT;
-        out.hash[j] = slot_hash(t, r, a, j);
+        out.hash[j] = own_output(t, p, slot_hash(t, r, a, j));
+        if p != t.nodes.len() + 1 {
+            out.name[j] = symbol_hash(slot_input(info, j).1);
+        }
         j += 1;
     }
     out
+}
+
+/// The hash of the symbol `node` publishes its task's output `output` as:
+/// the output's own name, or what the atom renames it to.
+pub(super) const fn published(node: &NodeEntry, output: &str) -> u64 {
+    let mut k = node.renames.len();
+    while k > 0 {
+        k -= 1;
+        if same(node.renames[k].0, output) {
+            return symbol_hash(node.renames[k].1);
+        }
+    }
+    symbol_hash(output)
+}
+
+/// The hash of the output's own name that provider `p` publishes under the
+/// symbol hashed `h` (what its `Provides` impl is keyed by).
+const fn own_output(t: &FlowTable, p: usize, h: u64) -> u64 {
+    if p >= t.nodes.len() {
+        return h;
+    }
+    let node = &t.nodes[p];
+    let mut k = node.renames.len();
+    while k > 0 {
+        k -= 1;
+        if symbol_hash(node.renames[k].1) == h {
+            return symbol_hash(node.renames[k].0);
+        }
+    }
+    h
 }
 
 /// Appends the path of node `n`: the names of its groups and its own, with `/`.

@@ -380,8 +380,8 @@ fn a_chain_is_planned_in_one_walk_as_any_flow_is() {
                 .input::<u64>("x")
                 .add(one("a", "x", "v"))
                 .add(one("a", "v", "w")),
-            "flow `twice` is invalid: two atoms are named `a`, at `twice/a` and at `twice/a`: \
-             names must be unique in a flow tree, rename one",
+            "flow `twice` is invalid: two atoms are named `a` at `twice/a`: names must be \
+             unique in a flow tree, rename one",
         ),
         (
             Flow::linear("type")

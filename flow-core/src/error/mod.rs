@@ -225,7 +225,12 @@ fn duplicate_message(name: &str, first: &str, second: &str) -> String {
             "the items of a flow need distinct names",
         ),
     };
-    format!("{who} named `{name}`, at `{first}` and at `{second}`: {rule}, rename one")
+    // Two sibling items of one name have one path: it is said once.
+    if first == second {
+        format!("{who} named `{name}` at `{first}`: {rule}, rename one")
+    } else {
+        format!("{who} named `{name}`, at `{first}` and at `{second}`: {rule}, rename one")
+    }
 }
 
 fn missing_message(

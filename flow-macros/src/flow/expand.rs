@@ -58,7 +58,7 @@ impl<'a> Flat<'a> {
                         None => {
                             let alias =
                                 format_ident!("__FlowTask{}", self.nodes.len(), span = path.span());
-                            quote_spanned!(path.span()=> <#alias as __rt::TaskDef>::INFO.name)
+                            quote_spanned!(path.span()=> <() as __rt::IsTask<#alias>>::INFO.name)
                         }
                     };
                     let i = self.nodes.len() as u32;
@@ -149,33 +149,31 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         let (i, s) = (input.to_string(), symbol.to_string());
                         Some(quote!((#i, #s)))
                     }
-                    Binding::Inject(..) => None,
+                    _ => None,
                 });
                 let injects = injects.iter().filter_map(|b| match b {
                     Binding::Inject(input, _) => {
                         let i = input.to_string();
                         Some(quote!(#i))
                     }
-                    Binding::Rebind(..) => None,
+                    _ => None,
                 });
+                let renames = super::rename::table_entry(a);
                 entries.push(quote_spanned! {span=>
                     __rt::NodeEntry {
-                        kind: __rt::NodeKind::Atom(&<#path as __rt::TaskDef>::INFO),
+                        kind: __rt::NodeKind::Atom(&<() as __rt::IsTask<#path>>::INFO),
                         name: #name,
                         parent: #parent,
                         end: #end,
                         rebinds: &[#(#rebinds),*],
+                        renames: #renames,
                         injects: &[#(#injects),*],
                         retry: &[],
                     }
                 });
                 at_impls.push((i, quote!(#path)));
                 let row = format_ident!("FLOW_ROW_{}", i);
-                let predicates = (0..CHECKED_SLOTS).map(|j| {
-                    quote_spanned! {span=>
-                        flow_providers: __rt::Wire<#path, #j, { #row.hi[#j] }, { #row.lo[#j] }, { #row.hash[#j] }>,
-                    }
-                });
+                let checks = (0..CHECKED_SLOTS).map(|j| slot_check(&quote!(#path), &row, j, span));
                 let check_fn = format_ident!("__flow_check_{}", i);
                 atom_checks.push(quote_spanned! {span=>
                     // The check panics here, in a constant spanned on the
@@ -189,7 +187,9 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     #[allow(dead_code)]
                     const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
                     #[allow(dead_code, non_snake_case)]
-                    fn #check_fn() where #(#predicates)* {}
+                    fn #check_fn() {
+                        #(#checks)*
+                    }
                 });
             }
             What::Group(g, _) => {
@@ -210,6 +210,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         parent: #parent,
                         end: #end,
                         rebinds: &[],
+                        renames: &[],
                         injects: &[],
                         retry: &[#(#retry_infos),*],
                     }
@@ -220,7 +221,6 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     retry_types.push(quote! {
                         #[allow(non_camel_case_types, dead_code)]
                         struct #marker;
-                        impl __rt::IsProvider for #marker {}
                         impl __rt::Provides<{ __rt::symbol_hash(#n) }> for #marker {
                             type Ty = #ty;
                         }
@@ -267,35 +267,34 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
         quote!(__rt::InputInfo::new(#n, #t, __rt::InputShape::Required))
     });
     let outputs_name = format!("{flow_name}.outputs");
-    let output_checks = def.outputs.iter().enumerate().map(|(j, (n, ty))| {
-        let trait_name = format_ident!("output_{}_{}", j, n);
+    let output_checks = def.outputs.iter().map(|(n, ty)| {
+        let trait_name = format_ident!("output_{}", n);
         let message = format!(
-            "flow `{flow_name}` declares the output `{n}: {}`, but its provider `{{W}}` provides `{n}` as `{{Self}}`",
+            "flow `{flow_name}` declares the output `{n}: {}`, but its provider `{{W}}` provides `{n}` as `{{X}}`",
             type_text(ty)
         );
+        let label = format!("`{n}` is provided as `{{X}}` here");
+        let name = n.to_string();
         let span = n.span();
         quote_spanned! {span=>
-            #[diagnostic::on_unimplemented(message = #message)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label)]
             #[allow(non_camel_case_types)]
-            trait #trait_name<W> {}
-            #[diagnostic::do_not_recommend]
-            impl<W> #trait_name<W> for #ty {}
-            #[diagnostic::do_not_recommend]
-            impl<W> #trait_name<W> for __rt::Unresolved {}
-            impl<W, X: #trait_name<W>> __rt::SlotCheck<#j, W, X> for flow_outputs {}
+            trait #trait_name<X, W> {}
+            impl<S, W> #trait_name<#ty, W> for S {}
+            impl __rt::Requires<{ __rt::symbol_hash(#name) }> for flow_outputs {
+                type Ty = #ty;
+                type Check<X, W> = dyn #trait_name<X, W>;
+            }
         }
     });
+    let output_row = format_ident!("FLOW_OUTPUTS");
     let output_predicates = (0..def.outputs.len()).map(|j| {
-        let span = def.outputs[j].0.span();
-        quote_spanned! {span=>
-            flow_providers: __rt::Wire<
-                flow_outputs,
-                #j,
-                { FLOW_OUTPUTS.hi[#j] },
-                { FLOW_OUTPUTS.lo[#j] },
-                { FLOW_OUTPUTS.hash[#j] },
-            >,
-        }
+        slot_check(
+            &quote!(flow_outputs),
+            &output_row,
+            j,
+            def.outputs[j].0.span(),
+        )
     });
     let name_span = def.name.span();
     let outputs_check = quote_spanned! {name_span=>
@@ -305,7 +304,9 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
         #[allow(dead_code)]
         const FLOW_OUTPUTS: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #outputs_index);
         #[allow(dead_code)]
-        fn __flow_check_outputs() where #(#output_predicates)* {}
+        fn __flow_check_outputs() {
+            #(#output_predicates)*
+        }
     };
 
     at_impls.push((node_count, quote!(flow_inputs)));
@@ -325,11 +326,14 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 
             #[allow(non_camel_case_types, dead_code)]
             struct flow_inputs;
-            impl __rt::IsProvider for flow_inputs {}
             #(#input_provides)*
 
             #[allow(dead_code, non_camel_case_types)]
             struct flow_outputs;
+            impl __rt::Requires<0> for flow_outputs {
+                type Ty = ();
+                type Check<X, W> = dyn ::core::any::Any;
+            }
             #(#output_checks)*
 
             const __FLOW_OUTPUTS_INFO: __rt::TaskInfo = __rt::TaskInfo {
@@ -349,6 +353,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         parent: 0,
                         end: #node_count as u32,
                         rebinds: &[],
+                        renames: &[],
                         injects: &[],
                         retry: &[],
                     },
@@ -380,6 +385,23 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 &[#(#output_names),*],
             )
         }
+    }
+}
+
+/// The type check of slot `j` of `task` at row `row`: `&()` coerced to the
+/// `dyn` of the input's check trait, spanned on `span` (where the error
+/// points).
+fn slot_check(task: &TokenStream, row: &Ident, j: usize, span: proc_macro2::Span) -> TokenStream {
+    let x = quote_spanned!(span=> &());
+    quote! {
+        let _: &__rt::Check<
+            #task,
+            { #row.name[#j] },
+            flow_providers,
+            { #row.hi[#j] },
+            { #row.lo[#j] },
+            { #row.hash[#j] },
+        > = #x;
     }
 }
 
@@ -516,8 +538,10 @@ fn build_atom(a: &AtomDef, name: &TokenStream, index: u32) -> TokenStream {
                     quote_spanned!(espan=> .inject(#i, { let __value: #ty = #expr; __value })),
                 );
             }
+            Binding::Rename(..) => {}
         }
     }
+    out.extend(super::rename::builder_calls(a));
     if let Some(p) = &a.priority {
         out.extend(quote_spanned!(p.span()=> .priority(#p)));
     }

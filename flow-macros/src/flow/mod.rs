@@ -4,6 +4,7 @@
 mod checks;
 mod expand;
 mod parse;
+mod rename;
 
 use proc_macro2::TokenStream;
 use quote::quote;

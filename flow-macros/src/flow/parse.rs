@@ -61,6 +61,8 @@ pub(crate) enum Binding {
     Rebind(Ident, Ident),
     /// `input = expr`: a constant.
     Inject(Ident, Expr),
+    /// `-> output = symbol`: publish an output under another symbol.
+    Rename(Ident, Ident),
 }
 
 /// A task placed in the flow.
@@ -263,14 +265,21 @@ fn parse_item(input: ParseStream<'_>) -> syn::Result<Item> {
     if input.peek(syn::token::Paren) {
         let content;
         parenthesized!(content in input);
-        let list =
-            Punctuated::<(Ident, Expr), Token![,]>::parse_terminated_with(&content, |input| {
+        let list = Punctuated::<(bool, Ident, Expr), Token![,]>::parse_terminated_with(
+            &content,
+            |input| {
+                let output = input.parse::<Option<Token![->]>>()?.is_some();
                 let name: Ident = input.parse()?;
                 input.parse::<Token![=]>()?;
                 let value: Expr = input.parse()?;
-                Ok((name, value))
-            })?;
-        for (name, value) in list {
+                Ok((output, name, value))
+            },
+        )?;
+        for (output, name, value) in list {
+            if output {
+                bindings.push(super::rename::binding(name, &value)?);
+                continue;
+            }
             match &value {
                 Expr::Path(p)
                     if p.qself.is_none()

@@ -128,12 +128,13 @@ pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
     let timeout = options.timeout.as_ref().map(|t| quote!(.timeout(#t)));
 
     let checks = slot_checks(model, &rt);
+    let (value_checks, bounds) = super::values::checks(model, &rt);
     let execute = execute_method(model, &rt, returns);
     let revert = model.revert.as_ref().map(|r| revert_method(model, r, &rt));
 
     quote! {
         const _: () = {
-            impl #rt::TaskDef for #ty {
+            impl #rt::TaskDef for #ty #bounds {
                 const INFO: #rt::TaskInfo = #rt::TaskInfo {
                     name: #name,
                     inputs: &[#(#inputs_info),*],
@@ -143,11 +144,10 @@ pub(crate) fn generate(model: &Model, options: &Options) -> TokenStream {
 
             #provides_impls
 
-            impl #rt::IsProvider for #ty {}
-
             #checks
+            #value_checks
 
-            impl #rt::Task for #ty {
+            impl #rt::Task for #ty #bounds {
                 fn signature(&self) -> #rt::Signature {
                     #rt::Signature::new()
                         #(#declare_inputs)*
@@ -197,13 +197,14 @@ fn execute_method(model: &Model, rt: &TokenStream, returns: &Returns) -> TokenSt
         }
     } else {
         let (this_decl, this_arg) = this_param(model, call);
+        let bounds = super::values::bounds(model, rt);
         quote! {
             fn execute(&self, __args: #rt::Args, __ctx: &#rt::Context) -> #rt::Exec {
                 fn __flow_execute(
                     #this_decl
                     __args: &#rt::Args,
                     __ctx: &#rt::Context,
-                ) -> ::core::result::Result<#rt::Outputs, #rt::TaskError> {
+                ) -> ::core::result::Result<#rt::Outputs, #rt::TaskError> #bounds {
                     #body
                 }
                 #rt::Exec::Ready(__flow_execute(#this_arg &__args, __ctx))
@@ -261,13 +262,14 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
     } else {
         let (this_decl, this_arg) = this_param(model, call);
         let failures = call.take_failures();
+        let bounds = super::values::bounds(model, rt);
         quote! {
             fn revert(&self, __input: #rt::RevertInput, __ctx: &#rt::Context) -> #rt::Exec<::core::option::Option<#rt::Value>> {
                 fn __flow_revert(
                     #this_decl
                     __input: &#rt::RevertInput,
                     __ctx: &#rt::Context,
-                ) -> #result {
+                ) -> #result #bounds {
                     let __args = &__input.args;
                     #failures
                     #stmts
@@ -279,32 +281,22 @@ fn revert_method(model: &Model, call: &Call, rt: &TokenStream) -> TokenStream {
     }
 }
 
-/// For each input slot (an input, or one symbol of a collection), a trait
-/// whose failure message names the task, the symbol and the types, and the
-/// `SlotCheck` impl that `flow!` asks for; for each input, `Requires`.
+/// For each input symbol (an input, or one symbol of a collection): the
+/// `Requires` impl keyed by its name, with its type and its check, a trait
+/// whose failure message names the task, the symbol and the types (`flow!`
+/// coerces `&()` to `dyn` of it, which holds only for the required type);
+/// and `Requires<0>`, the check of a slot that needs none.
 fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
     let task = &model.task_type;
-    let mut out = TokenStream::new();
-    let mut j = 0usize;
-    let mut required: Vec<String> = Vec::new();
-    let mut slot_names: Vec<String> = Vec::new();
+    let mut out = quote! {
+        impl #rt::Requires<0> for #task {
+            type Ty = ();
+            type Check<X, W> = dyn ::core::any::Any;
+        }
+    };
+    let mut seen: Vec<String> = Vec::new();
     for input in &model.inputs {
         let ty = &input.ty;
-        let hash_name = &input.symbol;
-        if matches!(
-            input.shape,
-            super::params::Shape::Required(_)
-                | super::params::Shape::Optional(_)
-                | super::params::Shape::Default(..)
-        ) && !required.contains(hash_name)
-        {
-            required.push(hash_name.clone());
-            out.extend(quote! {
-                impl #rt::Requires<{ #rt::symbol_hash(#hash_name) }> for #task {
-                    type Ty = #ty;
-                }
-            });
-        }
         let symbols: Vec<String> = match &input.shape {
             super::params::Shape::Collect(list, _) | super::params::Shape::CollectMap(list, ..) => {
                 list.iter()
@@ -313,48 +305,31 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
             }
             _ => vec![input.symbol.clone()],
         };
-        if matches!(
-            input.shape,
-            super::params::Shape::Collect(..) | super::params::Shape::CollectMap(..)
-        ) {
-            for symbol in &symbols {
-                if required.contains(symbol) {
-                    continue;
-                }
-                required.push(symbol.clone());
-                out.extend(quote! {
-                    impl #rt::Requires<{ #rt::symbol_hash(#symbol) }> for #task {
-                        type Ty = #ty;
-                    }
-                });
-            }
-        }
         for symbol in symbols {
+            // A symbol read twice is checked against its first type.
+            if seen.contains(&symbol) {
+                continue;
+            }
+            seen.push(symbol.clone());
             let message = format!(
-                "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{Self}}`: make the types agree, or rebind the input to another symbol",
+                "task `{}` requires `{}: {}`, but its provider `{{W}}` provides `{}` as `{{X}}`: make the types agree, or rebind the input to another symbol",
                 model.name, symbol, input.text, symbol
             );
-            let label = format!("`{symbol}` is provided as `{{Self}}` here");
+            let label = format!("`{symbol}` is provided as `{{X}}` here");
             // Named for what it says, since the compiler's help line names
-            // it: "the trait `requires_port<pick_port>` is not implemented
-            // for `String`".
-            let name = if slot_names.contains(&symbol) {
-                format_ident!("requires_{}_{}", symbol, j)
-            } else {
-                format_ident!("requires_{}", symbol)
-            };
-            slot_names.push(symbol.clone());
+            // it: "the trait `requires_port<String, pick_port>` is not
+            // implemented for `()`".
+            let name = format_ident!("requires_{}", symbol);
             out.extend(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label)]
                 #[allow(non_camel_case_types, unreachable_pub)]
-                pub trait #name<W> {}
-                #[diagnostic::do_not_recommend]
-                impl<W> #name<W> for #ty {}
-                #[diagnostic::do_not_recommend]
-                impl<W> #name<W> for #rt::Unresolved {}
-                impl<W, X: #name<W>> #rt::SlotCheck<#j, W, X> for #task {}
+                pub trait #name<X, W> {}
+                impl<S, W> #name<#ty, W> for S {}
+                impl #rt::Requires<{ #rt::symbol_hash(#symbol) }> for #task {
+                    type Ty = #ty;
+                    type Check<X, W> = dyn #name<X, W>;
+                }
             });
-            j += 1;
         }
     }
     out

@@ -5,6 +5,7 @@ mod expand;
 mod options;
 mod params;
 mod returns;
+mod values;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
