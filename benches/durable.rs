@@ -45,7 +45,9 @@ impl Store {
         }
     }
 
-    /// The store, empty; with a way to read its writes per commit.
+    /// The store, empty; with a way to read its writes per commit. (`rt`
+    /// connects to PostgreSQL; SQLite opens without it.)
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     fn open(&self, rt: &tokio::runtime::Runtime, name: &str) -> Opened {
         match self {
             Store::Sqlite(dir, sync) => {
