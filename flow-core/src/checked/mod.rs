@@ -17,11 +17,13 @@
 mod message;
 pub use message::Msg;
 mod check;
+mod group;
 mod resolve;
 mod slots;
 mod typed;
 
 pub use check::{check_atom, check_graph};
+pub use group::{Interface, name_matches, place_group};
 pub use resolve::{Row, provider_at, resolve, row, slot_hash};
 pub use slots::{output_count, slot_count, slot_count_of};
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};

@@ -1,0 +1,249 @@
+//! Groups that `flow!` takes at run time: `group name(inputs) -> (outputs) =
+//! expr`, where `expr` is a [`Flow`] built with the builder. While the
+//! program compiles, the group stands in the flow's table as an atom with the
+//! declared signature; when the flow is built, [`place_group`] checks the
+//! contents against that signature.
+
+use super::resolve::resolve_symbol;
+use super::{FlowTable, NodeKind, Slot, Status};
+use crate::compile::{published, short_type};
+use crate::error::{BuildError, GroupProblem};
+use crate::flow::{Flow, Item};
+use crate::symbol::{Data, Name, SymbolSpec, TypeInfo};
+use crate::task::{InputKind, InputSpec};
+
+/// Whether `name` matches `pattern`: equal, or, when the pattern holds a `*`,
+/// starting with what comes before it and ending with what comes after (the
+/// `*` matches any text, the empty one too).
+///
+/// ```
+/// use flow::checked::name_matches;
+/// assert!(name_matches("healthy_*", "healthy_web-01"));
+/// assert!(name_matches("healthy_*", "healthy_"));
+/// assert!(!name_matches("healthy_*", "ready_web-01"));
+/// assert!(name_matches("db", "db"));
+/// ```
+pub const fn name_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let mut star = 0;
+    while star < p.len() && p[star] != b'*' {
+        star += 1;
+    }
+    if star == p.len() {
+        return super::message::same(pattern, name);
+    }
+    let suffix = p.len() - star - 1;
+    if n.len() < star + suffix {
+        return false;
+    }
+    let mut i = 0;
+    while i < star {
+        if p[i] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < suffix {
+        if p[star + 1 + i] != n[n.len() - suffix + i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `symbol` is a pattern: holds a `*`.
+pub(super) const fn is_pattern(symbol: &str) -> bool {
+    let b = symbol.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'*' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Resolves pattern `pattern` (of hash `h`), read by atom `a`: a provider
+/// visible under the pattern itself (a run-time group declaring it), else the
+/// first output of the table, in table order, whose name matches it and that
+/// `a` sees. When none is seen, why the first match is not.
+pub(super) const fn resolve_pattern<const P: usize>(
+    t: &FlowTable,
+    providers: &[(u64, u32); P],
+    a: u32,
+    pattern: &'static str,
+    h: u64,
+) -> Slot {
+    let slot = resolve_symbol(t, providers, a, pattern, h, false);
+    if !matches!(slot.status, Status::Nowhere) {
+        return slot;
+    }
+    let mut first: Option<Slot> = None;
+    let mut n = 0;
+    while n < t.nodes.len() {
+        if let NodeKind::Atom(info) = t.nodes[n].kind {
+            let mut o = 0;
+            while o < info.outputs.len() {
+                let name = info.outputs[o].name;
+                if n as u32 != a && !is_pattern(name) && name_matches(pattern, name) {
+                    let s = resolve_symbol(t, providers, a, name, info.outputs[o].hash, false);
+                    if let Status::Found = s.status {
+                        return s;
+                    }
+                    if first.is_none() {
+                        first = Some(s);
+                    }
+                }
+                o += 1;
+            }
+        }
+        n += 1;
+    }
+    match first {
+        Some(s) => s,
+        None => slot,
+    }
+}
+
+/// The interface `flow!` declares for a run-time group: its name, what it
+/// requires and what it provides (names or patterns), with their types.
+#[derive(Clone, Debug)]
+pub struct Interface {
+    name: &'static str,
+    requires: Vec<SymbolSpec>,
+    provides: Vec<SymbolSpec>,
+}
+
+impl Interface {
+    /// A group named `name` that requires and provides nothing.
+    pub fn new(name: &'static str) -> Self {
+        Interface {
+            name,
+            requires: Vec::new(),
+            provides: Vec::new(),
+        }
+    }
+
+    /// Declares an input `name: T`.
+    pub fn requires<T: Data>(mut self, name: &'static str) -> Self {
+        self.requires.push(SymbolSpec::of::<T>(name));
+        self
+    }
+
+    /// Declares an output `name: T`; `name` may be a pattern (`healthy_*`).
+    pub fn provides<T: Data>(mut self, name: &'static str) -> Self {
+        self.provides.push(SymbolSpec::of::<T>(name));
+        self
+    }
+}
+
+/// `flow`, named as the interface says, after its contents were checked
+/// against it; every disagreement is pushed to `errors`, which the typed
+/// flow reports as its build errors.
+///
+/// The contents may read what their own tasks provide and what the interface
+/// declares as inputs, with the declared types; they must provide each
+/// declared output (a pattern: at least one matching symbol), with the
+/// declared type, and nothing the interface does not declare.
+pub fn place_group(iface: Interface, mut flow: Flow, errors: &mut Vec<BuildError>) -> Flow {
+    flow.name = Name::Borrowed(iface.name);
+    let mut problems = Vec::new();
+    // What the contents provide, and what they read.
+    let mut provided: Vec<(String, TypeInfo, String)> = Vec::new();
+    let mut reads: Vec<(String, TypeInfo, String)> = Vec::new();
+    let mut stack = vec![&flow];
+    while let Some(f) = stack.pop() {
+        let retry = f.retry.as_ref().map(|r| &r.0);
+        let atoms = f.items.iter().filter_map(|item| match item {
+            Item::Atom(a) => Some(a),
+            Item::Flow(sub) => {
+                stack.push(sub);
+                None
+            }
+        });
+        for a in retry.into_iter().chain(atoms) {
+            let sig = &a.signature;
+            for (s, o) in published(a).zip(sig.outputs()) {
+                provided.push((s.to_string(), o.ty(), a.name.to_string()));
+            }
+            let inputs: Vec<&InputSpec> = sig.inputs().iter().chain(sig.revert_inputs()).collect();
+            for input in inputs {
+                let names: Vec<&str> = match input.kind() {
+                    InputKind::Required | InputKind::Optional => vec![input.name()],
+                    InputKind::Collect(n) | InputKind::CollectMap(n) => {
+                        n.iter().map(|s| &**s).collect()
+                    }
+                    // A pattern reads whatever matches: nothing in particular.
+                    _ => Vec::new(),
+                };
+                for read in names {
+                    if a.injects().iter().any(|(n, _)| n == read) {
+                        continue;
+                    }
+                    let symbol = (a.rebinds().iter().rev())
+                        .find(|(n, _)| n == read)
+                        .map_or(read, |(_, s)| &**s);
+                    reads.push((symbol.to_string(), input.ty(), a.name.to_string()));
+                }
+            }
+        }
+    }
+    for (symbol, ty, atom) in &reads {
+        if provided.iter().any(|(s, _, _)| s == symbol) {
+            continue;
+        }
+        match iface.requires.iter().find(|r| r.name() == symbol) {
+            Some(r) if r.ty() != *ty => problems.push(GroupProblem::InputType {
+                atom: atom.clone(),
+                symbol: symbol.clone(),
+                declared: short_type(r.ty().name()),
+                required: short_type(ty.name()),
+            }),
+            Some(_) => {}
+            None => problems.push(GroupProblem::UndeclaredInput {
+                atom: atom.clone(),
+                symbol: symbol.clone(),
+                type_name: short_type(ty.name()),
+            }),
+        }
+    }
+    for out in &iface.provides {
+        let mut matched = provided.iter().filter(|(s, _, _)| name_matches(out.name(), s));
+        let Some(first) = matched.next() else {
+            problems.push(GroupProblem::MissingOutput {
+                symbol: out.name().to_string(),
+                type_name: short_type(out.ty().name()),
+            });
+            continue;
+        };
+        if let Some((symbol, ty, atom)) = std::iter::once(first)
+            .chain(matched)
+            .find(|(_, ty, _)| *ty != out.ty())
+        {
+            problems.push(GroupProblem::OutputType {
+                atom: atom.clone(),
+                symbol: symbol.clone(),
+                declared_symbol: out.name().to_string(),
+                declared: short_type(out.ty().name()),
+                provided: short_type(ty.name()),
+            });
+        }
+    }
+    for (symbol, ty, atom) in &provided {
+        if !iface.provides.iter().any(|o| name_matches(o.name(), symbol)) {
+            problems.push(GroupProblem::UndeclaredOutput {
+                atom: atom.clone(),
+                symbol: symbol.clone(),
+                type_name: short_type(ty.name()),
+            });
+        }
+    }
+    errors.extend(problems.into_iter().map(|problem| BuildError::GroupInterface {
+        group: iface.name.to_string(),
+        problem,
+    }));
+    flow
+}
