@@ -3,6 +3,7 @@
 
 mod checks;
 mod expand;
+mod group;
 mod parse;
 
 use proc_macro2::TokenStream;

@@ -305,15 +305,19 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
                 }
             });
         }
-        let symbols: Vec<String> = match &input.shape {
+        let symbols: Vec<String> = match (&input.shape, &input.pattern) {
+            (_, Some(p)) => vec![p.clone()],
+            (shape, None) => match shape {
             super::params::Shape::Collect(list, _) | super::params::Shape::CollectMap(list, ..) => {
                 list.iter()
                     .map(|n| syn::ext::IdentExt::unraw(n).to_string())
                     .collect()
             }
             _ => vec![input.symbol.clone()],
+            },
         };
-        if matches!(
+        if input.pattern.is_none()
+            && matches!(
             input.shape,
             super::params::Shape::Collect(..) | super::params::Shape::CollectMap(..)
         ) {
@@ -338,10 +342,11 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
             // Named for what it says, since the compiler's help line names
             // it: "the trait `requires_port<pick_port>` is not implemented
             // for `String`".
+            let ident = symbol.replace('*', "any");
             let name = if slot_names.contains(&symbol) {
-                format_ident!("requires_{}_{}", symbol, j)
+                format_ident!("requires_{}_{}", ident, j)
             } else {
-                format_ident!("requires_{}", symbol)
+                format_ident!("requires_{}", ident)
             };
             slot_names.push(symbol.clone());
             out.extend(quote! {
