@@ -24,7 +24,10 @@ struct UpgradeHost {
 #[task(provides = healthy)]
 impl UpgradeHost {
     fn execute(&self, version: &str) -> Result<bool, TaskError> {
-        self.log.lock().unwrap().push(format!("upgrade {} to {version}", self.host));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("upgrade {} to {version}", self.host));
         if self.fail.as_deref() == Some(self.host.as_str()) {
             return Err(TaskError::msg(format!("{} did not come back", self.host)));
         }
@@ -32,7 +35,10 @@ impl UpgradeHost {
     }
 
     fn revert(&self) {
-        self.log.lock().unwrap().push(format!("roll back {}", self.host));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("roll back {}", self.host));
     }
 }
 
@@ -46,7 +52,8 @@ fn upgrades(hosts: &[&str], fail: Option<&str>, log: &Log) -> Flow {
             log: log.clone(),
         };
         group.push(
-            Atom::new(format!("upgrade-{host}"), task).provides_as("healthy", format!("healthy_{host}")),
+            Atom::new(format!("upgrade-{host}"), task)
+                .provides_as("healthy", format!("healthy_{host}")),
         );
     }
     group
@@ -96,6 +103,10 @@ async fn a_pattern_collects_every_member_output_in_name_order() {
     );
     assert_eq!(
         *log.lock().unwrap(),
-        ["upgrade web-02 to 2.1", "upgrade web-00 to 2.1", "upgrade web-01 to 2.1"]
+        [
+            "upgrade web-02 to 2.1",
+            "upgrade web-00 to 2.1",
+            "upgrade web-01 to 2.1"
+        ]
     );
 }

@@ -211,7 +211,9 @@ pub fn place_group(iface: Interface, mut flow: Flow, errors: &mut Vec<BuildError
         }
     }
     for out in &iface.provides {
-        let mut matched = provided.iter().filter(|(s, _, _)| name_matches(out.name(), s));
+        let mut matched = provided
+            .iter()
+            .filter(|(s, _, _)| name_matches(out.name(), s));
         let Some(first) = matched.next() else {
             problems.push(GroupProblem::MissingOutput {
                 symbol: out.name().to_string(),
@@ -233,7 +235,11 @@ pub fn place_group(iface: Interface, mut flow: Flow, errors: &mut Vec<BuildError
         }
     }
     for (symbol, ty, atom) in &provided {
-        if !iface.provides.iter().any(|o| name_matches(o.name(), symbol)) {
+        if !iface
+            .provides
+            .iter()
+            .any(|o| name_matches(o.name(), symbol))
+        {
             problems.push(GroupProblem::UndeclaredOutput {
                 atom: atom.clone(),
                 symbol: symbol.clone(),
@@ -241,9 +247,13 @@ pub fn place_group(iface: Interface, mut flow: Flow, errors: &mut Vec<BuildError
             });
         }
     }
-    errors.extend(problems.into_iter().map(|problem| BuildError::GroupInterface {
-        group: iface.name.to_string(),
-        problem,
-    }));
+    errors.extend(
+        problems
+            .into_iter()
+            .map(|problem| BuildError::GroupInterface {
+                group: iface.name.to_string(),
+                problem,
+            }),
+    );
     flow
 }

@@ -35,8 +35,8 @@ pub(crate) use graph::Gate;
 use graph::Rare;
 pub(crate) use graph::{Graph, Node, Source};
 use lookup::{LOW, shared_hashes};
-pub(crate) use order::short_type;
 pub(crate) use matching::published;
+pub(crate) use order::short_type;
 use order::take_atoms;
 use resolve::Compiler;
 

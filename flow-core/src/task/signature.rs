@@ -186,7 +186,11 @@ impl Signature {
         name: impl Into<Name>,
         pattern: impl Into<Name>,
     ) -> Self {
-        self.input(name, TypeInfo::of::<T>(), InputKind::Matching(pattern.into()))
+        self.input(
+            name,
+            TypeInfo::of::<T>(),
+            InputKind::Matching(pattern.into()),
+        )
     }
 
     /// As [`Signature::collect_matching`], into a map keyed by symbol name.
@@ -195,7 +199,11 @@ impl Signature {
         name: impl Into<Name>,
         pattern: impl Into<Name>,
     ) -> Self {
-        self.input(name, TypeInfo::of::<T>(), InputKind::MatchingMap(pattern.into()))
+        self.input(
+            name,
+            TypeInfo::of::<T>(),
+            InputKind::MatchingMap(pattern.into()),
+        )
     }
 
     /// Whether an input gathers symbols by a name pattern.

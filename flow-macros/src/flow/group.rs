@@ -56,9 +56,8 @@ pub(crate) fn parse(input: ParseStream<'_>) -> syn::Result<RunGroup> {
         input.parse::<Token![->]>()?;
         let content;
         parenthesized!(content in input);
-        let list = Punctuated::<(String, Ident, Type), Token![,]>::parse_terminated_with(
-            &content,
-            |i| {
+        let list =
+            Punctuated::<(String, Ident, Type), Token![,]>::parse_terminated_with(&content, |i| {
                 let name: Ident = i.parse()?;
                 let mut text = name.unraw().to_string();
                 if i.peek(Token![*]) {
@@ -67,8 +66,7 @@ pub(crate) fn parse(input: ParseStream<'_>) -> syn::Result<RunGroup> {
                 }
                 i.parse::<Token![:]>()?;
                 Ok((text, name, i.parse()?))
-            },
-        )?;
+            })?;
         outputs = list.into_iter().collect();
     }
     if !input.peek(Token![=]) {

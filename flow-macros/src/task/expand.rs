@@ -308,19 +308,20 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
         let symbols: Vec<String> = match (&input.shape, &input.pattern) {
             (_, Some(p)) => vec![p.clone()],
             (shape, None) => match shape {
-            super::params::Shape::Collect(list, _) | super::params::Shape::CollectMap(list, ..) => {
-                list.iter()
+                super::params::Shape::Collect(list, _)
+                | super::params::Shape::CollectMap(list, ..) => list
+                    .iter()
                     .map(|n| syn::ext::IdentExt::unraw(n).to_string())
-                    .collect()
-            }
-            _ => vec![input.symbol.clone()],
+                    .collect(),
+                _ => vec![input.symbol.clone()],
             },
         };
         if input.pattern.is_none()
             && matches!(
-            input.shape,
-            super::params::Shape::Collect(..) | super::params::Shape::CollectMap(..)
-        ) {
+                input.shape,
+                super::params::Shape::Collect(..) | super::params::Shape::CollectMap(..)
+            )
+        {
             for symbol in &symbols {
                 if required.contains(symbol) {
                     continue;
