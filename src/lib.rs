@@ -118,9 +118,10 @@ macro_rules! flow {
 #[doc(hidden)]
 pub mod macro_support {
     pub use flow_core::checked::{
-        AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, Interface, IsProvider, MAX_CHECKED_SLOTS, Msg,
-        NodeEntry, NodeKind, ProviderAt, Requires, Resolution, Row, SlotCheck, Unresolved, Wire,
-        check_atom, check_graph, name_retry, output_count, place_group, resolve, row, slot_count,
+        AT_FANOUT, Accepts, AtHi, AtLo, FlowTable, GROUP_INFO, Interface, IsProvider,
+        MAX_CHECKED_SLOTS, Msg, NodeEntry, NodeKind, ProviderAt, Requires, Resolution, Row,
+        SlotCheck, Unresolved, Wire, check_atom, check_graph, name_retry, output_count,
+        place_group, resolve, row, slot_count,
     };
     pub use flow_core::{
         Args, Context, Exec, InputInfo, InputShape, IntoTaskError, OutputInfo, Outputs, Provides,

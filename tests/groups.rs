@@ -165,7 +165,11 @@ fn member(sig: Signature) -> FnTask {
 #[tokio::test]
 async fn a_failing_member_reverts_the_members_before_it_last_first() {
     let log = log();
-    let flow = rollout(upgrades(&["web-01", "web-02", "web-03"], Some("web-02"), &log));
+    let flow = rollout(upgrades(
+        &["web-01", "web-02", "web-03"],
+        Some("web-02"),
+        &log,
+    ));
     let err = flow.run((7,)).await.expect_err("web-02 fails");
     assert_eq!(
         err.to_string(),
@@ -237,9 +241,11 @@ fn the_contents_must_provide_a_symbol_matching_each_declared_pattern() {
     let flow = rollout(upgrades(&[], None, &log()));
     assert_eq!(
         build_errors(&flow),
-        ["group `upgrades` declares that it provides `healthy_*: bool`, but no task of the group \
+        [
+            "group `upgrades` declares that it provides `healthy_*: bool`, but no task of the group \
           provides a symbol matching `healthy_*`: add a task that does, or remove the output from \
-          the group's declaration"]
+          the group's declaration"
+        ]
     );
 }
 
@@ -279,8 +285,10 @@ fn the_group_takes_its_declared_name_in_the_tree() {
     ));
     assert_eq!(
         build_errors(&rollout(twice)),
-        ["two atoms are named `upgrade-web-01`, at `rollout/upgrades/upgrade-web-01` and at \
-          `rollout/upgrades/upgrade-web-01`: names must be unique in a flow tree, rename one"]
+        [
+            "two atoms are named `upgrade-web-01`, at `rollout/upgrades/upgrade-web-01` and at \
+          `rollout/upgrades/upgrade-web-01`: names must be unique in a flow tree, rename one"
+        ]
     );
 }
 
@@ -308,7 +316,10 @@ async fn a_pattern_also_collects_fixed_providers() {
     assert_eq!(list, vec![false, true]);
     assert_eq!(
         map,
-        BTreeMap::from([("healthy_cache".to_string(), false), ("healthy_db".to_string(), true)])
+        BTreeMap::from([
+            ("healthy_cache".to_string(), false),
+            ("healthy_db".to_string(), true)
+        ])
     );
 }
 

@@ -4,9 +4,11 @@
 //! declared signature; when the flow is built, [`place_group`] checks the
 //! contents against that signature.
 
+use super::message::Msg;
 use super::resolve::resolve_symbol;
 use super::{FlowTable, NodeKind, Slot, Status};
 use crate::compile::{published, short_type};
+use crate::define::TaskInfo;
 use crate::error::{BuildError, GroupProblem};
 use crate::flow::{Flow, Item};
 use crate::symbol::{Data, Name, SymbolSpec, TypeInfo};
@@ -105,6 +107,81 @@ pub(super) const fn resolve_pattern<const P: usize>(
     match first {
         Some(s) => s,
         None => slot,
+    }
+}
+
+/// The name of the [`TaskInfo`] of a run-time group in a `flow!` table (the
+/// node carries the group's own name): its errors say "group", not "task".
+pub const GROUP_INFO: &str = "(run-time group)";
+
+/// The sentence for slot `slot` of node `name` (of signature `info`, the
+/// slot's type `ty`) when it is a run-time group's input, or a pattern that
+/// nothing matches; `None` to leave it to [`check_atom`](super::check_atom).
+pub(super) const fn slot_error(
+    t: &FlowTable,
+    name: &str,
+    info: &TaskInfo,
+    slot: &Slot,
+    ty: &str,
+) -> Option<Msg> {
+    let group = super::message::same(info.name, GROUP_INFO);
+    let who = if group { "group " } else { "task " };
+    let symbol = slot.symbol;
+    let m = Msg::new().push(who).code(name);
+    match slot.status {
+        Status::Nowhere if is_pattern(symbol) => Some(
+            m.push(" collects every `")
+                .push(symbol)
+                .push(": ")
+                .push(ty)
+                .push("`, but no earlier task in flow ")
+                .code(t.name)
+                .push(" provides a symbol matching ")
+                .code(symbol)
+                .push(": add a task that does before it, or a group built at run time that declares it (`group name(..) -> (")
+                .push(symbol)
+                .push(": ")
+                .push(ty)
+                .push(") = ..`)"),
+        ),
+        Status::Nowhere if group => Some(
+            m.push(" requires `")
+                .push(symbol)
+                .push(": ")
+                .push(ty)
+                .push("`, but no earlier task in flow ")
+                .code(t.name)
+                .push(" provides ")
+                .code(symbol)
+                .push(" and the flow does not declare it as an input"),
+        ),
+        Status::RunsAfter(p) if group || is_pattern(symbol) => Some(
+            m.push(" requires `")
+                .push(symbol)
+                .push(": ")
+                .push(ty)
+                .push("`, but ")
+                .code(symbol)
+                .push(" is provided only by ")
+                .code(t.nodes[p as usize].name)
+                .push(", which does not run before it: move ")
+                .code(t.nodes[p as usize].name)
+                .push(" earlier"),
+        ),
+        Status::Concurrent(p, g) if group => Some(
+            m.push(" requires `")
+                .push(symbol)
+                .push(": ")
+                .push(ty)
+                .push("`, but ")
+                .code(symbol)
+                .push(" is provided only by ")
+                .code(t.nodes[p as usize].name)
+                .push(", which runs concurrently with it (same unordered group ")
+                .code(t.nodes[g as usize].name)
+                .push(")"),
+        ),
+        _ => None,
     }
 }
 

@@ -23,7 +23,7 @@ mod slots;
 mod typed;
 
 pub use check::{check_atom, check_graph};
-pub use group::{Interface, name_matches, place_group};
+pub use group::{GROUP_INFO, Interface, name_matches, place_group};
 pub use resolve::{Row, provider_at, resolve, row, slot_hash};
 pub use slots::{output_count, slot_count, slot_count_of};
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};

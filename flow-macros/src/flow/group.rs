@@ -165,7 +165,7 @@ impl RunGroup {
         let span = self.name.span();
         quote_spanned! {span=>
             const #info: __rt::TaskInfo = __rt::TaskInfo {
-                name: #gname,
+                name: __rt::GROUP_INFO,
                 inputs: &[#(#input_infos),*],
                 outputs: &[#(#output_infos),*],
             };
