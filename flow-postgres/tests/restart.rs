@@ -98,9 +98,7 @@ async fn a_server_restarted_mid_run() {
         std::io::stderr(),
         "{runs} runs across a restart: {finished} finished; {} tries again, {} commits settled \
          by reading back; {} commits",
-        stats.retries,
-        stats.settled,
-        stats.commits
+        stats.retries, stats.settled, stats.commits
     );
     assert_ne!(started_at(&url), before, "the server did not restart");
     assert_eq!(finished, runs);

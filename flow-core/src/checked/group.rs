@@ -124,9 +124,16 @@ pub(super) const fn slot_error(
     slot: &Slot,
     ty: &str,
 ) -> Option<Msg> {
+    // The common case first, and cheaply: nothing to say.
+    if let Status::Found | Status::Injected | Status::Absent = slot.status {
+        return None;
+    }
     let group = super::message::same(info.name, GROUP_INFO);
-    let who = if group { "group " } else { "task " };
     let symbol = slot.symbol;
+    if !group && !is_pattern(symbol) {
+        return None;
+    }
+    let who = if group { "group " } else { "task " };
     let m = Msg::new().push(who).code(name);
     match slot.status {
         Status::Nowhere if is_pattern(symbol) => Some(

@@ -117,7 +117,7 @@ pub(crate) fn parse(
                         }
                         collect = Some((attr.to_token_stream(), names));
                     }
-                    _ => errors.push(&attr, "list the symbols to gather: `#[collect(a, b, c)]`"),
+                    _ => errors.push(&attr, "list the symbols to gather, `#[collect(a, b, c)]`, or give a pattern, `#[collect(healthy_*)]`"),
                 }
             } else if attr.path().is_ident("default") {
                 let expr = match &attr.meta {
