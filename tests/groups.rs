@@ -360,3 +360,21 @@ async fn a_run_with_a_run_time_group_resumes_from_sqlite() {
         ["upgrade web-02 to 2.3", "upgrade web-03 to 2.3"]
     );
 }
+
+#[tokio::test]
+async fn a_narrower_declared_pattern_satisfies_a_wider_collect() {
+    let log = log();
+    let hosts = ["web_02", "web_01"];
+    let rollout = flow! {
+        rollout(release: u32) -> (report: Vec<bool>) {
+            pick_version,
+            group web(version: String) -> (healthy_web_*: bool) = upgrades(&hosts, None, &log),
+            report,
+        }
+    };
+    assert_eq!(rollout.run((4,)).await.expect("runs"), (vec![true, true],));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["upgrade web_02 to 2.4", "upgrade web_01 to 2.4"]
+    );
+}

@@ -68,10 +68,42 @@ pub(super) const fn is_pattern(symbol: &str) -> bool {
     false
 }
 
+/// Whether every name that pattern `inner` matches also matches pattern
+/// `outer` (`healthy_web_*` is within `healthy_*`).
+pub(super) const fn pattern_within(inner: &str, outer: &str) -> bool {
+    let (i, o) = (inner.as_bytes(), outer.as_bytes());
+    let (mut si, mut so) = (0, 0);
+    while si < i.len() && i[si] != b'*' {
+        si += 1;
+    }
+    while so < o.len() && o[so] != b'*' {
+        so += 1;
+    }
+    let (isuf, osuf) = (i.len() - si - 1, o.len() - so - 1);
+    if si < so || isuf < osuf {
+        return false;
+    }
+    let mut k = 0;
+    while k < so {
+        if i[k] != o[k] {
+            return false;
+        }
+        k += 1;
+    }
+    let mut k = 0;
+    while k < osuf {
+        if i[i.len() - osuf + k] != o[o.len() - osuf + k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
 /// Resolves pattern `pattern` (of hash `h`), read by atom `a`: a provider
 /// visible under the pattern itself (a run-time group declaring it), else the
-/// first output of the table, in table order, whose name matches it and that
-/// `a` sees. When none is seen, why the first match is not.
+/// first output of the table, in table order, whose name matches it (or, for
+/// a declared pattern, whose every name would) and that `a` sees. When none is seen, why the first match is not.
 pub(super) const fn resolve_pattern<const P: usize>(
     t: &FlowTable,
     providers: &[(u64, u32); P],
@@ -90,7 +122,12 @@ pub(super) const fn resolve_pattern<const P: usize>(
             let mut o = 0;
             while o < info.outputs.len() {
                 let name = info.outputs[o].name;
-                if n as u32 != a && !is_pattern(name) && name_matches(pattern, name) {
+                let matches = if is_pattern(name) {
+                    pattern_within(name, pattern)
+                } else {
+                    name_matches(pattern, name)
+                };
+                if n as u32 != a && matches {
                     let s = resolve_symbol(t, providers, a, name, info.outputs[o].hash, false);
                     if let Status::Found = s.status {
                         return s;
@@ -114,6 +151,15 @@ pub(super) const fn resolve_pattern<const P: usize>(
 /// node carries the group's own name): its errors say "group", not "task".
 pub const GROUP_INFO: &str = "(run-time group)";
 
+/// Whether [`slot_error`] has the sentence for slot `slot` of a node of
+/// signature `info`: a run-time group's unsatisfied input, or a pattern.
+pub(super) const fn has_own_message(info: &TaskInfo, slot: &Slot) -> bool {
+    match slot.status {
+        Status::Found | Status::Injected | Status::Absent | Status::Ambiguous(_) => false,
+        _ => is_pattern(slot.symbol) || super::message::same(info.name, GROUP_INFO),
+    }
+}
+
 /// The sentence for slot `slot` of node `name` (of signature `info`, the
 /// slot's type `ty`) when it is a run-time group's input, or a pattern that
 /// nothing matches; `None` to leave it to [`check_atom`](super::check_atom).
@@ -124,15 +170,8 @@ pub(super) const fn slot_error(
     slot: &Slot,
     ty: &str,
 ) -> Option<Msg> {
-    // The common case first, and cheaply: nothing to say.
-    if let Status::Found | Status::Injected | Status::Absent = slot.status {
-        return None;
-    }
     let group = super::message::same(info.name, GROUP_INFO);
     let symbol = slot.symbol;
-    if !group && !is_pattern(symbol) {
-        return None;
-    }
     let who = if group { "group " } else { "task " };
     let m = Msg::new().push(who).code(name);
     match slot.status {
