@@ -20,9 +20,9 @@ pub enum InputKind {
     /// `*`: `healthy_*`), in the order of their names; [`Flow::build`](crate::Flow::build)
     /// turns it into a [`InputKind::Collect`] of the matching symbols
     /// provided in the flow.
-    Matching(Name),
+    Matching(Box<str>),
     /// As [`InputKind::Matching`], into a map keyed by symbol name.
-    MatchingMap(Name),
+    MatchingMap(Box<str>),
 }
 
 /// One input of a task: the parameter's name, its type and how it is satisfied.
@@ -189,7 +189,7 @@ impl Signature {
         self.input(
             name,
             TypeInfo::of::<T>(),
-            InputKind::Matching(pattern.into()),
+            InputKind::Matching(pattern.into().into_owned().into_boxed_str()),
         )
     }
 
@@ -202,7 +202,7 @@ impl Signature {
         self.input(
             name,
             TypeInfo::of::<T>(),
-            InputKind::MatchingMap(pattern.into()),
+            InputKind::MatchingMap(pattern.into().into_owned().into_boxed_str()),
         )
     }
 
