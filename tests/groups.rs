@@ -378,3 +378,24 @@ async fn a_narrower_declared_pattern_satisfies_a_wider_collect() {
         ["upgrade web_02 to 2.4", "upgrade web_01 to 2.4"]
     );
 }
+
+#[tokio::test]
+async fn a_group_in_a_graph_is_ordered_by_the_data_it_exchanges() {
+    let log = log();
+    let hosts = ["web-01", "web-02"];
+    // Declared in reverse: the graph orders them by what they read.
+    let rollout = flow! {
+        rollout(release: u32) -> (report: Vec<bool>) {
+            graph ordered {
+                report,
+                group upgrades(version: String) -> (healthy_*: bool) = upgrades(&hosts, None, &log),
+                pick_version,
+            },
+        }
+    };
+    assert_eq!(rollout.run((9,)).await.expect("runs"), (vec![true, true],));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["upgrade web-01 to 2.9", "upgrade web-02 to 2.9"]
+    );
+}
