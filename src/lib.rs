@@ -118,9 +118,9 @@ macro_rules! flow {
 #[doc(hidden)]
 pub mod macro_support {
     pub use flow_core::checked::{
-        AT_FANOUT, AtHi, AtLo, Check, FlowTable, MAX_CHECKED_SLOTS, Msg, NodeEntry, NodeKind,
-        ProviderAt, Requires, Resolution, Row, Unresolved, check_atom, check_graph, name_retry,
-        output_count, resolve, row, slot_count,
+        AT_FANOUT, AtHi, AtLo, Check, FlowTable, GROUP_INFO, Interface, MAX_CHECKED_SLOTS, Msg,
+        NodeEntry, NodeKind, ProviderAt, Requires, Resolution, Row, Unresolved, check_atom,
+        check_graph, name_retry, output_count, place_group, resolve, row, slot_count,
     };
     pub use flow_core::{
         Args, Context, Data, Exec, InputInfo, InputShape, IntoTaskError, IsTask, OutputInfo,

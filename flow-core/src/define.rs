@@ -76,6 +76,12 @@ pub enum InputShape {
     Collect(&'static [SymbolRef]),
     /// Gathers the listed symbols into a `BTreeMap` keyed by name.
     CollectMap(&'static [SymbolRef]),
+    /// Gathers every symbol whose name matches the pattern (`healthy_*`: a
+    /// prefix, then `*`) into a `Vec`, in the order of the names.
+    Matching(&'static str),
+    /// Gathers every symbol whose name matches the pattern into a
+    /// `BTreeMap` keyed by name.
+    MatchingMap(&'static str),
 }
 
 /// One input of a [`TaskInfo`].

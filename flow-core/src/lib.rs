@@ -92,7 +92,9 @@ pub use engine::state::{
     flow_transition_allowed,
 };
 pub use engine::{Engine, EngineBuilder, Mode};
-pub use error::{AtomFailure, BuildError, BuildErrors, Method, Missing, ResumeError, RunError};
+pub use error::{
+    AtomFailure, BuildError, BuildErrors, GroupProblem, Method, Missing, ResumeError, RunError,
+};
 pub use export::{FlowGraph, GraphNode};
 pub use failure::{Failure, FailureKind, TaskError};
 pub use flow::{Atom, Flow, Item, Link, Pattern};

@@ -72,6 +72,13 @@ pub const fn check_atom<const S: usize, const N: usize, const P: usize>(
         let slot = &r.slots[r.base[a] as usize + j];
         let (input, _, _) = slot_input(info, j);
         let ty = info.inputs[input].ty;
+        // Checked before the call: a message is 2 KiB, which constant
+        // evaluation would copy back for every slot.
+        if super::group::has_own_message(info, slot) {
+            if let Some(m) = super::group::slot_error(t, node.name, info, slot, ty) {
+                return Some(m);
+            }
+        }
         let error = match slot.status {
             Status::Found | Status::Injected | Status::Absent => None,
             Status::Nowhere => {

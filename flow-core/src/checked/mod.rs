@@ -17,6 +17,7 @@
 mod message;
 pub use message::Msg;
 mod check;
+mod group;
 mod rename_check;
 mod resolve;
 mod slots;
@@ -24,6 +25,7 @@ mod suggest;
 mod typed;
 
 pub use check::{check_atom, check_graph};
+pub use group::{GROUP_INFO, Interface, name_matches, place_group};
 pub use resolve::{Row, provider_at, resolve, row, slot_hash};
 pub use slots::{output_count, slot_count, slot_count_of};
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};

@@ -114,6 +114,21 @@ pub(super) const fn resolve_slot<const P: usize>(
         }
     }
     let h = symbol_hash(symbol);
+    if super::group::is_pattern(symbol) {
+        return super::group::resolve_pattern(t, providers, a, symbol, h);
+    }
+    resolve_symbol(t, providers, a, symbol, h, optional)
+}
+
+/// Resolves symbol `symbol` (of hash `h`), read by atom `a`.
+pub(super) const fn resolve_symbol<const P: usize>(
+    t: &FlowTable,
+    providers: &[(u64, u32); P],
+    a: u32,
+    symbol: &'static str,
+    h: u64,
+    optional: bool,
+) -> Slot {
     let mut cur = a;
     loop {
         let g = t.nodes[cur as usize].parent;

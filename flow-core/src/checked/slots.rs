@@ -12,7 +12,10 @@ pub const fn slot_count_of(info: &TaskInfo) -> usize {
     while i < info.inputs.len() {
         n += match info.inputs[i].shape {
             InputShape::Collect(list) | InputShape::CollectMap(list) => list.len(),
-            InputShape::Required | InputShape::Optional => 1,
+            InputShape::Required
+            | InputShape::Optional
+            | InputShape::Matching(_)
+            | InputShape::MatchingMap(_) => 1,
         };
         i += 1;
     }
@@ -70,6 +73,14 @@ pub(super) const fn slot_input(info: &TaskInfo, j: usize) -> (usize, &'static st
             InputShape::Optional => {
                 if j == seen {
                     return (i, input.name, true);
+                }
+                seen += 1;
+            }
+            // One slot, read under the pattern: a group declaring the
+            // pattern provides it (see `resolve_slot` for fixed names).
+            InputShape::Matching(pattern) | InputShape::MatchingMap(pattern) => {
+                if j == seen {
+                    return (i, pattern, false);
                 }
                 seen += 1;
             }

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use crate::compile::CompiledFlow;
 use crate::engine::{Engine, EngineBuilder};
-use crate::error::{BuildErrors, RunError};
+use crate::error::{BuildError, BuildErrors, RunError};
 use crate::flow::Flow;
 use crate::symbol::{Data, Value};
 
@@ -105,6 +105,28 @@ impl<I: FlowInputs, O: FlowOutputs> TypedFlow<I, O> {
             output_names: outputs.to_vec(),
             _types: PhantomData,
         }
+    }
+
+    /// Builds `flow` as [`TypedFlow::new`] does, and fails with `errors`
+    /// first when there are any: what `flow!`'s run-time groups found
+    /// against their declared interfaces. Used by `flow!`.
+    #[doc(hidden)]
+    pub fn with_group_errors(
+        flow: Flow,
+        inputs: &'static [&'static str],
+        outputs: &[&'static str],
+        mut errors: Vec<BuildError>,
+    ) -> Self {
+        let name = flow.name().to_string();
+        let mut typed = TypedFlow::new(flow, inputs, outputs);
+        if !errors.is_empty() {
+            if let Err(e) = &typed.built {
+                errors.extend(e.errors().iter().cloned());
+            }
+            typed.built = Err(BuildErrors::new(name, errors));
+            typed.outputs = Vec::new();
+        }
+        typed
     }
 
     /// The compiled flow.

@@ -462,6 +462,8 @@ pub(super) fn for_each_read<'a>(atom: &'a Atom, mut f: impl FnMut(&'a str)) {
             InputKind::Collect(names) | InputKind::CollectMap(names) => {
                 names.iter().for_each(|n| f(n));
             }
+            // Expanded into collections before the compilation starts.
+            InputKind::Matching(_) | InputKind::MatchingMap(_) => {}
         }
     }
 }

@@ -334,7 +334,10 @@ pub(super) fn single_read(input: &InputSpec) -> Option<bool> {
     match input.kind() {
         InputKind::Required => Some(false),
         InputKind::Optional => Some(true),
-        InputKind::Collect(_) | InputKind::CollectMap(_) => None,
+        InputKind::Collect(_)
+        | InputKind::CollectMap(_)
+        | InputKind::Matching(_)
+        | InputKind::MatchingMap(_) => None,
     }
 }
 

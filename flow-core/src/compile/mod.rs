@@ -10,6 +10,7 @@ mod arena;
 mod fast;
 mod graph;
 mod lookup;
+mod matching;
 mod order;
 mod resolve;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub(crate) use graph::Gate;
 use graph::Rare;
 pub(crate) use graph::{Graph, Node, Source};
 use lookup::{LOW, shared_hashes};
+pub(crate) use matching::published;
 pub(crate) use order::short_type;
 use order::take_atoms;
 use resolve::Compiler;
@@ -50,7 +52,8 @@ impl Flow {
 
 /// Compiles any flow: the plan of [`plan_flat`] where it applies, else of
 /// [`plan_any`]; then the flow is taken apart into the graph's nodes.
-pub(crate) fn compile(root: Flow) -> Result<CompiledFlow, BuildErrors> {
+pub(crate) fn compile(mut root: Flow) -> Result<CompiledFlow, BuildErrors> {
+    matching::expand(&mut root);
     let plan = match plan_flat(&root) {
         Some(plan) => {
             // Every flow the quick walk takes, the general one must take too,

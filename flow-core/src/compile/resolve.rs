@@ -380,6 +380,9 @@ impl<'a> Compiler<'a> {
                     })
                     .collect(),
             ),
+            // Expanded into collections before the compilation starts.
+            InputKind::Matching(_) => Source::Many(Vec::new().into()),
+            InputKind::MatchingMap(_) => Source::Named(Vec::new().into()),
         }
     }
 

@@ -4,8 +4,11 @@ use std::fmt;
 
 use crate::failure::Failure;
 
+mod group;
 mod resume;
 mod run;
+
+pub use group::GroupProblem;
 
 pub use resume::ResumeError;
 pub use run::RunError;
@@ -192,6 +195,16 @@ pub enum BuildError {
         kind: &'static str,
         /// What the task has.
         hint: String,
+    },
+    /// The contents of a group that `flow!` takes at run time
+    /// (`group name(..) -> (..) = expr`) do not match the interface declared
+    /// for it.
+    #[error("{}", .problem.text(.group))]
+    GroupInterface {
+        /// The group.
+        group: String,
+        /// What does not match.
+        problem: GroupProblem,
     },
 }
 

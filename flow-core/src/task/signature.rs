@@ -16,6 +16,13 @@ pub enum InputKind {
     Collect(Box<[Name]>),
     /// Gathers the listed symbols into a map keyed by symbol name.
     CollectMap(Box<[Name]>),
+    /// Gathers every symbol whose name matches the pattern (a prefix, then
+    /// `*`: `healthy_*`), in the order of their names; [`Flow::build`](crate::Flow::build)
+    /// turns it into a [`InputKind::Collect`] of the matching symbols
+    /// provided in the flow.
+    Matching(Box<str>),
+    /// As [`InputKind::Matching`], into a map keyed by symbol name.
+    MatchingMap(Box<str>),
 }
 
 /// One input of a task: the parameter's name, its type and how it is satisfied.
@@ -149,6 +156,79 @@ impl Signature {
     ) -> Self {
         let names = symbols.into_iter().map(Into::into).collect();
         self.input(name, TypeInfo::of::<T>(), InputKind::CollectMap(names))
+    }
+
+    /// Adds a collection input `name` that gathers every symbol, each a `T`,
+    /// whose name matches `pattern`: a prefix followed by `*`, such as
+    /// `healthy_*`. When the flow is built, the input reads every matching
+    /// symbol provided in the flow (by an atom other than this one) or
+    /// declared as its input, in the byte order of their names; each must be
+    /// visible to the atom, as a symbol of [`Signature::collect`] must.
+    ///
+    /// ```
+    /// use flow::{Atom, Flow, FnTask, Outputs, Signature};
+    /// let check = |host: &'static str| FnTask::sync(
+    ///     Signature::new().provides::<bool>(format!("healthy_{host}")),
+    ///     |_| Ok(Outputs::one(true)),
+    /// );
+    /// let report = FnTask::sync(
+    ///     Signature::new().collect_matching::<bool>("checks", "healthy_*").provides::<usize>("up"),
+    ///     |a| Ok(Outputs::one(a.list::<bool>(0)?.into_iter().filter(|h| **h).count())),
+    /// );
+    /// let flow = Flow::linear("rollout")
+    ///     .add(Atom::new("check-b", check("b")))
+    ///     .add(Atom::new("check-a", check("a")))
+    ///     .add(Atom::new("report", report));
+    /// assert!(flow.build().is_ok());
+    /// ```
+    pub fn collect_matching<T: Data>(
+        self,
+        name: impl Into<Name>,
+        pattern: impl Into<Name>,
+    ) -> Self {
+        self.input(
+            name,
+            TypeInfo::of::<T>(),
+            InputKind::Matching(pattern.into().into_owned().into_boxed_str()),
+        )
+    }
+
+    /// As [`Signature::collect_matching`], into a map keyed by symbol name.
+    pub fn collect_matching_map<T: Data>(
+        self,
+        name: impl Into<Name>,
+        pattern: impl Into<Name>,
+    ) -> Self {
+        self.input(
+            name,
+            TypeInfo::of::<T>(),
+            InputKind::MatchingMap(pattern.into().into_owned().into_boxed_str()),
+        )
+    }
+
+    /// Whether an input gathers symbols by a name pattern.
+    pub(crate) fn has_matching(&self) -> bool {
+        let sig = &self.0;
+        let more = sig.more.as_ref().map_or(&[][..], |m| &m.revert_inputs[..]);
+        sig.inputs
+            .iter()
+            .chain(more)
+            .any(|i| matches!(i.kind, InputKind::Matching(_) | InputKind::MatchingMap(_)))
+    }
+
+    /// Replaces every pattern input with the collection of the symbols
+    /// `names` gives for its pattern.
+    pub(crate) fn expand_matching(&mut self, mut names: impl FnMut(&str) -> Box<[Name]>) {
+        let mut fix = |input: &mut InputSpec| match &input.kind {
+            InputKind::Matching(p) => input.kind = InputKind::Collect(names(p)),
+            InputKind::MatchingMap(p) => input.kind = InputKind::CollectMap(names(p)),
+            _ => {}
+        };
+        let data = self.data();
+        data.inputs.iter_mut().for_each(&mut fix);
+        if let Some(more) = &mut data.more {
+            more.revert_inputs.iter_mut().for_each(&mut fix);
+        }
     }
 
     /// Adds an input `name: T` that only `revert` receives, after the inputs of

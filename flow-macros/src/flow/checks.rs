@@ -14,6 +14,7 @@ pub(super) fn label(item: &Item) -> Option<Ident> {
     match item {
         Item::Atom(a) => Some(a.label()),
         Item::Group(g) => g.name.clone(),
+        Item::Run(r) => Some(r.name.clone()),
     }
 }
 
@@ -25,12 +26,12 @@ pub(super) fn sibling_names(g: &Group, gname: &str, errors: &mut Errors) {
     let mut seen: BTreeMap<String, bool> = BTreeMap::new();
     for item in &g.items {
         let Some(name) = label(item) else { continue };
-        let is_group = matches!(item, Item::Group(_));
+        let is_group = matches!(item, Item::Group(_) | Item::Run(_));
         match seen.get(&name.to_string()).copied() {
             Some(true) if is_group => {
                 let kind = match item {
                     Item::Group(sub) => sub.kind.word(),
-                    Item::Atom(_) => "linear",
+                    Item::Atom(_) | Item::Run(_) => "linear",
                 };
                 errors.push(
                     &name,
@@ -89,7 +90,7 @@ pub(super) fn check(def: &FlowDef, flat: &Flat<'_>, errors: &mut Errors) {
         for item in &g.items {
             if let Some(l) = label(item) {
                 if labels
-                    .insert(l.to_string(), matches!(item, Item::Group(_)))
+                    .insert(l.to_string(), matches!(item, Item::Group(_) | Item::Run(_)))
                     .is_some()
                 {
                     errors.push(

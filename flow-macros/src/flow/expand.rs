@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use super::checks::check;
+use super::group::RunGroup;
 use super::parse::{AtomDef, Binding, FlowDef, Group, Item, Kind};
 use crate::util::{Errors, type_text};
 
@@ -30,11 +31,14 @@ pub(super) struct Node<'a> {
 pub(super) enum What<'a> {
     Atom(&'a AtomDef),
     Group(&'a Group, String),
+    Run(&'a RunGroup),
 }
 
 pub(super) struct Flat<'a> {
     pub(super) nodes: Vec<Node<'a>>,
     pub(super) groups: usize,
+    /// Whether a group is built at run time.
+    pub(super) runs: bool,
 }
 
 impl<'a> Flat<'a> {
@@ -77,6 +81,17 @@ impl<'a> Flat<'a> {
                     );
                     self.group(sub, index, name);
                 }
+                Item::Run(r) => {
+                    self.runs = true;
+                    let name = syn::ext::IdentExt::unraw(&r.name).to_string();
+                    let i = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        parent: index,
+                        end: i + 1,
+                        what: What::Run(r),
+                        name: quote!(#name),
+                    });
+                }
             }
         }
         let end = self.nodes.len() as u32;
@@ -90,6 +105,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     let mut flat = Flat {
         nodes: Vec::new(),
         groups: 0,
+        runs: false,
     };
     flat.group(&def.body, u32::MAX, def.name.to_string());
     let mut errors = Errors::default();
@@ -191,6 +207,11 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                         #(#checks)*
                     }
                 });
+            }
+            What::Run(r) => {
+                entries.push(r.entry(i, parent, end));
+                at_impls.push((i, r.provider()));
+                atom_checks.push(r.items(i));
             }
             What::Group(g, _) => {
                 let kind = match g.kind {
@@ -317,6 +338,26 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
     let output_types: Vec<&Type> = def.outputs.iter().map(|(_, t)| t).collect();
     let input_names: Vec<String> = def.inputs.iter().map(|(n, _)| n.to_string()).collect();
     let output_names: Vec<String> = def.outputs.iter().map(|(n, _)| n.to_string()).collect();
+    let typed = if flat.runs {
+        quote! {{
+            let mut __flow_group_errors = ::std::vec::Vec::new();
+            let __flow_built = #built;
+            __rt::TypedFlow::<(#(#input_types,)*), (#(#output_types,)*)>::with_group_errors(
+                __flow_built,
+                &[#(#input_names),*],
+                &[#(#output_names),*],
+                __flow_group_errors,
+            )
+        }}
+    } else {
+        quote! {
+            __rt::TypedFlow::<(#(#input_types,)*), (#(#output_types,)*)>::new(
+                #built,
+                &[#(#input_names),*],
+                &[#(#output_names),*],
+            )
+        }
+    };
 
     quote! {
         {
@@ -379,11 +420,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
             #(#graph_checks)*
             #outputs_check
 
-            __rt::TypedFlow::<(#(#input_types,)*), (#(#output_types,)*)>::new(
-                #built,
-                &[#(#input_names),*],
-                &[#(#output_names),*],
-            )
+            #typed
         }
     }
 }
@@ -391,7 +428,12 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
 /// The type check of slot `j` of `task` at row `row`: `&()` coerced to the
 /// `dyn` of the input's check trait, spanned on `span` (where the error
 /// points).
-fn slot_check(task: &TokenStream, row: &Ident, j: usize, span: proc_macro2::Span) -> TokenStream {
+pub(super) fn slot_check(
+    task: &TokenStream,
+    row: &Ident,
+    j: usize,
+    span: proc_macro2::Span,
+) -> TokenStream {
     let x = quote_spanned!(span=> &());
     quote! {
         let _: &__rt::Check<
@@ -441,6 +483,7 @@ fn node_label(node: &Node<'_>) -> String {
     match &node.what {
         What::Atom(a) => a.label().to_string(),
         What::Group(_, name) => name.clone(),
+        What::Run(r) => syn::ext::IdentExt::unraw(&r.name).to_string(),
     }
 }
 
@@ -494,6 +537,7 @@ fn build_group(g: &Group, flat: &Flat<'_>, index: u32, def: &FlowDef) -> TokenSt
         let built = match item {
             Item::Atom(a) => build_atom(a, &node.name, c),
             Item::Group(sub) => build_group(sub, flat, c, def),
+            Item::Run(r) => r.build(),
         };
         out.extend(quote!(.add(#built)));
         c = node.end;

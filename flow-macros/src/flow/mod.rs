@@ -3,6 +3,7 @@
 
 mod checks;
 mod expand;
+mod group;
 mod parse;
 mod rename;
 

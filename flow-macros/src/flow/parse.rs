@@ -53,6 +53,8 @@ pub(crate) struct Group {
 pub(crate) enum Item {
     Atom(AtomDef),
     Group(Group),
+    /// `group name(..) -> (..) = expr`: a group built at run time.
+    Run(super::group::RunGroup),
 }
 
 /// Use-site input options.
@@ -212,6 +214,15 @@ fn group_kind(input: ParseStream<'_>) -> Option<Kind> {
 
 fn parse_item(input: ParseStream<'_>) -> syn::Result<Item> {
     let attrs = input.call(syn::Attribute::parse_outer)?;
+    if super::group::peek(input) {
+        if let Some(attr) = attrs.first() {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "a group built at run time takes no attribute: give its flow a retry controller with `Flow::retry` where the group is built",
+            ));
+        }
+        return super::group::parse(input).map(Item::Run);
+    }
     if let Some(kind) = group_kind(input) {
         let word: Ident = input.parse()?;
         let name = if input.peek(Ident) {

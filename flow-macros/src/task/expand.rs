@@ -297,13 +297,16 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
     let mut seen: Vec<String> = Vec::new();
     for input in &model.inputs {
         let ty = &input.ty;
-        let symbols: Vec<String> = match &input.shape {
-            super::params::Shape::Collect(list, _) | super::params::Shape::CollectMap(list, ..) => {
-                list.iter()
+        let symbols: Vec<String> = match (&input.shape, &input.pattern) {
+            (_, Some(p)) => vec![p.clone()],
+            (shape, None) => match shape {
+                super::params::Shape::Collect(list, _)
+                | super::params::Shape::CollectMap(list, ..) => list
+                    .iter()
                     .map(|n| syn::ext::IdentExt::unraw(n).to_string())
-                    .collect()
-            }
-            _ => vec![input.symbol.clone()],
+                    .collect(),
+                _ => vec![input.symbol.clone()],
+            },
         };
         for symbol in symbols {
             // A symbol read twice is checked against its first type.
@@ -318,8 +321,8 @@ fn slot_checks(model: &Model, rt: &TokenStream) -> TokenStream {
             let label = format!("`{symbol}` is provided as `{{X}}` here");
             // Named for what it says, since the compiler's help line names
             // it: "the trait `requires_port<String, pick_port>` is not
-            // implemented for `()`".
-            let name = format_ident!("requires_{}", symbol);
+            // implemented for `()`"; a pattern's `*` reads `any`.
+            let name = format_ident!("requires_{}", symbol.replace('*', "any"));
             out.extend(quote! {
                 #[diagnostic::on_unimplemented(message = #message, label = #label)]
                 #[allow(non_camel_case_types, unreachable_pub)]

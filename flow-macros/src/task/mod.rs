@@ -4,6 +4,7 @@
 mod expand;
 mod options;
 mod params;
+mod pattern;
 mod returns;
 mod values;
 

@@ -48,6 +48,9 @@ pub(crate) struct Input {
     /// The parameter's type as written.
     pub(crate) written: Type,
     pub(crate) shape: Shape,
+    /// `#[collect(prefix*)]`: the pattern of the symbols gathered (the
+    /// shape's list is then empty).
+    pub(crate) pattern: Option<String>,
 }
 
 /// A parameter that is not a symbol.
@@ -93,10 +96,16 @@ pub(crate) fn parse(
     for arg in inputs.iter_mut() {
         let FnArg::Typed(pt) = arg else { continue };
         let mut collect: Option<(TokenStream, Vec<Ident>)> = None;
+        let mut pattern: Option<String> = None;
         let mut default: Option<(TokenStream, Option<Expr>)> = None;
         let mut kept = Vec::new();
         for attr in std::mem::take(&mut pt.attrs) {
             if attr.path().is_ident("collect") {
+                if let Some(p) = super::pattern::parse(&attr) {
+                    pattern = Some(p);
+                    collect = Some((attr.to_token_stream(), Vec::new()));
+                    continue;
+                }
                 let names = attr.parse_args_with(Punctuated::<Ident, Token![,]>::parse_terminated);
                 match names {
                     Ok(names) if !names.is_empty() => {
@@ -108,7 +117,7 @@ pub(crate) fn parse(
                         }
                         collect = Some((attr.to_token_stream(), names));
                     }
-                    _ => errors.push(&attr, "list the symbols to gather: `#[collect(a, b, c)]`"),
+                    _ => errors.push(&attr, "list the symbols to gather, `#[collect(a, b, c)]`, or give a pattern, `#[collect(healthy_*)]`"),
                 }
             } else if attr.path().is_ident("default") {
                 let expr = match &attr.meta {
@@ -224,6 +233,7 @@ pub(crate) fn parse(
                 ty,
                 written,
                 shape,
+                pattern,
             })));
         }
     }
@@ -514,6 +524,13 @@ impl Input {
         let names = |list: &Vec<Ident>| -> Vec<String> {
             list.iter().map(|n| n.unraw().to_string()).collect()
         };
+        match (&self.shape, &self.pattern) {
+            (Shape::Collect(..), Some(p)) => return quote!(.collect_matching::<#ty>(#name, #p)),
+            (Shape::CollectMap(..), Some(p)) => {
+                return quote!(.collect_matching_map::<#ty>(#name, #p));
+            }
+            _ => {}
+        }
         match &self.shape {
             Shape::Required(_) => quote!(.requires::<#ty>(#name)),
             Shape::Optional(_) | Shape::Default(..) => quote!(.optional::<#ty>(#name)),
@@ -532,11 +549,20 @@ impl Input {
     pub(crate) fn info(&self, rt: &TokenStream) -> TokenStream {
         let name = &self.symbol;
         let ty = &self.text;
+        let shape = match (&self.shape, &self.pattern) {
+            (Shape::Collect(..), Some(p)) => quote!(#rt::InputShape::Matching(#p)),
+            (Shape::CollectMap(..), Some(p)) => quote!(#rt::InputShape::MatchingMap(#p)),
+            (shape, _) => Self::shape_info(shape, rt),
+        };
+        quote!(#rt::InputInfo::new(#name, #ty, #shape))
+    }
+
+    fn shape_info(shape: &Shape, rt: &TokenStream) -> TokenStream {
         let refs = |list: &Vec<Ident>| {
             let list: Vec<String> = list.iter().map(|n| n.unraw().to_string()).collect();
             quote!(&[#(#rt::SymbolRef::new(#list)),*])
         };
-        let shape = match &self.shape {
+        match shape {
             Shape::Required(_) => quote!(#rt::InputShape::Required),
             Shape::Optional(_) | Shape::Default(..) => quote!(#rt::InputShape::Optional),
             Shape::Collect(list, _) => {
@@ -547,7 +573,6 @@ impl Input {
                 let r = refs(list);
                 quote!(#rt::InputShape::CollectMap(#r))
             }
-        };
-        quote!(#rt::InputInfo::new(#name, #ty, #shape))
+        }
     }
 }
