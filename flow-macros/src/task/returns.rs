@@ -170,20 +170,39 @@ impl Returns {
         let outputs = if self.unit {
             quote!(#rt::Outputs::new())
         } else if let Some((path, fields)) = &self.struct_path {
-            // The fields named, each checked against the type written for it
-            // (a mismatch points at that type); fields not named are dropped.
-            // Each local is spanned on its field, so that a type mismatch
-            // points at the field as well as at the type written for it.
+            // The fields named, each checked against the type written for
+            // it; fields not named are dropped.
             let names: Vec<Ident> = fields
                 .iter()
                 .enumerate()
                 .map(|(i, f)| quote::format_ident!("__o{}", i, span = f.span()))
                 .collect();
+            // A trait per field, implemented for the type written in
+            // `provides` only: the field's value coerces to its `dyn` only
+            // when the types agree, and a mismatch prints its message.
+            let struct_name = crate::util::type_text(path);
             let typed = self
                 .outputs
                 .iter()
+                .zip(fields)
                 .zip(&names)
-                .map(|((_, ty), n)| quote_spanned!(ty.span()=> let #n: #ty = #n;));
+                .map(|(((_, ty), field), n)| {
+                    let field = symbol(field);
+                    let written = crate::util::type_text(ty);
+                    let check = quote::format_ident!("provides_{}", field, span = ty.span());
+                    let message = format!(
+                        "`provides` gives `{field}` the type `{written}`, but the field `{field}` of `{struct_name}` is `{{Self}}`: write the field's type"
+                    );
+                    let label = format!("`{field}` is `{{Self}}`");
+                    quote_spanned! {ty.span()=>
+                        #[diagnostic::on_unimplemented(message = #message, label = #label)]
+                        #[allow(non_camel_case_types)]
+                        trait #check {}
+                        #[diagnostic::do_not_recommend]
+                        impl #check for #ty {}
+                        let _: &dyn #check = &#n;
+                    }
+                });
             quote!({
                 let #path { #(#fields: #names,)* .. } = __out;
                 #(#typed)*
