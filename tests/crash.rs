@@ -40,7 +40,7 @@ use std::sync::{Arc, OnceLock};
 
 use flow::{
     Atom, AtomState, Backend, CompiledFlow, Engine, Event, Flow, FlowId, FlowState, FnTask,
-    Listener, Outputs, Retry, RunError, Signature, SqliteBackend, TaskError,
+    Listener, Outputs, Retry, RunError, Signature, SqliteBackend, StorageError, TaskError,
 };
 use std::time::{Duration, Instant};
 
@@ -679,6 +679,7 @@ struct Found {
     ran_twice: usize,
     reverted_twice: usize,
     ended_at_kill: usize,
+    never_stored: usize,
     kills: usize,
 }
 
@@ -825,6 +826,19 @@ fn run_case(
         Stop::Instant { after, again } => {
             std::thread::sleep(*after);
             kill(&mut child)?;
+            if let Err(StorageError::NotFound(_)) = rt.block_on(store.load_flow(id)) {
+                // Killed before its run was journaled (a kill in the first
+                // milliseconds, on a busy machine): the engine stores the run
+                // before it starts a step, so nothing ran, and there is
+                // nothing to resume.
+                let ran = read_logs(&logs);
+                if !ran.executed.is_empty() || !ran.reverted.is_empty() {
+                    return Err(format!("the run was never stored, yet steps ran: {ran:?}"));
+                }
+                found.kills += 1;
+                found.never_stored += 1;
+                return Ok(());
+            }
             snapshots.push(snapshot(rt, &*store, id, &logs)?);
             if let Some(again) = again {
                 let (mut resumer, mut out) = spawn_child(case, &place, &logs, Some(id))?;
@@ -1051,7 +1065,8 @@ fn parent() -> ExitCode {
     }
     println!(
         "\n{} cases ({} kills) in {:.1}s on {store}: {} tasks caught Running ({} of them ran again), \
-         {} caught Reverting ({} reverted again), {} runs found ended at a kill (none ran a step after)",
+         {} caught Reverting ({} reverted again), {} runs found ended at a kill (none ran a step after), \
+         {} killed before their run was stored (none ran a step)",
         cases.len(),
         found.kills,
         started.elapsed().as_secs_f64(),
@@ -1060,6 +1075,7 @@ fn parent() -> ExitCode {
         found.reverting_at_kill,
         found.reverted_twice,
         found.ended_at_kill,
+        found.never_stored,
     );
     if only.is_none()
         && (found.ran_twice == 0 || found.reverted_twice == 0 || found.reverting_at_kill == 0)
