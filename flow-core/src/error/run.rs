@@ -122,14 +122,46 @@ pub enum RunError {
     /// [`TypedFlow`](crate::TypedFlow)).
     #[error(transparent)]
     Build(#[from] BuildErrors),
-    /// Another engine claimed the run since this one did (this one's lease
-    /// ran out: its process hung, or could not reach the store). Nothing more
-    /// was written or started here; the new owner finishes the run.
-    #[error(
-        "flow `{flow}`: run {run} was claimed by {} (fencing number {current}, ours {fence}): \
-         this engine stopped and left the run to its new owner",
-        .holder.as_deref().map_or_else(|| "another engine".to_string(), |h| format!("`{h}`"))
-    )]
+    /// Another engine claimed the run since this one did, or this one's
+    /// lease ran out before a renewal reached the store (its process hung,
+    /// or could not reach the store), so that anyone may claim it. Nothing
+    /// more was written or started here.
+    ///
+    /// ```
+    /// use flow::{FlowId, RunError};
+    ///
+    /// let run = FlowId::new();
+    /// let taken = RunError::OwnershipLost {
+    ///     flow: "deploy".into(),
+    ///     run,
+    ///     fence: 1,
+    ///     current: 2,
+    ///     holder: Some("host-b".into()),
+    /// };
+    /// assert_eq!(
+    ///     taken.to_string(),
+    ///     format!(
+    ///         "flow `deploy`: run {run} was claimed by `host-b` (fencing number 2, ours 1): \
+    ///          this engine stopped and left the run to its new owner"
+    ///     )
+    /// );
+    /// let lapsed = RunError::OwnershipLost {
+    ///     flow: "deploy".into(),
+    ///     run,
+    ///     fence: 1,
+    ///     current: 1,
+    ///     holder: None,
+    /// };
+    /// assert_eq!(
+    ///     lapsed.to_string(),
+    ///     format!(
+    ///         "flow `deploy`: the lease of run {run} ran out before a renewal reached the \
+    ///          store (fencing number 1): this engine stopped; another may take the run over, \
+    ///          or resume it"
+    ///     )
+    /// );
+    /// ```
+    #[error("{}", lost_message(flow, run, *fence, *current, holder.as_deref()))]
     OwnershipLost {
         /// The flow.
         flow: String,
@@ -159,5 +191,28 @@ impl RunError {
             }
             _ => &[],
         }
+    }
+}
+
+/// The sentence of [`RunError::OwnershipLost`]: a claim by another engine,
+/// or this engine's own lease run out (same fencing number, no holder).
+fn lost_message(
+    flow: &str,
+    run: &FlowId,
+    fence: u64,
+    current: u64,
+    holder: Option<&str>,
+) -> String {
+    match holder {
+        None if current == fence => format!(
+            "flow `{flow}`: the lease of run {run} ran out before a renewal reached the store \
+             (fencing number {fence}): this engine stopped; another may take the run over, or \
+             resume it"
+        ),
+        _ => format!(
+            "flow `{flow}`: run {run} was claimed by {} (fencing number {current}, ours {fence}): \
+             this engine stopped and left the run to its new owner",
+            holder.map_or_else(|| "another engine".to_string(), |h| format!("`{h}`"))
+        ),
     }
 }
