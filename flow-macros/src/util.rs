@@ -122,6 +122,19 @@ fn trim_end(out: &mut String) {
     }
 }
 
+/// `s` with every character that may not stand in an identifier made `_`.
+pub(crate) fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::type_text;

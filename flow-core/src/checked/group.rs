@@ -35,22 +35,20 @@ pub const fn name_matches(pattern: &str, name: &str) -> bool {
         return super::message::same(pattern, name);
     }
     let suffix = p.len() - star - 1;
-    if n.len() < star + suffix {
-        return false;
-    }
-    let mut i = 0;
-    while i < star {
-        if p[i] != n[i] {
+    n.len() >= star + suffix
+        && same_bytes(p, 0, n, 0, star)
+        && same_bytes(p, star + 1, n, n.len() - suffix, suffix)
+}
+
+/// Whether the `len` bytes of `a` from `at_a` are those of `b` from `at_b`
+/// (both ranges in bounds).
+const fn same_bytes(a: &[u8], at_a: usize, b: &[u8], at_b: usize, len: usize) -> bool {
+    let mut k = 0;
+    while k < len {
+        if a[at_a + k] != b[at_b + k] {
             return false;
         }
-        i += 1;
-    }
-    let mut i = 0;
-    while i < suffix {
-        if p[star + 1 + i] != n[n.len() - suffix + i] {
-            return false;
-        }
-        i += 1;
+        k += 1;
     }
     true
 }
@@ -83,21 +81,7 @@ pub(super) const fn pattern_within(inner: &str, outer: &str) -> bool {
     if si < so || isuf < osuf {
         return false;
     }
-    let mut k = 0;
-    while k < so {
-        if i[k] != o[k] {
-            return false;
-        }
-        k += 1;
-    }
-    let mut k = 0;
-    while k < osuf {
-        if i[i.len() - osuf + k] != o[o.len() - osuf + k] {
-            return false;
-        }
-        k += 1;
-    }
-    true
+    same_bytes(i, 0, o, 0, so) && same_bytes(i, i.len() - osuf, o, o.len() - osuf, osuf)
 }
 
 /// Resolves pattern `pattern` (of hash `h`), read by atom `a`: a provider

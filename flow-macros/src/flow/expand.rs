@@ -191,22 +191,7 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                 let row = format_ident!("FLOW_ROW_{}", i);
                 let checks = (0..CHECKED_SLOTS).map(|j| slot_check(&quote!(#path), &row, j, span));
                 let check_fn = format_ident!("__flow_check_{}", i);
-                atom_checks.push(quote_spanned! {span=>
-                    // The check panics here, in a constant spanned on the
-                    // atom that nothing else uses, so that the compiler
-                    // prints the sentence and this line only: not the frames
-                    // of the evaluation that built it, nor the uses of a
-                    // constant in error. The row never fails.
-                    const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
-                        ::core::panic!("{}", m.text())
-                    };
-                    #[allow(dead_code)]
-                    const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
-                    #[allow(dead_code, non_snake_case)]
-                    fn #check_fn() {
-                        #(#checks)*
-                    }
-                });
+                atom_checks.push(atom_check(i, &row, &check_fn, checks, span));
             }
             What::Run(r) => {
                 entries.push(r.entry(i, parent, end));
@@ -237,7 +222,8 @@ pub(crate) fn generate(def: &FlowDef, krate: &TokenStream) -> TokenStream {
                     }
                 });
                 if let Some((n, ty)) = retry {
-                    let marker = format_ident!("retry_of_{}", sanitize(&node_label(node)));
+                    let marker =
+                        format_ident!("retry_of_{}", crate::util::sanitize(&node_label(node)));
                     let n = n.to_string();
                     retry_types.push(quote! {
                         #[allow(non_camel_case_types, dead_code)]
@@ -487,18 +473,6 @@ fn node_label(node: &Node<'_>) -> String {
     }
 }
 
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The run-time builder expression for group `g`, node `index`.
 fn build_group(g: &Group, flat: &Flat<'_>, index: u32, def: &FlowDef) -> TokenStream {
     let What::Group(_, name) = &flat.nodes[index as usize].what else {
@@ -590,4 +564,30 @@ fn build_atom(a: &AtomDef, name: &TokenStream, index: u32) -> TokenStream {
         out.extend(quote_spanned!(p.span()=> .priority(#p)));
     }
     out
+}
+
+/// The checks of the atom (or run-time group) at node `i`, spanned on it:
+/// its names, in a constant of its own that panics with the sentence (so
+/// that the compiler prints the sentence and this line only: not the frames
+/// of the evaluation that built it, nor the uses of a constant in error);
+/// its row, which never fails; and its type checks, in a function of their
+/// own.
+pub(super) fn atom_check(
+    i: usize,
+    row: &Ident,
+    check_fn: &Ident,
+    checks: impl Iterator<Item = TokenStream>,
+    span: proc_macro2::Span,
+) -> TokenStream {
+    quote_spanned! {span=>
+        const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
+            ::core::panic!("{}", m.text())
+        };
+        #[allow(dead_code)]
+        const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
+        #[allow(dead_code, non_snake_case)]
+        fn #check_fn() {
+            #(#checks)*
+        }
+    }
 }

@@ -19,7 +19,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Token, Type, parenthesized};
 
-use super::expand::slot_check;
+use super::expand::{atom_check, slot_check};
 use crate::util::type_text;
 
 /// `group name(inputs) -> (outputs) = expr`.
@@ -165,6 +165,7 @@ impl RunGroup {
             .map(|(j, (n, _))| slot_check(&quote!(#marker), &row, j, n.span()));
         let check_fn = format_ident!("flow_check_group_{}", i);
         let span = self.name.span();
+        let atom_check = atom_check(i, &row, &check_fn, checks, span);
         quote_spanned! {span=>
             const #info: __rt::TaskInfo = __rt::TaskInfo {
                 name: __rt::GROUP_INFO,
@@ -179,15 +180,7 @@ impl RunGroup {
             }
             #(#provides)*
             #(#slot_checks)*
-            const _: () = if let ::core::option::Option::Some(m) = __rt::check_atom(&__FLOW_TABLE, &__FLOW_RES, #i) {
-                ::core::panic!("{}", m.text())
-            };
-            #[allow(dead_code)]
-            const #row: __rt::Row = __rt::row(&__FLOW_TABLE, &__FLOW_RES, #i);
-            #[allow(dead_code, non_snake_case)]
-            fn #check_fn() {
-                #(#checks)*
-            }
+            #atom_check
         }
     }
 

@@ -19,7 +19,7 @@ pub(crate) fn checks(model: &Model, rt: &TokenStream) -> (TokenStream, TokenStre
         if types.is_empty() {
             return;
         }
-        let name = format_ident!("{}_of_{}", what, sanitize(&model.name));
+        let name = format_ident!("{}_of_{}", what, crate::util::sanitize(&model.name));
         let message = format!(
             "`{{T}}` cannot be an {what} of task `{}`: the values of tasks must be `Debug + Send + Sync + 'static` and serde `Serialize + DeserializeOwned` (derive them, or wrap the type)",
             model.name
@@ -74,16 +74,4 @@ pub(crate) fn bounds(model: &Model, rt: &TokenStream) -> TokenStream {
     } else {
         quote!(where #(#bounds),*)
     }
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
