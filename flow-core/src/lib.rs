@@ -71,6 +71,7 @@ mod failure;
 mod flow;
 mod link_order;
 pub mod notify;
+mod pattern;
 pub mod retry;
 pub mod storage;
 mod symbol;

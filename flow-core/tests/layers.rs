@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module belongs to the layer of the longest
 /// prefix that names it.
 const LAYERS: &[&[&str]] = &[
-    &["exact", "symbol", "symbol_hash"],
+    &["exact", "symbol", "symbol_hash", "pattern"],
     &["failure"],
     &["engine::state", "engine::control"],
     &["storage"],

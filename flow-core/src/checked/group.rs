@@ -5,131 +5,14 @@
 //! contents against that signature.
 
 use super::message::Msg;
-use super::resolve::resolve_symbol;
-use super::{FlowTable, NodeKind, Slot, Status};
+use super::{FlowTable, Slot, Status};
 use crate::compile::{published, short_type};
 use crate::define::TaskInfo;
 use crate::error::{BuildError, GroupProblem};
 use crate::flow::{Flow, Item};
+use crate::pattern::{is_pattern, name_matches};
 use crate::symbol::{Data, Name, SymbolSpec, TypeInfo};
 use crate::task::{InputKind, InputSpec};
-
-/// Whether `name` matches `pattern`: equal, or, when the pattern holds a `*`,
-/// starting with what comes before it and ending with what comes after (the
-/// `*` matches any text, the empty one too).
-///
-/// ```
-/// use flow::checked::name_matches;
-/// assert!(name_matches("healthy_*", "healthy_web-01"));
-/// assert!(name_matches("healthy_*", "healthy_"));
-/// assert!(!name_matches("healthy_*", "ready_web-01"));
-/// assert!(name_matches("db", "db"));
-/// ```
-pub const fn name_matches(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let mut star = 0;
-    while star < p.len() && p[star] != b'*' {
-        star += 1;
-    }
-    if star == p.len() {
-        return super::message::same(pattern, name);
-    }
-    let suffix = p.len() - star - 1;
-    n.len() >= star + suffix
-        && same_bytes(p, 0, n, 0, star)
-        && same_bytes(p, star + 1, n, n.len() - suffix, suffix)
-}
-
-/// Whether the `len` bytes of `a` from `at_a` are those of `b` from `at_b`
-/// (both ranges in bounds).
-const fn same_bytes(a: &[u8], at_a: usize, b: &[u8], at_b: usize, len: usize) -> bool {
-    let mut k = 0;
-    while k < len {
-        if a[at_a + k] != b[at_b + k] {
-            return false;
-        }
-        k += 1;
-    }
-    true
-}
-
-/// Whether `symbol` is a pattern: holds a `*`.
-pub(super) const fn is_pattern(symbol: &str) -> bool {
-    let b = symbol.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'*' {
-            return true;
-        }
-        i += 1;
-    }
-    false
-}
-
-/// Whether every name that pattern `inner` matches also matches pattern
-/// `outer` (`healthy_web_*` is within `healthy_*`).
-pub(super) const fn pattern_within(inner: &str, outer: &str) -> bool {
-    let (i, o) = (inner.as_bytes(), outer.as_bytes());
-    let (mut si, mut so) = (0, 0);
-    while si < i.len() && i[si] != b'*' {
-        si += 1;
-    }
-    while so < o.len() && o[so] != b'*' {
-        so += 1;
-    }
-    let (isuf, osuf) = (i.len() - si - 1, o.len() - so - 1);
-    if si < so || isuf < osuf {
-        return false;
-    }
-    same_bytes(i, 0, o, 0, so) && same_bytes(i, i.len() - osuf, o, o.len() - osuf, osuf)
-}
-
-/// Resolves pattern `pattern` (of hash `h`), read by atom `a`: a provider
-/// visible under the pattern itself (a run-time group declaring it), else the
-/// first output of the table, in table order, whose name matches it (or, for
-/// a declared pattern, whose every name would) and that `a` sees. When none is seen, why the first match is not.
-pub(super) const fn resolve_pattern<const P: usize>(
-    t: &FlowTable,
-    providers: &[(u64, u32); P],
-    a: u32,
-    pattern: &'static str,
-    h: u64,
-) -> Slot {
-    let slot = resolve_symbol(t, providers, a, pattern, h, false);
-    if !matches!(slot.status, Status::Nowhere) {
-        return slot;
-    }
-    let mut first: Option<Slot> = None;
-    let mut n = 0;
-    while n < t.nodes.len() {
-        if let NodeKind::Atom(info) = t.nodes[n].kind {
-            let mut o = 0;
-            while o < info.outputs.len() {
-                let name = info.outputs[o].name;
-                let matches = if is_pattern(name) {
-                    pattern_within(name, pattern)
-                } else {
-                    name_matches(pattern, name)
-                };
-                if n as u32 != a && matches {
-                    let s = resolve_symbol(t, providers, a, name, info.outputs[o].hash, false);
-                    if let Status::Found = s.status {
-                        return s;
-                    }
-                    if first.is_none() {
-                        first = Some(s);
-                    }
-                }
-                o += 1;
-            }
-        }
-        n += 1;
-    }
-    match first {
-        Some(s) => s,
-        None => slot,
-    }
-}
 
 /// The name of the [`TaskInfo`] of a run-time group in a `flow!` table (the
 /// node carries the group's own name): its errors say "group", not "task".

@@ -24,8 +24,9 @@ mod slots;
 mod suggest;
 mod typed;
 
+pub use crate::pattern::name_matches;
 pub use check::{check_atom, check_graph};
-pub use group::{GROUP_INFO, Interface, name_matches, place_group};
+pub use group::{GROUP_INFO, Interface, place_group};
 pub use resolve::{Row, provider_at, resolve, row, slot_hash};
 pub use slots::{output_count, slot_count, slot_count_of};
 pub use typed::{FlowInputs, FlowOutputs, TypedFlow};

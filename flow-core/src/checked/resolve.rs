@@ -13,6 +13,7 @@ use super::{
     Status, UNRESOLVED,
 };
 use crate::define::{TaskInfo, symbol_hash};
+use crate::pattern::{is_pattern, name_matches, pattern_within};
 
 /// The smallest and largest provider node of hash `h` in `from..to`.
 pub(super) const fn providers_in<const P: usize>(
@@ -114,8 +115,8 @@ pub(super) const fn resolve_slot<const P: usize>(
         }
     }
     let h = symbol_hash(symbol);
-    if super::group::is_pattern(symbol) {
-        return super::group::resolve_pattern(t, providers, a, symbol, h);
+    if is_pattern(symbol) {
+        return resolve_pattern(t, providers, a, symbol, h);
     }
     resolve_symbol(t, providers, a, symbol, h, optional)
 }
@@ -394,4 +395,51 @@ pub(super) const fn path(mut m: Msg, t: &FlowTable, n: u32) -> Msg {
         }
     }
     m
+}
+
+/// Resolves pattern `pattern` (of hash `h`), read by atom `a`: a provider
+/// visible under the pattern itself (a run-time group declaring it), else the
+/// first output of the table, in table order, whose name matches it (or, for
+/// a declared pattern, whose every name would) and that `a` sees. When none is seen, why the first match is not.
+pub(super) const fn resolve_pattern<const P: usize>(
+    t: &FlowTable,
+    providers: &[(u64, u32); P],
+    a: u32,
+    pattern: &'static str,
+    h: u64,
+) -> Slot {
+    let slot = resolve_symbol(t, providers, a, pattern, h, false);
+    if !matches!(slot.status, Status::Nowhere) {
+        return slot;
+    }
+    let mut first: Option<Slot> = None;
+    let mut n = 0;
+    while n < t.nodes.len() {
+        if let NodeKind::Atom(info) = t.nodes[n].kind {
+            let mut o = 0;
+            while o < info.outputs.len() {
+                let name = info.outputs[o].name;
+                let matches = if is_pattern(name) {
+                    pattern_within(name, pattern)
+                } else {
+                    name_matches(pattern, name)
+                };
+                if n as u32 != a && matches {
+                    let s = resolve_symbol(t, providers, a, name, info.outputs[o].hash, false);
+                    if let Status::Found = s.status {
+                        return s;
+                    }
+                    if first.is_none() {
+                        first = Some(s);
+                    }
+                }
+                o += 1;
+            }
+        }
+        n += 1;
+    }
+    match first {
+        Some(s) => s,
+        None => slot,
+    }
 }

@@ -9,8 +9,8 @@
 //! resolves each like a symbol of `#[collect]`: it must be visible to the
 //! atom.
 
-use crate::checked::name_matches;
 use crate::flow::{Atom, Flow, Item};
+use crate::pattern::name_matches;
 use crate::symbol::Name;
 
 /// Calls `f` with every atom of the tree, retry controllers included, in one
